@@ -1,0 +1,162 @@
+"""The request and result contracts: JSON Schemas in schemas/, plus the checks a schema cannot express.
+
+Every rejection is an :class:`~model_router.errors.InvalidRequest` whose ``field`` is a path such as
+``messages[2].role``, raised before any model is called.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+import uuid
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import jsonschema
+from jsonschema import Draft202012Validator
+
+from model_router.errors import InvalidRequest
+from model_router.tiers import Tier
+
+# Step Functions caps state payloads at 256 KiB. The request travels inside the workflow state next to
+# the attempts and one answer, so it gets a bit under half of that.
+MAX_REQUEST_BYTES = 120 * 1024
+
+
+@lru_cache(maxsize=None)
+def schema(name: str) -> dict[str, Any]:
+    text = resources.files("model_router.schemas").joinpath(f"{name}.schema.json").read_text()
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+@lru_cache(maxsize=None)
+def validator(name: str) -> Draft202012Validator:
+    return Draft202012Validator(schema(name), format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def field_path(path: Any) -> str:
+    """``deque(['messages', 0, 'role'])`` -> ``messages[0].role``."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(request)"
+
+
+def _describe(error: jsonschema.ValidationError) -> tuple[str, str]:
+    path = list(error.absolute_path)
+    if error.validator == "additionalProperties":
+        # Name the unknown field itself, not its parent.
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        if extra:
+            return field_path([*path, extra[0]]), "unknown field (not in the request schema)"
+    if error.validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else ""
+        return field_path([*path, missing] if missing else path), "is required"
+    if error.validator == "oneOf" and error.context:
+        # Report the branch that got furthest, e.g. content[0].text rather than "not valid under any".
+        deepest = max(error.context, key=lambda e: len(e.absolute_path))
+        if len(deepest.absolute_path) > len(path):
+            return _describe(deepest)
+    message = error.message
+    if len(message) > 300:
+        message = message[:300] + "..."
+    return field_path(path), message
+
+
+def _check_text(field: str, text: str) -> None:
+    for ch in text:
+        if unicodedata.category(ch) == "Cc" and ch not in "\n\r\t":
+            raise InvalidRequest(field, f"contains control character U+{ord(ch):04X}")
+        if unicodedata.category(ch) == "Cs":
+            raise InvalidRequest(field, "contains an unpaired surrogate (invalid UTF-8/UTF-16)")
+
+
+def _blocks(value: str | list[dict[str, str]]) -> list[dict[str, str]]:
+    return [{"text": value}] if isinstance(value, str) else [{"text": b["text"]} for b in value]
+
+
+def validate_request(raw: Any, *, default_request_id: str | None = None) -> dict[str, Any]:
+    """Validate ``raw`` and return it normalised: ``messages`` in Converse block form, a ``request_id``."""
+    if not isinstance(raw, dict):
+        raise InvalidRequest("(request)", f"must be a JSON object, got {type(raw).__name__}")
+    errors = sorted(validator("request").iter_errors(raw), key=lambda e: (len(e.absolute_path), e.path))
+    if errors:
+        field, message = _describe(jsonschema.exceptions.best_match(errors) or errors[0])
+        raise InvalidRequest(field, message)
+    if "prompt" in raw and "messages" in raw:
+        raise InvalidRequest("messages", "give either 'prompt' or 'messages', not both")
+    if "prompt" not in raw and "messages" not in raw:
+        raise InvalidRequest("prompt", "one of 'prompt' or 'messages' is required")
+
+    size = len(json.dumps(raw, ensure_ascii=False).encode("utf-8"))
+    if size > MAX_REQUEST_BYTES:
+        field = "prompt" if "prompt" in raw else "messages"
+        raise InvalidRequest(
+            field,
+            f"request is {size} bytes, over the {MAX_REQUEST_BYTES}-byte limit that keeps the workflow "
+            "state under Step Functions' 256 KiB payload cap",
+        )
+
+    if "prompt" in raw:
+        messages = [{"role": "user", "content": [{"text": raw["prompt"]}]}]
+        _check_text("prompt", raw["prompt"])
+    else:
+        messages = [{"role": m["role"], "content": _blocks(m["content"])} for m in raw["messages"]]
+        for i, message in enumerate(messages):
+            expected = "user" if i % 2 == 0 else "assistant"
+            if message["role"] != expected:
+                raise InvalidRequest(
+                    f"messages[{i}].role", f"must be '{expected}': turns alternate user/assistant, starting with user"
+                )
+            for j, block in enumerate(message["content"]):
+                if not block["text"].strip():
+                    raise InvalidRequest(f"messages[{i}].content[{j}].text", "is blank")
+                _check_text(f"messages[{i}].content[{j}].text", block["text"])
+        if messages[-1]["role"] != "user":
+            raise InvalidRequest(f"messages[{len(messages) - 1}].role", "the last turn must be from the user")
+    if "prompt" in raw and not raw["prompt"].strip():
+        raise InvalidRequest("prompt", "is blank")
+
+    routing = raw.get("routing", {})
+    low, high = routing.get("min_tier"), routing.get("max_tier")
+    if low and high and Tier(low).rank > Tier(high).rank:
+        raise InvalidRequest("routing.min_tier", f"'{low}' is above routing.max_tier '{high}'")
+    tier = raw.get("tier")
+    if tier and ((low and Tier(tier).rank < Tier(low).rank) or (high and Tier(tier).rank > Tier(high).rank)):
+        raise InvalidRequest("tier", f"'{tier}' is outside routing.min_tier..max_tier")
+    if "response_format" in raw:
+        try:
+            Draft202012Validator.check_schema(raw["response_format"])
+        except jsonschema.SchemaError as exc:
+            where = field_path(["response_format", *exc.absolute_path])
+            raise InvalidRequest(where, f"is not a valid JSON Schema: {exc.message}") from exc
+
+    normalised: dict[str, Any] = {k: v for k, v in raw.items() if k != "prompt"}
+    normalised["messages"] = messages
+    if isinstance(raw.get("system"), str):
+        normalised["system"] = [{"text": raw["system"]}]
+    normalised["request_id"] = raw.get("request_id") or default_request_id or uuid.uuid4().hex
+    normalised["metadata"] = raw.get("metadata", {})
+    return normalised
+
+
+def validate_result(result: dict[str, Any]) -> None:
+    """Raise ``jsonschema.ValidationError`` if ``result`` breaks the result contract (used in tests and the CLI)."""
+    validator("result").validate(result)
+
+
+def message_text(message: dict[str, Any]) -> str:
+    return "\n".join(block["text"] for block in message["content"])
+
+
+def prompt_text(request: dict[str, Any]) -> str:
+    """The last user turn: what the classifier, the scorer and the replay lookup look at."""
+    return message_text(request["messages"][-1])
+
+
+def all_text(request: dict[str, Any]) -> str:
+    parts = [block["text"] for block in request.get("system", [])]
+    parts.extend(message_text(m) for m in request["messages"])
+    return "\n".join(parts)

@@ -1,0 +1,79 @@
+"""Read recorded model outcomes in the shared evaluation format (see ../shared/data/README.md).
+
+One JSON object per line, gzip'd or plain: ``id``, ``source``, ``task``, ``prompt``, ``reference``,
+``outcomes`` ({model: {score, response, input_tokens, output_tokens}}), ``complexity``, ``meta``.
+Tier mappings come from ``<source>.models.json`` files beside the dataset, else the vendored ones.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from model_router.tiers import DATA_TIER_NAMES, Tier
+
+SAMPLE_NAME = "sample.jsonl.gz"
+# Printed wherever numbers come from replayed data.
+STAND_IN_NOTE = (
+    "Replay: recorded answers of real open/commercial models stand in for Claude Haiku/Sonnet/Opus "
+    "(per source: economy -> Haiku, standard -> Sonnet, premium -> Opus); costs use Claude prices."
+)
+
+
+@dataclass(frozen=True)
+class TierMap:
+    """Which recorded model stands in for each tier, for one source."""
+
+    source: str
+    models: dict[Tier, str]
+    # Tiers whose model is borrowed from another tier because the source has none (RouteLLM has no standard).
+    borrowed: dict[Tier, Tier]
+
+
+def sample_path() -> Path:
+    return Path(str(resources.files("model_router.data").joinpath(SAMPLE_NAME)))
+
+
+def read_records(path: str | Path) -> Iterator[dict[str, Any]]:
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as fh:
+        for number, line in enumerate(fh, start=1):
+            if line.strip():
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise ValueError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
+
+
+def _models_files(dataset: Path) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    vendored = json.loads(resources.files("model_router.data").joinpath("sample.models.json").read_text())
+    found.update(vendored)
+    for path in dataset.parent.glob("*.models.json"):
+        meta = json.loads(path.read_text())
+        if "source" in meta and "tiers" in meta:
+            found[meta["source"]] = meta
+    return found
+
+
+@lru_cache(maxsize=8)
+def tier_maps(dataset: str) -> dict[str, TierMap]:
+    maps: dict[str, TierMap] = {}
+    for source, meta in _models_files(Path(dataset)).items():
+        named = {DATA_TIER_NAMES[k]: v for k, v in meta["tiers"].items() if v}
+        borrowed: dict[Tier, Tier] = {}
+        for tier in DATA_TIER_NAMES.values():
+            if tier not in named:
+                # No recorded model for this tier: borrow the next tier up (else down), and say so.
+                donors = sorted(named, key=lambda t: (t.rank < tier.rank, abs(t.rank - tier.rank)))
+                borrowed[tier] = donors[0]
+        models = {tier: named.get(tier) or named[borrowed[tier]] for tier in DATA_TIER_NAMES.values()}
+        maps[source] = TierMap(source, models, borrowed)
+    return maps

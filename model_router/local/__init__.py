@@ -1,0 +1,1 @@
+"""Run the real workflow with no AWS account (see engine.py)."""

@@ -1,0 +1,91 @@
+"""Token prices per model and the cost arithmetic used by every component.
+
+Prices live in data/prices.json (USD per 1M input/output tokens, with source and date) and can be
+overridden per deployment (``PRICE_OVERRIDES``). Inference-profile ids (``us.``, ``global.`` ...)
+are priced as the foundation model they resolve to.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+from model_router.tiers import Tier
+
+GEO_PREFIXES = ("us.", "eu.", "apac.", "global.", "jp.", "au.", "ca.", "us-gov.")
+CHARS_PER_TOKEN = 4
+
+
+@dataclass(frozen=True)
+class Price:
+    input_per_1m: float
+    output_per_1m: float
+    source: str
+
+    def cost(self, input_tokens: int, output_tokens: int) -> float:
+        return (input_tokens * self.input_per_1m + output_tokens * self.output_per_1m) / 1_000_000
+
+
+@lru_cache(maxsize=1)
+def price_table() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(resources.files("model_router.data").joinpath("prices.json").read_text())
+    return data
+
+
+def foundation_model_id(model_id: str) -> str:
+    """``us.anthropic.claude-...`` -> ``anthropic.claude-...``; other ids unchanged."""
+    for prefix in GEO_PREFIXES:
+        if model_id.startswith(prefix):
+            return model_id[len(prefix) :]
+    return model_id
+
+
+class UnknownPrice(ValueError):
+    """No price for a model id: a deployment needs PRICE_OVERRIDES for it."""
+
+
+def price_for(model_id: str, overrides: dict[str, dict[str, float]] | None = None) -> Price:
+    overrides = overrides or {}
+    for key in (model_id, foundation_model_id(model_id)):
+        if key in overrides:
+            entry = overrides[key]
+            return Price(float(entry["input"]), float(entry["output"]), "deployment override")
+    table = price_table()
+    entry = table["models"].get(foundation_model_id(model_id))
+    if entry is None:
+        raise UnknownPrice(
+            f"no price for model {model_id!r}: add it to PRICE_OVERRIDES "
+            '(e.g. {"' + model_id + '": {"input": 1.0, "output": 5.0}})'
+        )
+    factor = 1.0
+    if entry.get("geo_premium") and model_id != foundation_model_id(model_id) and not model_id.startswith("global."):
+        factor += table["geo_premium"]
+    return Price(round(entry["input"] * factor, 6), round(entry["output"] * factor, 6), table["source"])
+
+
+def tier_prices(model_ids: dict[Tier, str], overrides: dict[str, dict[str, float]] | None = None) -> dict[Tier, Price]:
+    return {tier: price_for(model_id, overrides) for tier, model_id in model_ids.items()}
+
+
+def estimate_tokens(text: str) -> int:
+    """The documented estimate used where no tokenizer count exists: ceil(characters / 4)."""
+    return math.ceil(len(text) / CHARS_PER_TOKEN) if text else 0
+
+
+def orchestration_cost(
+    workflow_type: str,
+    state_transitions: int,
+    lambda_invocations: int,
+    lambda_gb_seconds: float,
+    express_gb_seconds: float = 0.0,
+) -> float:
+    """Step Functions + Lambda cost of one execution (model tokens excluded)."""
+    p = price_table()["orchestration"]
+    lambda_cost = lambda_invocations * p["lambda_per_request"] + lambda_gb_seconds * p["lambda_arm64_per_gb_second"]
+    if workflow_type == "EXPRESS":
+        return float(p["express_per_request"] + express_gb_seconds * p["express_per_gb_second"] + lambda_cost)
+    return float(state_transitions * p["standard_per_state_transition"] + lambda_cost)

@@ -1,0 +1,59 @@
+"""The one interface every model provider implements."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from model_router.tiers import Tier
+
+
+@dataclass(frozen=True)
+class ModelCall:
+    """One Converse call: what the invoker asks of a model."""
+
+    tier: Tier
+    model_id: str
+    messages: list[dict[str, Any]]
+    system: list[dict[str, str]] | None = None
+    inference: dict[str, Any] = field(default_factory=dict)
+    guardrail: dict[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class ModelReply:
+    text: str
+    stop_reason: str
+    input_tokens: int
+    output_tokens: int
+    latency_ms: float
+    provider: str
+    tokens_estimated: bool = False
+    # Replay only: the real model whose recorded answer stands in for the tier.
+    recorded_model: str | None = None
+
+
+class ModelProvider(Protocol):
+    name: str
+
+    def converse(self, call: ModelCall) -> ModelReply: ...
+
+
+class CallLog:
+    """Thread-safe record of the calls a provider received (tests assert on it)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.calls: list[tuple[str, str]] = []
+
+    def record(self, call: ModelCall) -> None:
+        with self._lock:
+            self.calls.append((call.tier.value, call.model_id))
+
+    def __len__(self) -> int:
+        return len(self.calls)
+
+    def clear(self) -> None:
+        with self._lock:
+            self.calls.clear()

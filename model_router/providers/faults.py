@@ -1,0 +1,104 @@
+"""A fault-injecting wrapper for reliability tests: throttles, 5xx, timeouts, malformed and truncated output.
+
+Draws are seeded per (prompt, tier, call number), so a run is reproducible whatever the thread
+interleaving. Rates can be set for all tiers (``throttle=0.2``) or one tier (``sonnet.throttle=1``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import threading
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+
+from model_router import errors
+from model_router.contracts import message_text
+from model_router.providers.base import CallLog, ModelCall, ModelProvider, ModelReply
+from model_router.tiers import Tier
+
+FAULT_KINDS = ("throttle", "server_error", "timeout", "malformed", "truncated", "content_filtered")
+
+
+@dataclass(frozen=True)
+class FaultPlan:
+    rates: dict[str, float] = field(default_factory=dict)
+    tier_rates: dict[tuple[Tier, str], float] = field(default_factory=dict)
+    seed: int = 0
+
+    @classmethod
+    def parse(cls, spec: str) -> FaultPlan:
+        """``"throttle=0.2,server_error=0.05,sonnet.throttle=1,seed=7"``."""
+        rates: dict[str, float] = {}
+        tier_rates: dict[tuple[Tier, str], float] = {}
+        seed = 0
+        for part in filter(None, (p.strip() for p in spec.split(","))):
+            key, _, value = part.partition("=")
+            key = key.strip()
+            if key == "seed":
+                seed = int(value)
+                continue
+            tier_name, _, kind = key.rpartition(".")
+            if kind not in FAULT_KINDS:
+                raise ValueError(f"unknown fault {kind!r} in {spec!r}; known: {', '.join(FAULT_KINDS)}")
+            rate = float(value)
+            if not 0 <= rate <= 1:
+                raise ValueError(f"fault rate {key}={rate} is outside [0, 1]")
+            if tier_name:
+                tier_rates[(Tier(tier_name), kind)] = rate
+            else:
+                rates[kind] = rate
+        return cls(rates, tier_rates, seed)
+
+    def rate(self, tier: Tier, kind: str) -> float:
+        return self.tier_rates.get((tier, kind), self.rates.get(kind, 0.0))
+
+
+class FaultInjectingProvider:
+    def __init__(self, inner: ModelProvider, plan: FaultPlan):
+        self.inner = inner
+        self.plan = plan
+        self.name = f"{inner.name}+faults"
+        self.log = CallLog()
+        self.injected: dict[str, int] = defaultdict(int)
+        self._counts: dict[tuple[str, Tier], int] = defaultdict(int)
+        self._lock = threading.Lock()
+
+    def _draw(self, call: ModelCall) -> float:
+        key = hashlib.sha256(message_text(call.messages[-1]).encode()).hexdigest()[:16]
+        with self._lock:
+            self._counts[(key, call.tier)] += 1
+            n = self._counts[(key, call.tier)]
+        return random.Random(f"{self.plan.seed}:{key}:{call.tier.value}:{n}").random()
+
+    def _fault(self, call: ModelCall) -> str | None:
+        draw, edge = self._draw(call), 0.0
+        for kind in FAULT_KINDS:
+            edge += self.plan.rate(call.tier, kind)
+            if draw < edge:
+                with self._lock:
+                    self.injected[kind] += 1
+                return kind
+        return None
+
+    def converse(self, call: ModelCall) -> ModelReply:
+        self.log.record(call)
+        fault = self._fault(call)
+        where = {"tier": call.tier.value, "model_id": call.model_id}
+        if fault == "throttle":
+            raise errors.ThrottlingException("Too many requests, please wait before trying again. (injected)", **where)
+        if fault == "server_error":
+            raise errors.ServiceUnavailableException("Bedrock is unavailable (injected 503)", **where)
+        if fault == "timeout":
+            raise errors.ModelTimeoutException("Model has timed out in processing the request (injected)", **where)
+        if fault == "malformed":
+            raise errors.ModelErrorException("malformed Converse response (injected)", **where)
+        if fault == "content_filtered":
+            raise errors.ContentFilteredException("the model's content filter withheld the answer (injected)",
+                                                  **where)
+        reply = self.inner.converse(call)
+        if fault == "truncated":
+            half = max(1, len(reply.text) // 2)
+            return replace(reply, text=reply.text[:half], output_tokens=max(1, reply.output_tokens // 2),
+                           stop_reason="max_tokens")
+        return reply

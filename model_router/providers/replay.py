@@ -1,0 +1,102 @@
+"""Answers from recorded real model outcomes: the offline default for demos, evaluation and tests.
+
+The reply carries the recorded answer text and nothing else: recorded scores are for evaluation
+and never reach the scorer.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from model_router import errors
+from model_router.contracts import message_text
+from model_router.datasets import TierMap, read_records, sample_path, tier_maps
+from model_router.pricing import estimate_tokens
+from model_router.providers.base import CallLog, ModelCall, ModelReply
+
+
+def normalise(text: str) -> str:
+    return " ".join(text.split())
+
+
+class ReplayProvider:
+    name = "replay"
+
+    def __init__(self, dataset: str | Path | None = None):
+        self.dataset = Path(dataset) if dataset else sample_path()
+        self.log = CallLog()
+        self._lock = threading.Lock()
+        self._index: dict[str, dict[str, Any]] | None = None
+
+    @property
+    def index(self) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            if self._index is None:
+                # First record wins where a prompt repeats (MMLU has duplicate questions).
+                index: dict[str, dict[str, Any]] = {}
+                for record in read_records(self.dataset):
+                    index.setdefault(normalise(record["prompt"]), record)
+                self._index = index
+            return self._index
+
+    def lookup(self, messages: list[dict[str, Any]]) -> dict[str, Any] | None:
+        return self.index.get(normalise(message_text(messages[0])))
+
+    def converse(self, call: ModelCall) -> ModelReply:
+        self.log.record(call)
+        started = time.perf_counter()
+        record = self.lookup(call.messages)
+        if record is None:
+            raise errors.PromptNotRecordedException(
+                f"this prompt is not among the {len(self.index)} recorded prompts of {self.dataset.name}; "
+                "the replay provider only answers recorded prompts (list them with `model-router demo --list`, "
+                "or run against Bedrock with --aws)",
+                tier=call.tier.value,
+                model_id=call.model_id,
+            )
+        tier_map: TierMap = tier_maps(str(self.dataset))[record["source"]]
+        model = tier_map.models[call.tier]
+        text = self._answer(record, model, call.messages)
+        if text is None:
+            raise errors.PromptNotRecordedException(
+                f"record {record['id']} has no recorded answer text for {model} "
+                f"(source {record['source']} publishes scores only)",
+                tier=call.tier.value,
+                model_id=call.model_id,
+            )
+        max_tokens = int(call.inference.get("maxTokens", 0) or 0)
+        output_tokens = estimate_tokens(text)
+        stop_reason = "end_turn"
+        if max_tokens and output_tokens > max_tokens:
+            # Respect maxTokens as Bedrock would: cut the answer and report the truncation.
+            text, output_tokens, stop_reason = text[: max_tokens * 4], max_tokens, "max_tokens"
+        input_text = "\n".join(message_text(m) for m in call.messages)
+        if call.system:
+            input_text += "\n" + "\n".join(b["text"] for b in call.system)
+        return ModelReply(
+            text=text,
+            stop_reason=stop_reason,
+            input_tokens=estimate_tokens(input_text),
+            output_tokens=output_tokens,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            provider="replay",
+            tokens_estimated=True,
+            recorded_model=model,
+        )
+
+    @staticmethod
+    def _answer(record: dict[str, Any], model: str, messages: list[dict[str, Any]]) -> str | None:
+        outcome = record["outcomes"].get(model) or {}
+        if len(messages) >= 3:
+            # MT-Bench keeps the second turn: answer it when the conversation matches.
+            turns = record.get("meta", {}).get("turns") or []
+            second = record.get("meta", {}).get("turn2_responses") or {}
+            if len(turns) >= 2 and normalise(message_text(messages[2])) == normalise(turns[1]):
+                answer = second.get(model)
+                return answer if isinstance(answer, str) else None
+            return None
+        response = outcome.get("response")
+        return response if isinstance(response, str) else None

@@ -1,0 +1,248 @@
+"""Classify a request and plan its route: which tier to start at, and what the run may do after.
+
+Routers share one small interface (:class:`Router`) and a registry (:data:`ROUTERS`), as in RouteLLM.
+None of them calls a model: the classifier Lambda must stay cheap and fast.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar, Protocol
+
+from model_router.contracts import all_text, prompt_text
+from model_router.errors import InvalidRequest
+from model_router.pricing import Price, estimate_tokens
+from model_router.tiers import COMPLEXITY_TO_TIER, TIER_ORDER, Tier
+
+# Budget checks need an output length before the model has answered: assume this many tokens
+# (or maxTokens when smaller). Documented in the README's cost section.
+EXPECTED_OUTPUT_TOKENS = 512
+
+SIMPLE_TASKS = {"chat", "qa", "classification", "extraction", "summarization", "translation", "rewrite"}
+MODERATE_TASKS = {"code", "math", "analysis", "writing", "creative"}
+COMPLEX_TASKS = {"reasoning", "planning"}
+
+_CODE = re.compile(
+    r"```|\bdef \w+\(|\bclass \w+[:(]|\bfunction\s*\w*\(|#include|\bSELECT\b.+\bFROM\b|=>|\bimport \w+|"
+    r"\b(write|implement|refactor|debug|fix) (a |an |the |this |my )?(python |java |sql |js |go |rust )?"
+    r"(function|program|script|class|method|code|query|bug)|\btraceback\b|\bstack trace\b",
+    re.IGNORECASE | re.DOTALL,
+)
+_MATH = re.compile(
+    r"\\frac|\\int|\\sum|\$[^$]+\$|\d+\s*[-+*/^×÷]\s*\d+|\b(solve|equation|integral|derivative|prove|"
+    r"probability|theorem|calculate|compute|how many|how much|percent|ratio)\b",
+    re.IGNORECASE,
+)
+_PROOF = re.compile(r"\b(prove|derive|show that|proof)\b", re.IGNORECASE)
+_MULTI_STEP = re.compile(
+    r"\b(step[- ]by[- ]step|explain why|compare|contrast|analy[sz]e|design|trade-?offs?|justify|evaluate|"
+    r"pros and cons|plan|strategy|architecture|first,? .{0,80}then|critique|in detail)\b",
+    re.IGNORECASE | re.DOTALL,
+)
+_FORMAT = re.compile(r"\b(json|yaml|xml|csv|markdown table|as a table|bullet points)\b", re.IGNORECASE)
+_LIST_ITEM = re.compile(r"^\s*(\d+[.)]|[-*])\s+", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Features:
+    """Cheap, deterministic features of a request (no model call, no network)."""
+
+    input_tokens: int
+    prompt_tokens: int
+    turns: int
+    task_type: str | None
+    code: bool
+    math: bool
+    proof: bool
+    multi_step: int
+    structured_output: bool
+    questions: int
+    list_items: int
+
+    @classmethod
+    def of(cls, request: dict[str, Any]) -> Features:
+        prompt = prompt_text(request)
+        return cls(
+            input_tokens=estimate_tokens(all_text(request)),
+            prompt_tokens=estimate_tokens(prompt),
+            turns=len(request["messages"]),
+            task_type=request.get("task_type"),
+            code=bool(_CODE.search(prompt)),
+            math=bool(_MATH.search(prompt)),
+            proof=bool(_PROOF.search(prompt)),
+            multi_step=len(_MULTI_STEP.findall(prompt)),
+            structured_output="response_format" in request or bool(_FORMAT.search(prompt)),
+            questions=prompt.count("?"),
+            list_items=len(_LIST_ITEM.findall(prompt)),
+        )
+
+
+@dataclass(frozen=True)
+class Classification:
+    complexity: str
+    tier: Tier
+    strategy: str
+    score: float
+    reason: str
+    signals: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["tier"] = self.tier.value
+        return out
+
+
+def heuristic_complexity(features: Features) -> tuple[str, float, list[str]]:
+    """Score the request's difficulty from its features; returns (label, score, reasons)."""
+    score = 0.0
+    reasons: list[str] = []
+
+    def add(points: float, why: str) -> None:
+        nonlocal score
+        score += points
+        reasons.append(f"{why} ({points:+g})")
+
+    if features.task_type in SIMPLE_TASKS:
+        add(-1, f"task_type={features.task_type}")
+    elif features.task_type in MODERATE_TASKS:
+        add(2, f"task_type={features.task_type}")
+    elif features.task_type in COMPLEX_TASKS:
+        add(3, f"task_type={features.task_type}")
+    if features.code:
+        add(2, "code")
+    if features.math:
+        add(2, "math")
+    if features.proof:
+        add(1, "proof/derivation")
+    if features.multi_step:
+        add(min(features.multi_step, 3), f"{features.multi_step} multi-step marker(s)")
+    if features.list_items >= 3:
+        add(1, f"{features.list_items} numbered/bulleted items")
+    if features.questions >= 3:
+        add(1, f"{features.questions} questions")
+    if features.structured_output:
+        add(1, "structured output requested")
+    if features.input_tokens > 6000:
+        add(2, f"long input (~{features.input_tokens} tokens)")
+    elif features.input_tokens > 1500:
+        add(1, f"long input (~{features.input_tokens} tokens)")
+    if features.turns >= 5:
+        add(1, f"{features.turns} turns")
+    if score <= 0 and features.prompt_tokens < 30:
+        add(-1, f"short prompt (~{features.prompt_tokens} tokens)")
+    label = "simple" if score <= 1 else "moderate" if score <= 4 else "complex"
+    if not reasons:
+        reasons.append("no complexity markers")
+    return label, score, reasons
+
+
+class Router(Protocol):
+    """Pick the starting tier for a request. Must not call a model."""
+
+    name: ClassVar[str]
+    escalates: ClassVar[bool]
+
+    def classify(self, request: dict[str, Any], features: Features) -> Classification: ...
+
+
+class HeuristicRouter:
+    """Content/complexity-based: features -> simple/moderate/complex -> Haiku/Sonnet/Opus."""
+
+    name = "heuristic"
+    escalates = True
+
+    def classify(self, request: dict[str, Any], features: Features) -> Classification:
+        label, score, reasons = heuristic_complexity(features)
+        tier = COMPLEXITY_TO_TIER[label]
+        return Classification(label, tier, self.name, score, "; ".join(reasons), asdict(features))
+
+
+class CascadeRouter:
+    """Start at the cheapest allowed tier and let the scorer escalate (FrugalGPT-style cascade)."""
+
+    name = "cascade"
+    escalates = True
+
+    def classify(self, request: dict[str, Any], features: Features) -> Classification:
+        label, score, reasons = heuristic_complexity(features)
+        why = f"cascade starts at the cheapest tier (complexity {label}: {'; '.join(reasons)})"
+        return Classification(label, TIER_ORDER[0], self.name, score, why, asdict(features))
+
+
+class StaticRouter:
+    """Always the caller's tier (or Sonnet): no escalation, fallback only."""
+
+    name = "static"
+    escalates = False
+
+    def classify(self, request: dict[str, Any], features: Features) -> Classification:
+        label, score, _ = heuristic_complexity(features)
+        tier = Tier(request.get("tier", Tier.SONNET.value))
+        return Classification(label, tier, self.name, score, f"static route to {tier.title}", asdict(features))
+
+
+ROUTERS: dict[str, type[Router]] = {r.name: r for r in (HeuristicRouter, CascadeRouter, StaticRouter)}
+
+
+def expected_cost(price: Price, features: Features, max_tokens: int) -> float:
+    return price.cost(features.input_tokens, min(max_tokens, EXPECTED_OUTPUT_TOKENS))
+
+
+def plan_route(
+    request: dict[str, Any],
+    *,
+    default_strategy: str,
+    default_threshold: float,
+    prices: dict[Tier, Price],
+    max_output_tokens: int,
+) -> tuple[Classification, dict[str, Any]]:
+    """Classify ``request`` (already validated) and return (classification, plan)."""
+    routing = request.get("routing", {})
+    strategy = routing.get("strategy", default_strategy)
+    router = ROUTERS[strategy]()
+    features = Features.of(request)
+    found = router.classify(request, features)
+    tier, reasons = found.tier, [found.reason]
+
+    if "tier" in request and strategy != "static":
+        tier = Tier(request["tier"])
+        reasons.append(f"caller override: start at {tier.title}")
+    low = Tier(routing.get("min_tier", TIER_ORDER[0].value))
+    high = Tier(routing.get("max_tier", TIER_ORDER[-1].value))
+    if tier.rank < low.rank:
+        tier = low
+        reasons.append(f"raised to min_tier {low.title}")
+    if tier.rank > high.rank:
+        tier = high
+        reasons.append(f"capped at max_tier {high.title}")
+
+    budget = routing.get("max_cost_usd")
+    max_tokens = request.get("inference", {}).get("maxTokens", max_output_tokens)
+    if budget is not None:
+        affordable = [t for t in TIER_ORDER if low.rank <= t.rank <= tier.rank
+                      and expected_cost(prices[t], features, max_tokens) <= budget]
+        if not affordable:
+            cheapest = expected_cost(prices[low], features, max_tokens)
+            raise InvalidRequest(
+                "routing.max_cost_usd",
+                f"{budget} is below the estimated ${cheapest:.6f} of one {low.title} call "
+                f"(~{features.input_tokens} input + {min(max_tokens, EXPECTED_OUTPUT_TOKENS)} output tokens)",
+            )
+        if affordable[-1] != tier:
+            reasons.append(f"stepped down to {affordable[-1].title} to fit max_cost_usd={budget}")
+            tier = affordable[-1]
+
+    classification = Classification(
+        found.complexity, tier, strategy, found.score, "; ".join(reasons) + f" -> {tier.title}", found.signals
+    )
+    plan = {
+        "threshold": float(routing.get("confidence_threshold", default_threshold)),
+        "max_cost_usd": budget,
+        "min_tier": low.value,
+        "max_tier": high.value,
+        "escalate": bool(routing.get("escalate", router.escalates)),
+        "fallback": bool(routing.get("fallback", True)),
+        "max_tokens": max_tokens,
+    }
+    return classification, plan

@@ -1,0 +1,157 @@
+"""One validated settings object, read from the function's environment.
+
+Handlers call :func:`get_settings`; nothing else in the package reads ``os.environ``. The local
+engine runs every function in one process, so it gives each call the environment the template
+gives that function through :func:`settings_scope` instead of mutating ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import json
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from model_router.tiers import TIER_ORDER, Tier
+
+# The newest Claude models Bedrock documents for Converse, through US cross-region inference
+# profiles (README, "Models": source and date). Keep in step with template.yaml's parameter defaults.
+DEFAULT_MODEL_IDS: dict[Tier, str] = {
+    Tier.HAIKU: "us.anthropic.claude-haiku-4-5-20251001-v1:0",
+    Tier.SONNET: "us.anthropic.claude-sonnet-4-6",
+    Tier.OPUS: "us.anthropic.claude-opus-4-6-v1",
+}
+DEFAULT_MAX_OUTPUT_TOKENS = 2048
+PROVIDERS = ("bedrock", "replay")
+LOG_PROMPT_VALUES = ("false", "true")
+
+
+class SettingsError(ValueError):
+    """A deployment setting is missing or malformed; names the environment variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    model_ids: dict[Tier, str] = field(default_factory=lambda: dict(DEFAULT_MODEL_IDS))
+    # Set on invoker functions only: the one tier this function may call.
+    tier: Tier | None = None
+    model_provider: str = "bedrock"
+    confidence_threshold: float = 0.8
+    default_strategy: str = "heuristic"
+    max_output_tokens: int = DEFAULT_MAX_OUTPUT_TOKENS
+    bedrock_region: str | None = None
+    bedrock_connect_timeout_s: float = 5.0
+    bedrock_read_timeout_s: float = 100.0
+    guardrail_id: str | None = None
+    guardrail_version: str | None = None
+    replay_dataset: str | None = None
+    price_overrides: dict[str, dict[str, float]] = field(default_factory=dict)
+    log_prompts: bool = False
+    workflow_type: str = "STANDARD"
+    # Local runs only: wrap the provider in the fault injector, e.g. "throttle=0.2,timeout=0.02,seed=7".
+    fault_injection: str | None = None
+
+    @property
+    def model_id(self) -> str:
+        if self.tier is None:
+            raise SettingsError("MODEL_TIER is not set: this function is not an invoker")
+        return self.model_ids[self.tier]
+
+    @classmethod
+    def from_mapping(cls, env: Mapping[str, str]) -> Settings:
+        def get(name: str) -> str | None:
+            value = env.get(name)
+            return value.strip() if value and value.strip() else None
+
+        def number(name: str, default: float, low: float, high: float) -> float:
+            raw = get(name)
+            if raw is None:
+                return default
+            try:
+                value = float(raw)
+            except ValueError as exc:
+                raise SettingsError(f"{name}={raw!r} is not a number") from exc
+            if not low <= value <= high:
+                raise SettingsError(f"{name}={value} is outside [{low}, {high}]")
+            return value
+
+        model_ids = {tier: get(f"{tier.name}_MODEL_ID") or DEFAULT_MODEL_IDS[tier] for tier in TIER_ORDER}
+        tier_name = get("MODEL_TIER")
+        tier = None
+        if tier_name is not None:
+            try:
+                tier = Tier(tier_name.lower())
+            except ValueError as exc:
+                raise SettingsError(f"MODEL_TIER={tier_name!r} is not one of haiku, sonnet, opus") from exc
+            # An invoker may be given its model directly as MODEL_ID.
+            model_ids[tier] = get("MODEL_ID") or model_ids[tier]
+        provider = (get("MODEL_PROVIDER") or "bedrock").lower()
+        if provider not in PROVIDERS:
+            raise SettingsError(f"MODEL_PROVIDER={provider!r} is not one of {', '.join(PROVIDERS)}")
+        overrides_raw = get("PRICE_OVERRIDES")
+        try:
+            overrides = json.loads(overrides_raw) if overrides_raw else {}
+        except json.JSONDecodeError as exc:
+            raise SettingsError(f"PRICE_OVERRIDES is not valid JSON: {exc}") from exc
+        if not isinstance(overrides, dict) or not all(
+            isinstance(v, dict) and {"input", "output"} <= v.keys() for v in overrides.values()
+        ):
+            raise SettingsError('PRICE_OVERRIDES must look like {"<model id>": {"input": 1.0, "output": 5.0}}')
+        log_prompts = (get("LOG_PROMPTS") or "false").lower()
+        if log_prompts not in LOG_PROMPT_VALUES:
+            raise SettingsError(f"LOG_PROMPTS={log_prompts!r} must be true or false")
+        workflow_type = (get("WORKFLOW_TYPE") or "STANDARD").upper()
+        if workflow_type not in ("STANDARD", "EXPRESS"):
+            raise SettingsError(f"WORKFLOW_TYPE={workflow_type!r} must be STANDARD or EXPRESS")
+        from model_router.routing import ROUTERS  # late: routing imports settings for defaults
+
+        strategy = (get("DEFAULT_STRATEGY") or "heuristic").lower()
+        if strategy not in ROUTERS:
+            raise SettingsError(f"DEFAULT_STRATEGY={strategy!r} is not one of {', '.join(sorted(ROUTERS))}")
+        return cls(
+            model_ids=model_ids,
+            tier=tier,
+            model_provider=provider,
+            confidence_threshold=number("CONFIDENCE_THRESHOLD", 0.8, 0.0, 1.0),
+            default_strategy=strategy,
+            max_output_tokens=int(number("MAX_OUTPUT_TOKENS", DEFAULT_MAX_OUTPUT_TOKENS, 1, 128_000)),
+            bedrock_region=get("BEDROCK_REGION") or get("AWS_REGION"),
+            bedrock_connect_timeout_s=number("BEDROCK_CONNECT_TIMEOUT_SECONDS", 5.0, 0.1, 60),
+            bedrock_read_timeout_s=number("BEDROCK_READ_TIMEOUT_SECONDS", 100.0, 1, 900),
+            guardrail_id=get("GUARDRAIL_ID"),
+            guardrail_version=get("GUARDRAIL_VERSION"),
+            replay_dataset=get("REPLAY_DATASET"),
+            price_overrides=overrides,
+            log_prompts=log_prompts == "true",
+            workflow_type=workflow_type,
+            fault_injection=get("FAULT_INJECTION"),
+        )
+
+
+_scoped_env: contextvars.ContextVar[Mapping[str, str] | None] = contextvars.ContextVar(
+    "model_router_scoped_env", default=None
+)
+
+
+@lru_cache(maxsize=64)
+def _settings_for(items: frozenset[tuple[str, str]]) -> Settings:
+    return Settings.from_mapping(dict(items))
+
+
+def get_settings() -> Settings:
+    """The settings of the function being run (cached per distinct environment)."""
+    env = _scoped_env.get()
+    return _settings_for(frozenset((env if env is not None else os.environ).items()))
+
+
+@contextlib.contextmanager
+def settings_scope(env: Mapping[str, str]) -> Iterator[None]:
+    """Run the body with ``env`` as the function environment (thread- and task-local)."""
+    token = _scoped_env.set(dict(env))
+    try:
+        yield
+    finally:
+        _scoped_env.reset(token)

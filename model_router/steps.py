@@ -1,0 +1,56 @@
+"""The logic behind each Lambda, one function per state-machine step.
+
+Handlers in functions/ are thin: they parse the event, call one of these, and return its result.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from model_router.contracts import validate_request
+from model_router.decisions import failure_step, score_step
+from model_router.errors import InvalidRequest
+from model_router.invoking import invoke_model
+from model_router.pricing import tier_prices
+from model_router.providers import ModelProvider
+from model_router.routing import plan_route
+from model_router.settings import Settings
+
+__all__ = ["classify_step", "failure_step", "invoke_step", "score_step"]
+
+
+def classify_step(event: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """Validate the request and classify it. Invalid input becomes ``valid: false`` (the Choice rejects it)."""
+    raw = event.get("request")
+    default_id = event.get("execution_name")
+    try:
+        request = validate_request(raw, default_request_id=default_id)
+        classification, plan = plan_route(
+            request,
+            default_strategy=settings.default_strategy,
+            default_threshold=settings.confidence_threshold,
+            prices=tier_prices(settings.model_ids, settings.price_overrides),
+            max_output_tokens=settings.max_output_tokens,
+        )
+    except InvalidRequest as exc:
+        request_id = raw.get("request_id") if isinstance(raw, dict) else None
+        return {
+            "valid": False,
+            "request_id": str(request_id or default_id or ""),
+            "invalid": {"field": exc.field, "message": exc.message, "cause": f"{exc.field}: {exc.message}"},
+        }
+    return {
+        "valid": True,
+        "request_id": request["request_id"],
+        "request": request,
+        "classification": classification.to_dict(),
+        "plan": plan,
+        "route": {"tier": classification.tier.value},
+        "attempts": [],
+        "best": None,
+    }
+
+
+def invoke_step(event: dict[str, Any], settings: Settings, provider: ModelProvider) -> dict[str, Any]:
+    """Call this function's tier; returns the attempt (with the answer) for the scorer."""
+    return invoke_model(event["request"], settings, provider)
