@@ -7,9 +7,9 @@ Every rejection is an :class:`~model_router.errors.InvalidRequest` whose ``field
 from __future__ import annotations
 
 import json
-import unicodedata
+import re
 import uuid
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from typing import Any
 
@@ -24,14 +24,14 @@ from model_router.tiers import Tier
 MAX_REQUEST_BYTES = 120 * 1024
 
 
-@lru_cache(maxsize=None)
+@cache
 def schema(name: str) -> dict[str, Any]:
     text = resources.files("model_router.schemas").joinpath(f"{name}.schema.json").read_text()
     loaded: dict[str, Any] = json.loads(text)
     return loaded
 
 
-@lru_cache(maxsize=None)
+@cache
 def validator(name: str) -> Draft202012Validator:
     return Draft202012Validator(schema(name), format_checker=Draft202012Validator.FORMAT_CHECKER)
 
@@ -65,12 +65,18 @@ def _describe(error: jsonschema.ValidationError) -> tuple[str, str]:
     return field_path(path), message
 
 
+# C0 control characters other than tab/newline/carriage return are never meaningful in a prompt.
+# C1 (U+0080-U+009F) is left alone: it turns up in real, mis-decoded text that models handle fine.
+_C0_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
 def _check_text(field: str, text: str) -> None:
-    for ch in text:
-        if unicodedata.category(ch) == "Cc" and ch not in "\n\r\t":
-            raise InvalidRequest(field, f"contains control character U+{ord(ch):04X}")
-        if unicodedata.category(ch) == "Cs":
-            raise InvalidRequest(field, "contains an unpaired surrogate (invalid UTF-8/UTF-16)")
+    control = _C0_CONTROL.search(text)
+    if control:
+        raise InvalidRequest(field, f"contains control character U+{ord(control.group(0)):04X}")
+    if _SURROGATE.search(text):
+        raise InvalidRequest(field, "contains an unpaired surrogate (not valid UTF-8)")
 
 
 def _blocks(value: str | list[dict[str, str]]) -> list[dict[str, str]]:
@@ -99,18 +105,19 @@ def validate_request(raw: Any, *, default_request_id: str | None = None) -> dict
             "state under Step Functions' 256 KiB payload cap",
         )
 
+    messages: list[dict[str, Any]]
     if "prompt" in raw:
         messages = [{"role": "user", "content": [{"text": raw["prompt"]}]}]
         _check_text("prompt", raw["prompt"])
     else:
         messages = [{"role": m["role"], "content": _blocks(m["content"])} for m in raw["messages"]]
-        for i, message in enumerate(messages):
+        for i, turn in enumerate(messages):
             expected = "user" if i % 2 == 0 else "assistant"
-            if message["role"] != expected:
+            if turn["role"] != expected:
                 raise InvalidRequest(
                     f"messages[{i}].role", f"must be '{expected}': turns alternate user/assistant, starting with user"
                 )
-            for j, block in enumerate(message["content"]):
+            for j, block in enumerate(turn["content"]):
                 if not block["text"].strip():
                     raise InvalidRequest(f"messages[{i}].content[{j}].text", "is blank")
                 _check_text(f"messages[{i}].content[{j}].text", block["text"])

@@ -7,6 +7,7 @@ Each tier is tried at most once per request, so a run has at most three model at
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -85,7 +86,8 @@ def score_step(state: dict[str, Any], settings: Settings) -> dict[str, Any]:
     attempt = _new_attempt(state, **reply)
     attempt.update(confidence=score.confidence, reasons=score.reasons)
     best = state.get("best")
-    if best is None or score.confidence > best["confidence"]:
+    # Ties go to the later attempt: escalation only moves up, so that is the stronger model.
+    if best is None or score.confidence >= best["confidence"]:
         state["best"] = {"attempt": attempt["attempt"], "tier": tier.value, "model_id": reply["model_id"],
                          "answer": answer, "confidence": score.confidence}
 
@@ -110,7 +112,7 @@ def score_step(state: dict[str, Any], settings: Settings) -> dict[str, Any]:
     attempt["outcome"] = "escalated"
     state["route"] = {"tier": higher[0].value}
     state["decision"] = {"action": "escalate", "next_tier": higher[0].value,
-                         "reason": f"{low}: escalate {tier.title} -> {higher[0].title}"}
+                         "reason": f"{low}: escalate {tier.label} -> {higher[0].label}"}
     return state
 
 
@@ -119,10 +121,8 @@ def failure_step(state: dict[str, Any], settings: Settings) -> dict[str, Any]:
     failure = state.pop("invocation")
     error_type = failure.get("Error", "States.TaskFailed")
     message = failure.get("Cause", "")
-    try:
+    with contextlib.suppress(json.JSONDecodeError, AttributeError, TypeError):
         message = json.loads(message).get("errorMessage", message)
-    except (json.JSONDecodeError, AttributeError, TypeError):
-        pass
     tier = Tier(state["route"]["tier"])
     _new_attempt(state, tier=tier.value, model_id=settings.model_ids[tier], outcome="failed",
                  error={"type": error_type, "message": str(message)[:1000]}, stop_reason=None,
@@ -130,7 +130,7 @@ def failure_step(state: dict[str, Any], settings: Settings) -> dict[str, Any]:
 
     if error_type in FAIL_FAST_ERRORS:
         return _fail(state, "fail_fast", "Router.ModelRequestRejected",
-                     f"{tier.title} rejected the request ({error_type}); other tiers would too")
+                     f"{tier.label} rejected the request ({error_type}); other tiers would too")
     candidates = _higher_untried(state, tier)
     if error_type not in ESCALATE_ONLY_ERRORS and state.get("best") is None:
         candidates += _lower_untried(state, tier)
@@ -140,13 +140,13 @@ def failure_step(state: dict[str, Any], settings: Settings) -> dict[str, Any]:
     if candidates:
         state["route"] = {"tier": candidates[0].value}
         state["decision"] = {"action": "fallback", "next_tier": candidates[0].value,
-                             "reason": f"{tier.title} failed with {error_type}: fall back to {candidates[0].title}"}
+                             "reason": f"{tier.label} failed with {error_type}: fall back to {candidates[0].label}"}
         return state
     if state.get("best") is not None:
         return _accept(state, settings, "answered_low_confidence",
-                       f"{tier.title} failed with {error_type} and no other tier is left; keeping the best answer")
+                       f"{tier.label} failed with {error_type} and no other tier is left; keeping the best answer")
     return _fail(state, "all_failed", "Router.AllModelsFailed",
-                 f"no allowed tier answered; last error {error_type} from {tier.title}")
+                 f"no allowed tier answered; last error {error_type} from {tier.label}")
 
 
 def _fail(state: dict[str, Any], action: str, error: str, message: str) -> dict[str, Any]:

@@ -149,8 +149,8 @@ class Router(Protocol):
 class HeuristicRouter:
     """Content/complexity-based: features -> simple/moderate/complex -> Haiku/Sonnet/Opus."""
 
-    name = "heuristic"
-    escalates = True
+    name: ClassVar[str] = "heuristic"
+    escalates: ClassVar[bool] = True
 
     def classify(self, request: dict[str, Any], features: Features) -> Classification:
         label, score, reasons = heuristic_complexity(features)
@@ -161,8 +161,8 @@ class HeuristicRouter:
 class CascadeRouter:
     """Start at the cheapest allowed tier and let the scorer escalate (FrugalGPT-style cascade)."""
 
-    name = "cascade"
-    escalates = True
+    name: ClassVar[str] = "cascade"
+    escalates: ClassVar[bool] = True
 
     def classify(self, request: dict[str, Any], features: Features) -> Classification:
         label, score, reasons = heuristic_complexity(features)
@@ -173,16 +173,20 @@ class CascadeRouter:
 class StaticRouter:
     """Always the caller's tier (or Sonnet): no escalation, fallback only."""
 
-    name = "static"
-    escalates = False
+    name: ClassVar[str] = "static"
+    escalates: ClassVar[bool] = False
 
     def classify(self, request: dict[str, Any], features: Features) -> Classification:
         label, score, _ = heuristic_complexity(features)
         tier = Tier(request.get("tier", Tier.SONNET.value))
-        return Classification(label, tier, self.name, score, f"static route to {tier.title}", asdict(features))
+        return Classification(label, tier, self.name, score, f"static route to {tier.label}", asdict(features))
 
 
-ROUTERS: dict[str, type[Router]] = {r.name: r for r in (HeuristicRouter, CascadeRouter, StaticRouter)}
+ROUTERS: dict[str, type[Router]] = {
+    HeuristicRouter.name: HeuristicRouter,
+    CascadeRouter.name: CascadeRouter,
+    StaticRouter.name: StaticRouter,
+}
 
 
 def expected_cost(price: Price, features: Features, max_tokens: int) -> float:
@@ -207,15 +211,15 @@ def plan_route(
 
     if "tier" in request and strategy != "static":
         tier = Tier(request["tier"])
-        reasons.append(f"caller override: start at {tier.title}")
+        reasons.append(f"caller override: start at {tier.label}")
     low = Tier(routing.get("min_tier", TIER_ORDER[0].value))
     high = Tier(routing.get("max_tier", TIER_ORDER[-1].value))
     if tier.rank < low.rank:
         tier = low
-        reasons.append(f"raised to min_tier {low.title}")
+        reasons.append(f"raised to min_tier {low.label}")
     if tier.rank > high.rank:
         tier = high
-        reasons.append(f"capped at max_tier {high.title}")
+        reasons.append(f"capped at max_tier {high.label}")
 
     budget = routing.get("max_cost_usd")
     max_tokens = request.get("inference", {}).get("maxTokens", max_output_tokens)
@@ -226,15 +230,15 @@ def plan_route(
             cheapest = expected_cost(prices[low], features, max_tokens)
             raise InvalidRequest(
                 "routing.max_cost_usd",
-                f"{budget} is below the estimated ${cheapest:.6f} of one {low.title} call "
+                f"{budget} is below the estimated ${cheapest:.6f} of one {low.label} call "
                 f"(~{features.input_tokens} input + {min(max_tokens, EXPECTED_OUTPUT_TOKENS)} output tokens)",
             )
         if affordable[-1] != tier:
-            reasons.append(f"stepped down to {affordable[-1].title} to fit max_cost_usd={budget}")
+            reasons.append(f"stepped down to {affordable[-1].label} to fit max_cost_usd={budget}")
             tier = affordable[-1]
 
     classification = Classification(
-        found.complexity, tier, strategy, found.score, "; ".join(reasons) + f" -> {tier.title}", found.signals
+        found.complexity, tier, strategy, found.score, "; ".join(reasons) + f" -> {tier.label}", found.signals
     )
     plan = {
         "threshold": float(routing.get("confidence_threshold", default_threshold)),

@@ -64,7 +64,7 @@ def score_answer(
     wanted = COMPLEXITY_TO_TIER[complexity]
     gap = max(0, wanted.rank - tier.rank)
     confidence = PRIOR_BY_GAP[gap]
-    reasons = [f"prior {confidence:.2f} ({tier.title} for a {complexity} request)"]
+    reasons = [f"prior {confidence:.2f} ({tier.label} for a {complexity} request)"]
 
     def penalise(amount: float, why: str) -> None:
         nonlocal confidence
@@ -82,9 +82,13 @@ def score_answer(
         penalise(0.8, "answer echoes the prompt")
     if _REFUSAL.search(stripped[:400]):
         penalise(0.7, "refusal")
-    hedges = len(_HEDGE.findall(stripped))
+    # Hedges the prompt itself contains (text to edit, quotes) say nothing about the answer.
+    prompt_lower = prompt.lower()
+    hedges = [m.group(0) for m in _HEDGE.finditer(stripped) if m.group(0).lower() not in prompt_lower]
     if hedges:
-        penalise(min(0.15 * hedges, 0.45), f"{hedges} hedge(s)")
+        # A long answer with one "probably" is normal prose; dense hedging is not.
+        density = len(hedges) / max(1.0, len(stripped.split()) / 150)
+        penalise(min(0.12 * density, 0.45), f"{len(hedges)} hedge(s): {', '.join(sorted(set(hedges))[:3])}")
     if response_format is not None:
         try:
             payload = _json_payload(stripped)
@@ -96,8 +100,9 @@ def score_answer(
                 penalise(0.75, f"JSON breaks response_format: {problems[0].message[:80]}")
             else:
                 reasons.append("JSON matches response_format")
-    if signals.get("math") and not _FINAL_NUMBER.search(stripped) and not re.search(r"\d", stripped[-200:]):
-        penalise(0.35, "math question without a final number")
+    quantitative = signals.get("math") and re.search(r"\d", prompt)
+    if quantitative and not _FINAL_NUMBER.search(stripped) and not re.search(r"\d", stripped[-200:]):
+        penalise(0.35, "numeric question without a final number")
     if signals.get("code") and not _CODE_BLOCK.search(stripped) and len(stripped) < 200:
         penalise(0.3, "code requested but no code in a short answer")
     words = len(stripped.split())

@@ -15,7 +15,7 @@ class Tier(StrEnum):
         return TIER_ORDER.index(self)
 
     @property
-    def title(self) -> str:
+    def label(self) -> str:
         return self.value.capitalize()
 
 

@@ -19,8 +19,8 @@ tests/statemachine/test_moto_guard.py fails loudly if a moto upgrade moves any o
 
 from __future__ import annotations
 
-import contextlib
 import collections
+import contextlib
 import contextvars
 import datetime
 import functools
@@ -40,8 +40,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from moto.stepfunctions.parser.api import StateMachineType
 from moto.stepfunctions.parser import utils as moto_utils
+from moto.stepfunctions.parser.api import StateMachineType
 from moto.stepfunctions.parser.asl.component.common.path import result_path as result_path_module
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
@@ -63,7 +63,7 @@ from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from moto.stepfunctions.parser.backend.execution_worker_comm import ExecutionWorkerCommunication
 
 from model_router.local.template import FunctionSpec, definition_substitutions, function_specs, load_template
-from model_router.settings import settings_scope
+from model_router.settings import Settings, settings_scope
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -175,28 +175,30 @@ class _RetryClock:
 def _dispatch_invoke(parameters: dict[str, Any], region: str, state_credentials: Any) -> dict[str, Any]:
     engine = _active_engine.get()
     if engine is None:
-        return _original_invoke(parameters, region, state_credentials)  # type: ignore[no-any-return]
+        return _original_invoke(parameters, region, state_credentials)
     return engine._invoke(parameters)
 
 
 class _ContextThread(threading.Thread):
     """A Thread that runs its target in a copy of the starting thread's context."""
 
-    def __init__(self, *args: Any, target: Callable[..., Any] | None = None, **kwargs: Any):
+    def __init__(self, **kwargs: Any):  # moto passes everything by keyword
+        target: Callable[..., Any] | None = kwargs.pop("target", None)
+        run_in_context = None
         if target is not None:
             context, inner = contextvars.copy_context(), target
 
-            def target(*a: Any, **k: Any) -> Any:
+            def run_in_context(*a: Any, **k: Any) -> Any:
                 return context.run(inner, *a, **k)
 
-        super().__init__(*args, target=target, **kwargs)
+        super().__init__(target=run_in_context, **kwargs)
 
 
 _threading_shim = types.SimpleNamespace(**{**vars(threading), "Thread": _ContextThread})
 THREADED_MODULES = (program_module, inline_iteration_component, branch_worker)
 
 
-def _cached_parser(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+def _cached_parser(parse: Any) -> Any:
     if hasattr(parse, "cache_info"):
         return parse  # already ours
     return functools.lru_cache(maxsize=4096)(parse)
@@ -211,7 +213,7 @@ def install_patches() -> None:
         retrier_decl.time = _RetryClock()  # type: ignore[assignment]
         if not isinstance(sys.stdout, _StdoutRouter):
             sys.stdout = _StdoutRouter(sys.stdout)
-        execute_state.Thread = _ContextThread  # type: ignore[misc]
+        execute_state.Thread = _ContextThread  # type: ignore[assignment,misc]
         for module in THREADED_MODULES:
             module.threading = _threading_shim  # type: ignore[attr-defined]
 
@@ -262,6 +264,10 @@ class LocalEngine:
         self.output: collections.deque[str] = collections.deque(maxlen=max_output_lines)
         self.echo_output = echo_output
 
+    def function_settings(self, logical_id: str) -> Settings:
+        """The settings a function of this engine runs with (template environment + overrides)."""
+        return Settings.from_mapping(self.environments[function_arn(logical_id)])
+
     # -- handlers -------------------------------------------------------------------------------
     def _handler(self, arn: str) -> Callable[[dict[str, Any], Any], Any]:
         handler = self._handlers.get(arn)
@@ -296,7 +302,7 @@ class LocalEngine:
                 result = self._handler(arn)(event, context)
             # Lambda serialises the return value: so do we, so a non-JSON return fails here as there.
             payload = json.loads(json.dumps(result))
-        except Exception as exc:  # noqa: BLE001 - the runtime reports any exception as a function error
+        except Exception as exc:
             return {
                 "StatusCode": 200,
                 "FunctionError": "Unhandled",
@@ -365,7 +371,7 @@ class LocalEngine:
         env = worker.env
         assert env is not None
         state = env.program_state()
-        events = env.event_manager.get_event_history()
+        events: list[dict[str, Any]] = [dict(e) for e in env.event_manager.get_event_history()]
         result = ExecutionResult(execution_arn, name, "FAILED", events=events, retry_waits_s=list(waits))
         if isinstance(state, ProgramEnded):
             result.status = "SUCCEEDED"

@@ -20,7 +20,7 @@ class _CfnLoader(yaml.SafeLoader):
     pass
 
 
-def _construct(tag: str):  # type: ignore[no-untyped-def]
+def _construct(tag: str) -> Any:
     def build(loader: yaml.SafeLoader, node: yaml.Node) -> dict[str, Any]:
         if isinstance(node, yaml.ScalarNode):
             value: Any = loader.construct_scalar(node)
@@ -41,7 +41,7 @@ for _tag in _TAGS:
 
 def load_template(path: str | Path) -> dict[str, Any]:
     with open(path, encoding="utf-8") as fh:
-        loaded: dict[str, Any] = yaml.load(fh, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+        loaded: dict[str, Any] = yaml.load(fh, Loader=_CfnLoader)
     return loaded
 
 
@@ -73,7 +73,9 @@ def _resolve(value: Any, params: dict[str, str], where: str) -> str:
     raise UnresolvedValue(f"{where}: the local engine cannot resolve {value!r}")
 
 
-def function_specs(template: dict[str, Any], root: Path, overrides: dict[str, str] | None = None) -> dict[str, FunctionSpec]:
+def function_specs(
+    template: dict[str, Any], root: Path, overrides: dict[str, str] | None = None
+) -> dict[str, FunctionSpec]:
     """Every AWS::Serverless::Function with its resolved environment (parameter defaults + overrides)."""
     params = {name: str(p.get("Default", "")) for name, p in template.get("Parameters", {}).items()}
     params.update(overrides or {})

@@ -17,7 +17,10 @@ from model_router.contracts import message_text
 from model_router.providers.base import CallLog, ModelCall, ModelProvider, ModelReply
 from model_router.tiers import Tier
 
-FAULT_KINDS = ("throttle", "server_error", "timeout", "malformed", "truncated", "content_filtered")
+FAULT_KINDS = (
+    "throttle", "server_error", "timeout", "malformed", "truncated", "content_filtered",
+    "context_overflow", "validation", "not_ready",
+)
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,12 @@ class FaultInjectingProvider:
             raise errors.ModelTimeoutException("Model has timed out in processing the request (injected)", **where)
         if fault == "malformed":
             raise errors.ModelErrorException("malformed Converse response (injected)", **where)
+        if fault == "context_overflow":
+            raise errors.ContextWindowExceededException("Input is too long for requested model. (injected)", **where)
+        if fault == "validation":
+            raise errors.ValidationException("Malformed input request (injected)", **where)
+        if fault == "not_ready":
+            raise errors.ModelNotReadyException("Model is not ready to serve inference requests (injected)", **where)
         if fault == "content_filtered":
             raise errors.ContentFilteredException("the model's content filter withheld the answer (injected)",
                                                   **where)

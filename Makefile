@@ -1,0 +1,52 @@
+# model-router: one Makefile with the targets people look for.
+#   make demo      real workflow + replayed real answers, no AWS account needed
+#   make test      the test suite (unit, state machine executed locally, static checks)
+#   make lint      ruff + mypy          make validate   cfn-lint, statelint, sam validate --lint
+#   make bench     benchmark numbers    make build / deploy   sam build / sam deploy --guided
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: install install-dev demo test lint format validate bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Stamps: reinstall only when pyproject.toml changes.
+$(VENV)/.local-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[local]"
+	touch $@
+
+$(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@ $(VENV)/.local-installed
+
+install: $(VENV)/.local-installed
+install-dev: $(VENV)/.dev-installed
+
+demo: install
+	$(BIN)/model-router demo
+
+test: install-dev
+	$(BIN)/pytest
+
+lint: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+format: install-dev
+	$(BIN)/ruff check --fix .
+
+validate: install-dev sam-tools
+	PATH="$(CURDIR)/.venv-sam/bin:$$PATH" $(BIN)/model-router validate
+
+bench: install
+	$(BIN)/python bench/bench_engine.py
+	$(BIN)/python bench/bench_classifier.py
+
+clean:
+	rm -rf $(VENV) .venv-sam .aws-sam .pytest_cache .mypy_cache .ruff_cache
+
+-include make/sam.mk

@@ -1,0 +1,243 @@
+"""model-router: run the router locally or on AWS, demo it, check it.
+
+    model-router demo                      # real workflow, replayed real answers, no AWS
+    model-router invoke "What is 2+2?"     # one request through the local workflow
+    model-router invoke --file req.json --aws --state-machine-arn ARN
+    model-router validate                  # static checks: cfn-lint, statelint, sam validate --lint
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from model_router.datasets import STAND_IN_NOTE
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    # Piped output gets a fixed width that fits the demo table rather than rich's 80-column default.
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 140)
+
+
+# -- invoke -----------------------------------------------------------------------------------------
+def _build_request(args: argparse.Namespace) -> dict[str, Any]:
+    if args.file:
+        text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
+        try:
+            request: dict[str, Any] = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise SystemExit(f"error: {args.file} is not valid JSON: {exc}") from exc
+    elif args.prompt:
+        request = {"prompt": args.prompt}
+    else:
+        raise SystemExit("error: give a prompt or --file REQUEST.json")
+    routing = dict(request.get("routing", {})) if isinstance(request.get("routing"), dict) else None
+    for flag, key in (("strategy", "strategy"), ("threshold", "confidence_threshold"), ("max_cost", "max_cost_usd"),
+                      ("max_tier", "max_tier"), ("min_tier", "min_tier")):
+        value = getattr(args, flag)
+        if value is not None and routing is not None:
+            routing[key] = value
+    if routing:
+        request["routing"] = routing
+    if args.tier:
+        request["tier"] = args.tier
+    if args.request_id:
+        request["request_id"] = args.request_id
+    return request
+
+
+def _invoke_local(request: dict[str, Any], args: argparse.Namespace) -> int:
+    from model_router.local.engine import LocalEngine
+
+    env: dict[str, str] = {}
+    if args.dataset:
+        env["REPLAY_DATASET"] = str(Path(args.dataset).resolve())
+    if args.faults:
+        env["FAULT_INJECTION"] = args.faults
+    engine = LocalEngine(env_overrides=env, echo_output=args.verbose)
+    result = engine.run(request)
+    if args.history:
+        for event in result.events:
+            name = next((d["name"] for k, d in event.items() if k.endswith("EventDetails") and "name" in d), "")
+            print(f"{event['id']:>3} {event['type']:<28} {name}", file=sys.stderr)
+    if result.status == "SUCCEEDED":
+        _print_json(result.output)
+        if result.output.get("notes"):
+            print("\n".join(result.output["notes"]), file=sys.stderr)
+        return EXIT_OK
+    print(f"{result.error}: {result.cause}", file=sys.stderr)
+    return EXIT_USAGE if result.error == "Router.InvalidRequest" else EXIT_FAILED
+
+
+def _invoke_aws(request: dict[str, Any], args: argparse.Namespace) -> int:
+    import boto3
+
+    if not args.state_machine_arn:
+        raise SystemExit("error: --aws needs --state-machine-arn (the stack output RouterStateMachineArn)")
+    sfn = boto3.client("stepfunctions", region_name=args.region)
+    payload = json.dumps(request)
+    kind = sfn.describe_state_machine(stateMachineArn=args.state_machine_arn)["type"]
+    out: dict[str, Any]
+    if kind == "EXPRESS":
+        out = dict(sfn.start_sync_execution(stateMachineArn=args.state_machine_arn, input=payload))
+    else:
+        name = request.get("request_id") or uuid.uuid4().hex
+        arn = sfn.start_execution(stateMachineArn=args.state_machine_arn, name=name, input=payload)["executionArn"]
+        print(f"started {arn}", file=sys.stderr)
+        deadline = time.monotonic() + args.timeout
+        out = dict(sfn.describe_execution(executionArn=arn))
+        while out["status"] == "RUNNING" and time.monotonic() < deadline:
+            time.sleep(1)
+            out = dict(sfn.describe_execution(executionArn=arn))
+    status, output, error, cause = out["status"], out.get("output"), out.get("error"), out.get("cause")
+    if status == "SUCCEEDED" and output:
+        _print_json(json.loads(output))
+        return EXIT_OK
+    print(f"{status}: {error}: {cause}", file=sys.stderr)
+    return EXIT_USAGE if error == "Router.InvalidRequest" else EXIT_FAILED
+
+
+def cmd_invoke(args: argparse.Namespace) -> int:
+    request = _build_request(args)
+    return _invoke_aws(request, args) if args.aws else _invoke_local(request, args)
+
+
+# -- demo -------------------------------------------------------------------------------------------
+def cmd_demo(args: argparse.Namespace) -> int:
+    from model_router.datasets import read_records, sample_path
+    from model_router.demo import describe_path, replayable, run_demo
+
+    dataset = Path(args.dataset).resolve() if args.dataset else sample_path()
+    if args.list:
+        for record in replayable(list(read_records(dataset))):
+            print(f"{record['id']:<24} {' '.join(record['prompt'].split())[:90]}")
+        return EXIT_OK
+    env: dict[str, str] = {}
+    if args.strategy:
+        env["DEFAULT_STRATEGY"] = args.strategy
+    if args.threshold is not None:
+        env["CONFIDENCE_THRESHOLD"] = str(args.threshold)
+    if args.faults:
+        env["FAULT_INJECTION"] = args.faults
+    started = time.perf_counter()
+    summary = run_demo(n=args.n, seed=args.seed, dataset=dataset, env_overrides=env)
+    elapsed = time.perf_counter() - started
+    figures = summary.figures()
+    if args.json:
+        _print_json({"figures": figures, "results": [
+            {"id": r.record["id"], "status": r.result.status, "error": r.result.error,
+             "output": r.result.output, "quality": r.quality} for r in summary.rows]})
+        return EXIT_OK if figures["failed"] == 0 else EXIT_FAILED
+
+    from rich.table import Table
+
+    console = _console()
+    table = Table(title=f"model-router demo: {len(summary.rows)} real prompts through the real workflow (local)")
+    for column in ("request", "classified", "path (✓ accepted, ✗ escalated, ⚠ failed)", "cost", "vs Opus", "score"):
+        table.add_column(column, justify="right" if column in ("cost", "vs Opus", "score") else "left")
+    for row in summary.rows:
+        res = row.result
+        if res.status != "SUCCEEDED":
+            table.add_row(row.record["id"], "", f"[red]{res.error}[/red]", "", "", "")
+            continue
+        out = res.output
+        cls = out["classification"]
+        table.add_row(
+            row.record["id"],
+            f"{cls['complexity']} → {cls['tier'].capitalize()}",
+            describe_path(out["attempts"]),
+            f"${out['cost']['models_usd']:.5f}",
+            f"{out['cost']['savings_pct']:+.0f}%",
+            f"{row.quality:.2f}" if row.quality is not None else "",
+        )
+    console.print(table)
+    f = figures
+    console.print(
+        f"\n[bold]Summary[/bold] ({f['answered']}/{f['requests']} answered, {elapsed:.1f} s)\n"
+        f"  quality (mean recorded score): routed {f['quality_routed']:.3f} vs always-Opus "
+        f"{f['quality_always_premium']:.3f}\n"
+        f"  model cost: routed ${f['cost_routed_usd']:.4f} vs always-Opus ${f['cost_always_premium_usd']:.4f}"
+        f"  ->  [bold green]{f['savings_pct']:.1f}% saved[/bold green]\n"
+        f"  orchestration (Step Functions + Lambda, estimated): ${f['orchestration_usd']:.4f}\n"
+        f"  answered by: {', '.join(f'{k.capitalize()} {v}' for k, v in sorted(f['tier_mix'].items()))};"
+        f" escalations {f['escalations']}, fallbacks {f['fallbacks']}\n"
+        f"  [dim]{STAND_IN_NOTE}[/dim]"
+    )
+    return EXIT_OK if figures["failed"] == 0 else EXIT_FAILED
+
+
+# -- validate ---------------------------------------------------------------------------------------
+def cmd_validate(args: argparse.Namespace) -> int:
+    from model_router.validate import run_all
+
+    root = Path(args.root).resolve()
+    failed = 0
+    for check in run_all(root):
+        mark = "ok" if check.ok else "FAIL"
+        print(f"{mark:<5} {check.name}")
+        if check.output and (not check.ok or args.verbose):
+            print("      " + check.output.strip().replace("\n", "\n      "))
+        failed += not check.ok
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+# -- parser -----------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="model-router", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    invoke = sub.add_parser("invoke", help="route one request (local replay by default, or --aws)")
+    invoke.add_argument("prompt", nargs="?", help="the prompt text (or use --file)")
+    invoke.add_argument("--file", "-f", help="a request JSON file (request.schema.json); - for stdin")
+    invoke.add_argument("--tier", choices=["haiku", "sonnet", "opus"], help="force the starting tier")
+    invoke.add_argument("--strategy", choices=["heuristic", "cascade", "static"])
+    invoke.add_argument("--threshold", type=float, help="confidence threshold for this request")
+    invoke.add_argument("--max-cost", type=float, help="max_cost_usd for this request")
+    invoke.add_argument("--min-tier", choices=["haiku", "sonnet", "opus"])
+    invoke.add_argument("--max-tier", choices=["haiku", "sonnet", "opus"])
+    invoke.add_argument("--request-id")
+    invoke.add_argument("--dataset", help="replay from this recorded-outcomes JSONL (default: bundled sample)")
+    invoke.add_argument("--faults", help="inject faults locally, e.g. 'haiku.throttle=1,seed=7'")
+    invoke.add_argument("--history", action="store_true", help="print the execution's events to stderr")
+    invoke.add_argument("--verbose", "-v", action="store_true", help="echo the functions' logs to stderr")
+    invoke.add_argument("--aws", action="store_true", help="start an execution of a deployed state machine")
+    invoke.add_argument("--state-machine-arn", help="with --aws: the RouterStateMachineArn stack output")
+    invoke.add_argument("--region", help="with --aws: AWS region")
+    invoke.add_argument("--timeout", type=float, default=300, help="with --aws: seconds to wait")
+    invoke.set_defaults(func=cmd_invoke)
+
+    demo = sub.add_parser("demo", help="bundled real prompts through the real local workflow, and the savings")
+    demo.add_argument("-n", type=int, default=24, help="how many prompts (default 24)")
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--dataset", help="recorded-outcomes JSONL(.gz) in the shared format")
+    demo.add_argument("--strategy", choices=["heuristic", "cascade", "static"])
+    demo.add_argument("--threshold", type=float)
+    demo.add_argument("--faults", help="inject faults, e.g. 'throttle=0.2,seed=7'")
+    demo.add_argument("--list", action="store_true", help="list the replayable prompts and exit")
+    demo.add_argument("--json", action="store_true", help="print figures and results as JSON")
+    demo.set_defaults(func=cmd_demo)
+
+    validate = sub.add_parser("validate", help="static checks: cfn-lint, statelint, sam validate --lint")
+    validate.add_argument("--root", default=".", help="project root (default: current directory)")
+    validate.add_argument("--verbose", "-v", action="store_true")
+    validate.set_defaults(func=cmd_validate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))

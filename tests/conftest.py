@@ -1,0 +1,43 @@
+"""Shared fixtures: the real state machine on the local engine, the vendored replay sample."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from model_router.datasets import read_records, sample_path
+from model_router.local.engine import LocalEngine
+from model_router.providers import reset_providers
+
+
+@pytest.fixture(scope="session")
+def records() -> list[dict[str, Any]]:
+    return list(read_records(sample_path()))
+
+
+@pytest.fixture(scope="session")
+def answered_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Records whose recorded answers the replay provider can return (GSM8K, MT-Bench)."""
+    return [r for r in records if all(o.get("response") for o in r["outcomes"].values())]
+
+
+@pytest.fixture(scope="session")
+def engine() -> LocalEngine:
+    """The router state machine with the replay provider and no faults (parsed once per session)."""
+    return LocalEngine()
+
+
+@pytest.fixture
+def engine_with() -> Callable[..., LocalEngine]:
+    """Build an engine with extra function environment, e.g. engine_with(FAULT_INJECTION="haiku.throttle=1")."""
+    made: list[LocalEngine] = []
+
+    def build(**env: str) -> LocalEngine:
+        engine = LocalEngine(env_overrides=env)
+        made.append(engine)
+        return engine
+
+    yield build  # type: ignore[misc]
+    reset_providers()
