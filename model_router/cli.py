@@ -59,9 +59,31 @@ def _build_request(args: argparse.Namespace) -> dict[str, Any]:
     return request
 
 
+def _recorded(request: dict[str, Any], dataset: str | None) -> bool:
+    """Whether the replay provider can answer this request (invalid requests are left to the workflow)."""
+    from model_router.contracts import validate_request
+    from model_router.errors import InvalidRequest
+    from model_router.providers.replay import ReplayProvider
+
+    try:
+        normalised = validate_request(request)
+    except InvalidRequest:
+        return True
+    return ReplayProvider(dataset).lookup(normalised["messages"]) is not None
+
+
 def _invoke_local(request: dict[str, Any], args: argparse.Namespace) -> int:
     from model_router.local.engine import LocalEngine
 
+    if not args.no_precheck and not _recorded(request, args.dataset):
+        print(
+            "error: the local run answers from recorded real model outputs, and this prompt is not among them.\n"
+            "  pick one:  model-router demo --list\n"
+            "  or call a deployed stack:  model-router invoke --aws --state-machine-arn ARN ...\n"
+            "  (--no-precheck runs the workflow anyway: every tier fails and it ends in Router.AllModelsFailed)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     env: dict[str, str] = {}
     if args.dataset:
         env["REPLAY_DATASET"] = str(Path(args.dataset).resolve())
@@ -72,7 +94,8 @@ def _invoke_local(request: dict[str, Any], args: argparse.Namespace) -> int:
     if args.history:
         for event in result.events:
             name = next((d["name"] for k, d in event.items() if k.endswith("EventDetails") and "name" in d), "")
-            print(f"{event['id']:>3} {event['type']:<28} {name}", file=sys.stderr)
+            kind = getattr(event["type"], "value", event["type"])
+            print(f"{event['id']:>3} {kind:<28} {name}", file=sys.stderr)
     if result.status == "SUCCEEDED":
         _print_json(result.output)
         if result.output.get("notes"):
@@ -213,6 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     invoke.add_argument("--dataset", help="replay from this recorded-outcomes JSONL (default: bundled sample)")
     invoke.add_argument("--faults", help="inject faults locally, e.g. 'haiku.throttle=1,seed=7'")
     invoke.add_argument("--history", action="store_true", help="print the execution's events to stderr")
+    invoke.add_argument("--no-precheck", action="store_true", help="run even if the replay set lacks the prompt")
     invoke.add_argument("--verbose", "-v", action="store_true", help="echo the functions' logs to stderr")
     invoke.add_argument("--aws", action="store_true", help="start an execution of a deployed state machine")
     invoke.add_argument("--state-machine-arn", help="with --aws: the RouterStateMachineArn stack output")
