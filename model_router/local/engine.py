@@ -11,6 +11,8 @@ This is the one module that touches moto internals. What it patches, and why:
   definition (the ANTLR parse is most of moto's cost; execution state lives in the Environment).
 * ``parse`` in moto's JSONPath helpers - moto builds a new ply parser for every path it evaluates
   (about a millisecond each); the parsed expressions are immutable, so we cache them.
+* ``copy`` in moto's ``states`` module - every state's input and output is deep-copied there; the
+  values are JSON, so a JSON-aware copy does the same work in a quarter of the time.
 * ``threading`` in the modules that start moto's worker threads (program, task timeouts, Map, Parallel):
   those threads copy the caller's context, so the engine (a context variable) is known inside them.
 
@@ -22,6 +24,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import contextvars
+import copy
 import datetime
 import functools
 import importlib.util
@@ -50,6 +53,7 @@ from moto.stepfunctions.parser.asl.component.state.exec import execute_state
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import inline_iteration_component
 from moto.stepfunctions.parser.asl.component.state.exec.state_parallel import branch_worker
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+from moto.stepfunctions.parser.asl.eval import states as states_module
 from moto.stepfunctions.parser.asl.eval.evaluation_details import (
     AWSExecutionDetails,
     EvaluationDetails,
@@ -198,6 +202,21 @@ _threading_shim = types.SimpleNamespace(**{**vars(threading), "Thread": _Context
 THREADED_MODULES = (program_module, inline_iteration_component, branch_worker)
 
 
+def _json_deepcopy(value: Any, memo: Any = None) -> Any:
+    """``copy.deepcopy`` for JSON values (anything else goes to the real deepcopy)."""
+    kind = type(value)
+    if kind is dict:
+        return {k: _json_deepcopy(v) for k, v in value.items()}
+    if kind is list:
+        return [_json_deepcopy(v) for v in value]
+    if value is None or kind in (str, int, float, bool):
+        return value
+    return copy.deepcopy(value, memo)
+
+
+_copy_shim = types.SimpleNamespace(**{**vars(copy), "deepcopy": _json_deepcopy})
+
+
 def _cached_parser(parse: Any) -> Any:
     if hasattr(parse, "cache_info"):
         return parse  # already ours
@@ -208,6 +227,7 @@ def install_patches() -> None:
     """Idempotent; outside a local run the patched functions behave as moto's originals."""
     with _patch_lock:
         json_path_module.parse = _cached_parser(json_path_module.parse)
+        states_module.copy = _copy_shim  # type: ignore[assignment]
         result_path_module.parse = _cached_parser(result_path_module.parse)
         lambda_eval_utils._invoke_lambda_function = _dispatch_invoke
         retrier_decl.time = _RetryClock()  # type: ignore[assignment]
