@@ -209,7 +209,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     root = Path(args.root).resolve()
     failed = 0
     for check in run_all(root):
-        mark = "ok" if check.ok else "FAIL"
+        mark = "skip" if check.skipped else ("ok" if check.ok else "FAIL")
         print(f"{mark:<5} {check.name}")
         if check.output and (not check.ok or args.verbose):
             print("      " + check.output.strip().replace("\n", "\n      "))
