@@ -69,6 +69,7 @@ def _describe(error: jsonschema.ValidationError) -> tuple[str, str]:
 # C1 (U+0080-U+009F) is left alone: it turns up in real, mis-decoded text that models handle fine.
 _C0_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]*")
 
 
 def _check_text(field: str, text: str) -> None:
@@ -95,6 +96,19 @@ def validate_request(raw: Any, *, default_request_id: str | None = None) -> dict
         raise InvalidRequest("messages", "give either 'prompt' or 'messages', not both")
     if "prompt" not in raw and "messages" not in raw:
         raise InvalidRequest("prompt", "one of 'prompt' or 'messages' is required")
+    # JSON Schema's "$" also matches before a trailing newline in Python's re: require a full match.
+    if "request_id" in raw and not _REQUEST_ID.fullmatch(raw["request_id"]):
+        raise InvalidRequest("request_id", f"{raw['request_id']!r} must match {_REQUEST_ID.pattern}")
+    for index, block in enumerate(raw.get("system", []) if isinstance(raw.get("system"), list) else []):
+        _check_text(f"system[{index}].text", block["text"])
+    if isinstance(raw.get("system"), str):
+        _check_text("system[0].text", raw["system"])
+    if "prompt" in raw:
+        _check_text("prompt", raw["prompt"])
+    else:
+        for i, turn in enumerate(raw["messages"]):
+            for j, block in enumerate(_blocks(turn["content"])):
+                _check_text(f"messages[{i}].content[{j}].text", block["text"])
 
     size = len(json.dumps(raw, ensure_ascii=False).encode("utf-8"))
     if size > MAX_REQUEST_BYTES:
@@ -108,7 +122,6 @@ def validate_request(raw: Any, *, default_request_id: str | None = None) -> dict
     messages: list[dict[str, Any]]
     if "prompt" in raw:
         messages = [{"role": "user", "content": [{"text": raw["prompt"]}]}]
-        _check_text("prompt", raw["prompt"])
     else:
         messages = [{"role": m["role"], "content": _blocks(m["content"])} for m in raw["messages"]]
         for i, turn in enumerate(messages):
@@ -120,7 +133,6 @@ def validate_request(raw: Any, *, default_request_id: str | None = None) -> dict
             for j, block in enumerate(turn["content"]):
                 if not block["text"].strip():
                     raise InvalidRequest(f"messages[{i}].content[{j}].text", "is blank")
-                _check_text(f"messages[{i}].content[{j}].text", block["text"])
         if messages[-1]["role"] != "user":
             raise InvalidRequest(f"messages[{len(messages) - 1}].role", "the last turn must be from the user")
     if "prompt" in raw and not raw["prompt"].strip():

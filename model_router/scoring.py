@@ -92,12 +92,16 @@ def score_answer(
     if response_format is not None:
         try:
             payload = _json_payload(stripped)
-        except (json.JSONDecodeError, ValueError):
+        except (ValueError, RecursionError):  # JSONDecodeError is a ValueError; absurd nesting recurses
             penalise(0.85, "answer is not the JSON the response_format asks for")
         else:
-            problems = list(Draft202012Validator(response_format).iter_errors(payload))
+            try:
+                problems = list(Draft202012Validator(response_format).iter_errors(payload))
+            except RecursionError:
+                problems = ["nested too deeply to check"]
             if problems:
-                penalise(0.75, f"JSON breaks response_format: {problems[0].message[:80]}")
+                first = problems[0]
+                penalise(0.75, f"JSON breaks response_format: {getattr(first, 'message', first)!s:.80}")
             else:
                 reasons.append("JSON matches response_format")
     quantitative = signals.get("math") and re.search(r"\d", prompt)

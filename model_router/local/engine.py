@@ -160,9 +160,14 @@ class _InlineWorker(ExecutionWorker):
 
 
 _active_engine: contextvars.ContextVar[LocalEngine | None] = contextvars.ContextVar("active_engine", default=None)
+# The Retry waits of the execution being run (a list shared with moto's worker threads via the context).
+_retry_waits: contextvars.ContextVar[list[float] | None] = contextvars.ContextVar("retry_waits", default=None)
 _original_invoke = lambda_eval_utils._invoke_lambda_function
 _original_time = retrier_decl.time
 _patch_lock = threading.Lock()
+# One handler invocation at a time in this process, as each Lambda container runs one at a time:
+# Powertools keeps Logger keys and Metrics sets (shared by all its instances) per process.
+_HANDLER_LOCK = threading.Lock()
 
 
 class _RetryClock:
@@ -238,6 +243,29 @@ def install_patches() -> None:
             module.threading = _threading_shim  # type: ignore[attr-defined]
 
 
+def _assign_heap_keys(root: Any) -> None:
+    """Give every component of a parsed program its heap key now, before executions share it.
+
+    moto assigns ``EvalComponent.heap_key`` lazily, on first use; two executions retrying at once for
+    the first time would race on it and lose their Retry counters.
+    """
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, EvalComponent):
+            _ = node.heap_key
+        if isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, (list, tuple, set)):
+            stack.extend(node)
+        elif hasattr(node, "__dict__") and type(node).__module__.startswith("moto."):
+            stack.extend(vars(node).values())
+
+
 class LocalEngine:
     """Executes one state machine of template.yaml with the functions' real handlers."""
 
@@ -275,9 +303,10 @@ class LocalEngine:
             definition = definition.replace("${" + name + "}", function_arn(logical_id))
         self.definition = definition
         self.program: EvalComponent = AmazonStateLanguageParser.parse(definition)[0]
+        _assign_heap_keys(self.program)
         self._handlers: dict[str, Callable[[dict[str, Any], Any], Any]] = {}
         self._modules: dict[Path, ModuleType] = {}
-        self._waits = threading.local()
+        self._load_lock = threading.Lock()
         self.invocations: dict[str, int] = {}
         self._count_lock = threading.Lock()
         # The handlers' stdout (structured logs, EMF metric blobs), most recent lines only.
@@ -290,6 +319,13 @@ class LocalEngine:
 
     # -- handlers -------------------------------------------------------------------------------
     def _handler(self, arn: str) -> Callable[[dict[str, Any], Any], Any]:
+        handler = self._handlers.get(arn)
+        if handler is not None:
+            return handler
+        with self._load_lock:
+            return self._load_handler(arn)
+
+    def _load_handler(self, arn: str) -> Callable[[dict[str, Any], Any], Any]:
         handler = self._handlers.get(arn)
         if handler is None:
             spec = next(s for s in self.functions.values() if function_arn(s.logical_id) == arn)
@@ -318,8 +354,9 @@ class LocalEngine:
         with self._count_lock:
             self.invocations[spec.logical_id] = self.invocations.get(spec.logical_id, 0) + 1
         try:
-            with settings_scope(self.environments[arn]):
-                result = self._handler(arn)(event, context)
+            handler = self._handler(arn)
+            with _HANDLER_LOCK, settings_scope(self.environments[arn]):
+                result = handler(event, context)
             # Lambda serialises the return value: so do we, so a non-JSON return fails here as there.
             payload = json.loads(json.dumps(result))
         except Exception as exc:
@@ -343,7 +380,7 @@ class LocalEngine:
                 sys.stderr.write(text if text.endswith("\n") else text + "\n")
 
     def _record_wait(self, seconds: float) -> None:
-        waits = getattr(self._waits, "current", None)
+        waits = _retry_waits.get()
         if waits is not None:
             waits.append(seconds)
         if self.sleep_on_retry:
@@ -352,13 +389,13 @@ class LocalEngine:
     # -- executions -----------------------------------------------------------------------------
     @contextlib.contextmanager
     def _active(self) -> Iterator[list[float]]:
-        token = _active_engine.set(self)
-        self._waits.current = []
+        waits: list[float] = []
+        engine_token, waits_token = _active_engine.set(self), _retry_waits.set(waits)
         try:
-            yield self._waits.current
+            yield waits
         finally:
-            self._waits.current = None
-            _active_engine.reset(token)
+            _retry_waits.reset(waits_token)
+            _active_engine.reset(engine_token)
 
     def run(self, request: Any, name: str | None = None) -> ExecutionResult:
         """Execute the state machine on ``request`` synchronously and return its outcome and history."""

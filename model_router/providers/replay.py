@@ -90,13 +90,14 @@ class ReplayProvider:
     @staticmethod
     def _answer(record: dict[str, Any], model: str, messages: list[dict[str, Any]]) -> str | None:
         outcome = record["outcomes"].get(model) or {}
-        if len(messages) >= 3:
+        if len(messages) == 3:
             # MT-Bench keeps the second turn: answer it when the conversation matches.
             turns = record.get("meta", {}).get("turns") or []
             second = record.get("meta", {}).get("turn2_responses") or {}
             if len(turns) >= 2 and normalise(message_text(messages[2])) == normalise(turns[1]):
                 answer = second.get(model)
                 return answer if isinstance(answer, str) else None
-            return None
+        if len(messages) > 1:
+            return None  # no recorded answer for any other turn
         response = outcome.get("response")
         return response if isinstance(response, str) else None

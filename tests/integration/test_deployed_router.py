@@ -1,4 +1,6 @@
-"""Against a deployed stack (opt-in): MODEL_ROUTER_INTEGRATION=1 MODEL_ROUTER_STATE_MACHINE_ARN=arn:... pytest tests/integration
+"""Against a deployed stack (opt-in):
+
+    MODEL_ROUTER_INTEGRATION=1 MODEL_ROUTER_STATE_MACHINE_ARN=arn:... pytest tests/integration
 
 These call real Bedrock models and cost a few cents per run.
 """
