@@ -31,6 +31,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration impo
 from moto.stepfunctions.parser.asl.component.state.exec.state_parallel import branch_worker
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.eval import evaluation_details
+from moto.stepfunctions.parser.asl.eval import states as states_module
 from moto.stepfunctions.parser.asl.eval.program_state import ProgramEnded, ProgramError
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.asl.utils import json_path as json_path_module
@@ -204,6 +205,24 @@ def test_jsonpath_modules_parse_through_a_module_global(engine: LocalEngine, mod
     assert "parse" in names_used(module)
     assert hasattr(module.parse, "cache_info")  # installed: the cached parser
     assert module.parse("$.route.tier") is module.parse("$.route.tier")
+
+
+# -- JSON-aware deep copy of state values -------------------------------------------------------------------
+
+
+def test_states_module_deep_copies_through_a_module_global_copy(engine: LocalEngine) -> None:
+    assert "copy" in vars(states_module)
+    assert "deepcopy" in inspect.getsource(states_module.States._extract)
+    assert states_module.copy.deepcopy is not __import__("copy").deepcopy  # installed: the JSON-aware copy
+
+
+def test_json_aware_copy_is_a_deep_copy(engine: LocalEngine) -> None:
+    original = {"a": [1, {"b": "c"}], "d": None, "e": 1.5, "f": True}
+    copied = states_module.copy.deepcopy(original)
+    assert copied == original
+    copied["a"][1]["b"] = "changed"
+    copied["a"].append(2)
+    assert original == {"a": [1, {"b": "c"}], "d": None, "e": 1.5, "f": True}
 
 
 # -- concurrency --------------------------------------------------------------------------------------------
