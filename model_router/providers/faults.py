@@ -17,10 +17,19 @@ from model_router.contracts import message_text
 from model_router.providers.base import CallLog, ModelCall, ModelProvider, ModelReply
 from model_router.tiers import Tier
 
-FAULT_KINDS = (
-    "throttle", "server_error", "timeout", "malformed", "truncated", "content_filtered",
-    "context_overflow", "validation", "not_ready",
-)
+# Faults that replace the call with an error, with messages like Bedrock's own.
+INJECTED_ERRORS: dict[str, tuple[type[errors.ModelInvocationError], str]] = {
+    "throttle": (errors.ThrottlingException, "Too many requests, please wait before trying again."),
+    "server_error": (errors.ServiceUnavailableException, "Bedrock is unavailable (503)"),
+    "timeout": (errors.ModelTimeoutException, "Model has timed out in processing the request"),
+    "malformed": (errors.ModelErrorException, "malformed Converse response"),
+    "content_filtered": (errors.ContentFilteredException, "the model's content filter withheld the answer"),
+    "context_overflow": (errors.ContextWindowExceededException, "Input is too long for requested model."),
+    "validation": (errors.ValidationException, "Malformed input request"),
+    "not_ready": (errors.ModelNotReadyException, "Model is not ready to serve inference requests"),
+}
+# "truncated" lets the call through and cuts the answer, as a max_tokens stop would.
+FAULT_KINDS = (*INJECTED_ERRORS, "truncated")
 
 
 @dataclass(frozen=True)
@@ -87,24 +96,9 @@ class FaultInjectingProvider:
     def converse(self, call: ModelCall) -> ModelReply:
         self.log.record(call)
         fault = self._fault(call)
-        where = {"tier": call.tier.value, "model_id": call.model_id}
-        if fault == "throttle":
-            raise errors.ThrottlingException("Too many requests, please wait before trying again. (injected)", **where)
-        if fault == "server_error":
-            raise errors.ServiceUnavailableException("Bedrock is unavailable (injected 503)", **where)
-        if fault == "timeout":
-            raise errors.ModelTimeoutException("Model has timed out in processing the request (injected)", **where)
-        if fault == "malformed":
-            raise errors.ModelErrorException("malformed Converse response (injected)", **where)
-        if fault == "context_overflow":
-            raise errors.ContextWindowExceededException("Input is too long for requested model. (injected)", **where)
-        if fault == "validation":
-            raise errors.ValidationException("Malformed input request (injected)", **where)
-        if fault == "not_ready":
-            raise errors.ModelNotReadyException("Model is not ready to serve inference requests (injected)", **where)
-        if fault == "content_filtered":
-            raise errors.ContentFilteredException("the model's content filter withheld the answer (injected)",
-                                                  **where)
+        if fault in INJECTED_ERRORS:
+            error_type, message = INJECTED_ERRORS[fault]
+            raise error_type(f"{message} (injected)", tier=call.tier.value, model_id=call.model_id)
         reply = self.inner.converse(call)
         if fault == "truncated":
             half = max(1, len(reply.text) // 2)
