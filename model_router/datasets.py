@@ -8,6 +8,7 @@ Tier mappings come from ``<source>.models.json`` files beside the dataset, else 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +25,17 @@ STAND_IN_NOTE = (
     "Replay: recorded answers of real open/commercial models stand in for Claude Haiku/Sonnet/Opus "
     "(per source: economy -> Haiku, standard -> Sonnet, premium -> Opus); costs use Claude prices."
 )
+
+
+# The shared data has no test split of its own. Models are fitted on the "fit" part of dev and every
+# reported number is measured on the "holdout" part: 25% of prompts, by a salted hash of the text.
+HOLDOUT_PERCENT = 25
+_SPLIT_SALT = b"model-router-holdout:"
+
+
+def is_holdout(prompt: str) -> bool:
+    digest = hashlib.sha256(_SPLIT_SALT + prompt.encode("utf-8")).hexdigest()
+    return int(digest[:8], 16) % 100 < HOLDOUT_PERCENT
 
 
 @dataclass(frozen=True)
