@@ -33,6 +33,21 @@ HOLDOUT_PERCENT = 25
 _SPLIT_SALT = b"model-router-holdout:"
 
 
+# Output tokens assumed where a source records an outcome but no answer text (LLMRouter, MMLU):
+# a short answer for multiple-choice and extractive QA, a worked solution for math and code.
+OUTPUT_TOKEN_ESTIMATES: dict[str, int] = {
+    "mmlu": 60, "arc_challenge": 60, "openbook_qa": 60, "commonsense_qa": 60,
+    "natural_qa": 40, "trivia_qa": 40, "commongen": 60,
+    "gsm8k": 220, "agentverse-mgsm": 220, "math": 350, "agentverse-logicgrid": 250,
+    "human_eval": 250, "mbpp": 200,
+}
+DEFAULT_OUTPUT_TOKENS = 60  # MMLU subjects (routellm-mmlu tasks) and anything not listed
+
+
+def output_token_estimate(task: str) -> int:
+    return OUTPUT_TOKEN_ESTIMATES.get(task, DEFAULT_OUTPUT_TOKENS)
+
+
 def is_holdout(prompt: str) -> bool:
     digest = hashlib.sha256(_SPLIT_SALT + prompt.encode("utf-8")).hexdigest()
     return int(digest[:8], 16) % 100 < HOLDOUT_PERCENT
@@ -46,6 +61,11 @@ class TierMap:
     models: dict[Tier, str]
     # Tiers whose model is borrowed from another tier because the source has none (RouteLLM has no standard).
     borrowed: dict[Tier, Tier]
+
+    @property
+    def recorded_tiers(self) -> list[Tier]:
+        """Tiers with a model of their own: what demos and evaluations route between."""
+        return [t for t in self.models if t not in self.borrowed]
 
 
 def sample_path() -> Path:

@@ -34,16 +34,20 @@ def _tried(state: dict[str, Any]) -> set[Tier]:
     return {Tier(a["tier"]) for a in state["attempts"]}
 
 
+def _allowed(state: dict[str, Any]) -> list[Tier]:
+    plan = state["plan"]
+    return [Tier(t) for t in plan.get("tiers") or [t.value for t in TIER_ORDER]
+            if Tier(plan["min_tier"]).rank <= Tier(t).rank <= Tier(plan["max_tier"]).rank]
+
+
 def _higher_untried(state: dict[str, Any], tier: Tier) -> list[Tier]:
-    top = Tier(state["plan"]["max_tier"])
     tried = _tried(state)
-    return [t for t in TIER_ORDER if tier.rank < t.rank <= top.rank and t not in tried]
+    return [t for t in _allowed(state) if t.rank > tier.rank and t not in tried]
 
 
 def _lower_untried(state: dict[str, Any], tier: Tier) -> list[Tier]:
-    bottom = Tier(state["plan"]["min_tier"])
     tried = _tried(state)
-    return [t for t in reversed(TIER_ORDER) if bottom.rank <= t.rank < tier.rank and t not in tried]
+    return [t for t in reversed(_allowed(state)) if t.rank < tier.rank and t not in tried]
 
 
 def _affordable(state: dict[str, Any], tiers: list[Tier], settings: Settings) -> tuple[list[Tier], bool]:

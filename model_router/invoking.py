@@ -49,4 +49,6 @@ def invoke_model(request: dict[str, Any], settings: Settings, provider: ModelPro
     }
     if reply.recorded_model:
         attempt["recorded_model"] = reply.recorded_model
+    if not reply.answer_recorded:
+        attempt["answer_recorded"] = False
     return attempt

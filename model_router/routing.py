@@ -86,6 +86,8 @@ class Classification:
     score: float
     reason: str
     signals: dict[str, Any]
+    # Learned router only: each tier's predicted chance of answering well (the scorer's prior).
+    tier_probabilities: dict[str, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -137,13 +139,22 @@ def heuristic_complexity(features: Features) -> tuple[str, float, list[str]]:
     return label, score, reasons
 
 
+@dataclass(frozen=True)
+class RouteContext:
+    """What a router may take into account besides the request: the tiers it may start at, and the
+    confidence the workflow will ask of an answer."""
+
+    tiers: tuple[Tier, ...]
+    threshold: float
+
+
 class Router(Protocol):
     """Pick the starting tier for a request. Must not call a model."""
 
     name: ClassVar[str]
     escalates: ClassVar[bool]
 
-    def classify(self, request: dict[str, Any], features: Features) -> Classification: ...
+    def classify(self, request: dict[str, Any], features: Features, context: RouteContext) -> Classification: ...
 
 
 class HeuristicRouter:
@@ -152,10 +163,42 @@ class HeuristicRouter:
     name: ClassVar[str] = "heuristic"
     escalates: ClassVar[bool] = True
 
-    def classify(self, request: dict[str, Any], features: Features) -> Classification:
+    def classify(self, request: dict[str, Any], features: Features, context: RouteContext) -> Classification:
         label, score, reasons = heuristic_complexity(features)
         tier = COMPLEXITY_TO_TIER[label]
         return Classification(label, tier, self.name, score, "; ".join(reasons), asdict(features))
+
+
+class LearnedRouter:
+    """A model trained on recorded outcomes predicts each tier's chance of answering well from the prompt;
+    start at the cheapest tier whose chance reaches the confidence threshold (else the highest allowed)."""
+
+    name: ClassVar[str] = "learned"
+    escalates: ClassVar[bool] = True
+
+    def classify(self, request: dict[str, Any], features: Features, context: RouteContext) -> Classification:
+        from model_router.learned import load_tier_model  # the weights load on first use only
+
+        label, score, reasons = heuristic_complexity(features)
+        model = load_tier_model()
+        if model is None:
+            tier = COMPLEXITY_TO_TIER[label]
+            why = "no learned weights shipped: heuristic route (" + "; ".join(reasons) + ")"
+            return Classification(label, tier, self.name, score, why, asdict(features))
+        probabilities = model.predict(prompt_text(request))
+        tier = start_tier(probabilities, context.tiers, context.threshold)
+        shown = ", ".join(f"{t.label} {probabilities[t.value]:.2f}" for t in context.tiers)
+        if probabilities[tier.value] >= context.threshold:
+            why = f"predicted success {shown}: cheapest tier reaching {context.threshold:.2f}"
+        else:
+            why = f"predicted success {shown}: none reaches {context.threshold:.2f}, start at the top"
+        return Classification(label, tier, self.name, score, why, asdict(features),
+                              {t.value: round(probabilities[t.value], 4) for t in TIER_ORDER})
+
+
+def start_tier(probabilities: dict[str, float], tiers: tuple[Tier, ...], threshold: float) -> Tier:
+    """The cheapest of ``tiers`` whose predicted success reaches ``threshold``, else the highest one."""
+    return next((t for t in tiers if probabilities[t.value] >= threshold), tiers[-1])
 
 
 class CascadeRouter:
@@ -164,10 +207,10 @@ class CascadeRouter:
     name: ClassVar[str] = "cascade"
     escalates: ClassVar[bool] = True
 
-    def classify(self, request: dict[str, Any], features: Features) -> Classification:
+    def classify(self, request: dict[str, Any], features: Features, context: RouteContext) -> Classification:
         label, score, reasons = heuristic_complexity(features)
         why = f"cascade starts at the cheapest tier (complexity {label}: {'; '.join(reasons)})"
-        return Classification(label, TIER_ORDER[0], self.name, score, why, asdict(features))
+        return Classification(label, context.tiers[0], self.name, score, why, asdict(features))
 
 
 class StaticRouter:
@@ -176,7 +219,7 @@ class StaticRouter:
     name: ClassVar[str] = "static"
     escalates: ClassVar[bool] = False
 
-    def classify(self, request: dict[str, Any], features: Features) -> Classification:
+    def classify(self, request: dict[str, Any], features: Features, context: RouteContext) -> Classification:
         label, score, _ = heuristic_complexity(features)
         tier = Tier(request.get("tier", Tier.SONNET.value))
         return Classification(label, tier, self.name, score, f"static route to {tier.label}", asdict(features))
@@ -184,6 +227,7 @@ class StaticRouter:
 
 ROUTERS: dict[str, type[Router]] = {
     HeuristicRouter.name: HeuristicRouter,
+    LearnedRouter.name: LearnedRouter,
     CascadeRouter.name: CascadeRouter,
     StaticRouter.name: StaticRouter,
 }
@@ -191,6 +235,14 @@ ROUTERS: dict[str, type[Router]] = {
 
 def expected_cost(price: Price, features: Features, max_tokens: int) -> float:
     return price.cost(features.input_tokens, min(max_tokens, EXPECTED_OUTPUT_TOKENS))
+
+
+def allowed_tiers(routing: dict[str, Any]) -> tuple[Tier, ...]:
+    """The tiers a request may use, cheapest first: ``routing.tiers`` within ``min_tier``..``max_tier``."""
+    low = Tier(routing.get("min_tier", TIER_ORDER[0].value))
+    high = Tier(routing.get("max_tier", TIER_ORDER[-1].value))
+    named = {Tier(t) for t in routing.get("tiers", [t.value for t in TIER_ORDER])}
+    return tuple(t for t in TIER_ORDER if low.rank <= t.rank <= high.rank and t in named)
 
 
 def plan_route(
@@ -205,32 +257,39 @@ def plan_route(
     routing = request.get("routing", {})
     strategy = routing.get("strategy", default_strategy)
     router = ROUTERS[strategy]()
+    threshold = float(routing.get("confidence_threshold", default_threshold))
+    tiers = allowed_tiers(routing)
+    if not tiers:
+        raise InvalidRequest("routing.tiers", "no tier is left once min_tier and max_tier are applied")
     features = Features.of(request)
-    found = router.classify(request, features)
+    found = router.classify(request, features, RouteContext(tiers, threshold))
     tier, reasons = found.tier, [found.reason]
 
     if "tier" in request and strategy != "static":
         tier = Tier(request["tier"])
         reasons.append(f"caller override: start at {tier.label}")
-    low = Tier(routing.get("min_tier", TIER_ORDER[0].value))
-    high = Tier(routing.get("max_tier", TIER_ORDER[-1].value))
-    if tier.rank < low.rank:
-        tier = low
-        reasons.append(f"raised to min_tier {low.label}")
-    if tier.rank > high.rank:
-        tier = high
-        reasons.append(f"capped at max_tier {high.label}")
+    if tier.rank < tiers[0].rank:
+        reasons.append(f"raised to min_tier {tiers[0].label}")
+        tier = tiers[0]
+    elif tier.rank > tiers[-1].rank:
+        reasons.append(f"capped at max_tier {tiers[-1].label}")
+        tier = tiers[-1]
+    elif tier not in tiers:
+        # The nearest allowed tier above the one asked for (one exists: tier is below the top).
+        moved = next(t for t in tiers if t.rank > tier.rank)
+        reasons.append(f"{tier.label} is not in routing.tiers: start at {moved.label}")
+        tier = moved
 
     budget = routing.get("max_cost_usd")
     max_tokens = request.get("inference", {}).get("maxTokens", max_output_tokens)
     if budget is not None:
-        affordable = [t for t in TIER_ORDER if low.rank <= t.rank <= tier.rank
+        affordable = [t for t in tiers if t.rank <= tier.rank
                       and expected_cost(prices[t], features, max_tokens) <= budget]
         if not affordable:
-            cheapest = expected_cost(prices[low], features, max_tokens)
+            cheapest = expected_cost(prices[tiers[0]], features, max_tokens)
             raise InvalidRequest(
                 "routing.max_cost_usd",
-                f"{budget} is below the estimated ${cheapest:.6f} of one {low.label} call "
+                f"{budget} is below the estimated ${cheapest:.6f} of one {tiers[0].label} call "
                 f"(~{features.input_tokens} input + {min(max_tokens, EXPECTED_OUTPUT_TOKENS)} output tokens)",
             )
         if affordable[-1] != tier:
@@ -238,13 +297,15 @@ def plan_route(
             tier = affordable[-1]
 
     classification = Classification(
-        found.complexity, tier, strategy, found.score, "; ".join(reasons) + f" -> {tier.label}", found.signals
+        found.complexity, tier, strategy, found.score, "; ".join(reasons) + f" -> {tier.label}", found.signals,
+        found.tier_probabilities,
     )
     plan = {
-        "threshold": float(routing.get("confidence_threshold", default_threshold)),
+        "threshold": threshold,
         "max_cost_usd": budget,
-        "min_tier": low.value,
-        "max_tier": high.value,
+        "tiers": [t.value for t in tiers],
+        "min_tier": tiers[0].value,
+        "max_tier": tiers[-1].value,
         "escalate": bool(routing.get("escalate", router.escalates)),
         "fallback": bool(routing.get("fallback", True)),
         "max_tokens": max_tokens,

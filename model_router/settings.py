@@ -53,6 +53,8 @@ class Settings:
     workflow_type: str = "STANDARD"
     # Local runs only: wrap the provider in the fault injector, e.g. "throttle=0.2,timeout=0.02,seed=7".
     fault_injection: str | None = None
+    # Evaluation runs only: the replay provider answers outcome-only records with a flagged empty reply.
+    replay_outcome_only: bool = False
 
     @property
     def model_id(self) -> str:
@@ -128,6 +130,7 @@ class Settings:
             log_prompts=log_prompts == "true",
             workflow_type=workflow_type,
             fault_injection=get("FAULT_INJECTION"),
+            replay_outcome_only=(get("REPLAY_OUTCOME_ONLY") or "").lower() in ("1", "true"),
         )
 
 

@@ -12,12 +12,12 @@ __all__ = ["ModelCall", "ModelProvider", "ModelReply", "provider_for"]
 
 @lru_cache(maxsize=16)
 def _cached(kind: str, dataset: str | None, region: str | None, connect: float, read: float,
-            faults: str | None) -> ModelProvider:
+            faults: str | None, outcome_only: bool) -> ModelProvider:
     provider: ModelProvider
     if kind == "replay":
         from model_router.providers.replay import ReplayProvider
 
-        provider = ReplayProvider(dataset)
+        provider = ReplayProvider(dataset, outcome_only=outcome_only)
     else:
         from model_router.providers.bedrock import BedrockConverseProvider
 
@@ -38,6 +38,7 @@ def provider_for(settings: Settings) -> ModelProvider:
         settings.bedrock_connect_timeout_s,
         settings.bedrock_read_timeout_s,
         settings.fault_injection,
+        settings.replay_outcome_only,
     )
 
 

@@ -30,8 +30,10 @@ class ModelReply:
     latency_ms: float
     provider: str
     tokens_estimated: bool = False
-    # Replay only: the real model whose recorded answer stands in for the tier.
+    # Replay only: the real model whose recorded answer stands in for the tier, and whether its text
+    # exists (outcome-only sources, in evaluation runs, have a score but no text).
     recorded_model: str | None = None
+    answer_recorded: bool = True
 
 
 class ModelProvider(Protocol):

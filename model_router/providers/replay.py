@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from model_router import errors
 from model_router.contracts import message_text
-from model_router.datasets import TierMap, read_records, sample_path, tier_maps
+from model_router.datasets import TierMap, output_token_estimate, read_records, sample_path, tier_maps
 from model_router.pricing import estimate_tokens
 from model_router.providers.base import CallLog, ModelCall, ModelReply
 
@@ -22,11 +23,31 @@ def normalise(text: str) -> str:
     return " ".join(text.split())
 
 
+@dataclass(frozen=True)
+class RecordedReply:
+    text: str
+    stop_reason: str
+    output_tokens: int
+
+
+def recorded_reply(text: str, answer_recorded: bool, task: str, max_tokens: int) -> RecordedReply:
+    """What a recorded answer looks like through Converse: maxTokens applied as Bedrock would.
+
+    Shared by the replay provider and the evaluation harness so both see the same tokens and text.
+    """
+    output_tokens = estimate_tokens(text) if answer_recorded else output_token_estimate(task)
+    if max_tokens and output_tokens > max_tokens:
+        return RecordedReply(text[: max_tokens * 4], "max_tokens", max_tokens)
+    return RecordedReply(text, "end_turn", output_tokens)
+
+
 class ReplayProvider:
     name = "replay"
 
-    def __init__(self, dataset: str | Path | None = None):
+    def __init__(self, dataset: str | Path | None = None, *, outcome_only: bool = False):
         self.dataset = Path(dataset) if dataset else sample_path()
+        # Evaluation only: answer outcome-only records (no text upstream) with an empty, flagged reply.
+        self.outcome_only = outcome_only
         self.log = CallLog()
         self._lock = threading.Lock()
         self._index: dict[str, dict[str, Any]] | None = None
@@ -60,31 +81,30 @@ class ReplayProvider:
         tier_map: TierMap = tier_maps(str(self.dataset))[record["source"]]
         model = tier_map.models[call.tier]
         text = self._answer(record, model, call.messages)
+        answer_recorded = text is not None
         if text is None:
-            raise errors.PromptNotRecordedException(
-                f"record {record['id']} has no recorded answer text for {model} "
-                f"(source {record['source']} publishes scores only)",
-                tier=call.tier.value,
-                model_id=call.model_id,
-            )
-        max_tokens = int(call.inference.get("maxTokens", 0) or 0)
-        output_tokens = estimate_tokens(text)
-        stop_reason = "end_turn"
-        if max_tokens and output_tokens > max_tokens:
-            # Respect maxTokens as Bedrock would: cut the answer and report the truncation.
-            text, output_tokens, stop_reason = text[: max_tokens * 4], max_tokens, "max_tokens"
+            if not self.outcome_only or len(call.messages) > 1:
+                raise errors.PromptNotRecordedException(
+                    f"record {record['id']} has no recorded answer text for {model} "
+                    f"(source {record['source']} publishes scores only)",
+                    tier=call.tier.value,
+                    model_id=call.model_id,
+                )
+            text = ""  # evaluation runs only: the outcome exists, its text does not
+        reply = recorded_reply(text, answer_recorded, record["task"], int(call.inference.get("maxTokens", 0) or 0))
         input_text = "\n".join(message_text(m) for m in call.messages)
         if call.system:
             input_text += "\n" + "\n".join(b["text"] for b in call.system)
         return ModelReply(
-            text=text,
-            stop_reason=stop_reason,
+            text=reply.text,
+            stop_reason=reply.stop_reason,
             input_tokens=estimate_tokens(input_text),
-            output_tokens=output_tokens,
+            output_tokens=reply.output_tokens,
             latency_ms=(time.perf_counter() - started) * 1000,
             provider="replay",
             tokens_estimated=True,
             recorded_model=model,
+            answer_recorded=answer_recorded,
         )
 
     @staticmethod
