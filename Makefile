@@ -3,12 +3,13 @@
 #   make test      the test suite (unit, state machine executed locally, static checks)
 #   make lint      ruff + mypy          make validate   cfn-lint, statelint, sam validate --lint
 #   make bench     benchmark numbers    make build / deploy   sam build / sam deploy --guided
+#   make eval      "Does it pay?": every policy vs the baselines on the dev data's holdout (docs/eval/)
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install install-dev demo test lint format validate bench clean
+.PHONY: install install-dev demo test lint format validate bench eval clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +46,13 @@ validate: install-dev sam-tools
 bench: install
 	$(BIN)/python bench/bench_engine.py
 	$(BIN)/python bench/bench_classifier.py
+	$(BIN)/python bench/bench_eval_workflow.py
+
+# Uses ../shared/data when it sits beside the project, else the bundled sample.
+eval: install-dev
+	mkdir -p docs/eval
+	$(BIN)/model-router eval --scorer --workflow 400 --json docs/eval/report.json --plot docs/eval/curves.png \
+		| tee docs/eval/report.txt
 
 clean:
 	rm -rf $(VENV) .venv-sam .aws-sam .pytest_cache .mypy_cache .ruff_cache

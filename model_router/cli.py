@@ -202,6 +202,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK if figures["failed"] == 0 else EXIT_FAILED
 
 
+# -- eval -----------------------------------------------------------------------------------------------
+def cmd_eval(args: argparse.Namespace) -> int:
+    from model_router.eval.report import main as eval_main
+
+    return eval_main(args)
+
+
 # -- validate ---------------------------------------------------------------------------------------
 def cmd_validate(args: argparse.Namespace) -> int:
     from model_router.validate import run_all
@@ -254,6 +261,26 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--list", action="store_true", help="list the replayable prompts and exit")
     demo.add_argument("--json", action="store_true", help="print figures and results as JSON")
     demo.set_defaults(func=cmd_demo)
+
+    evaluate = sub.add_parser("eval", help="policies vs baselines on recorded outcomes: quality, cost, APGR, CPT")
+    evaluate.add_argument("--dataset", action="append",
+                          help="recorded-outcomes JSONL(.gz), repeatable (default: ../shared/data if present, "
+                               "else the bundled sample)")
+    evaluate.add_argument("--policy", action="append", help="evaluate only these policies (repeatable)")
+    evaluate.add_argument("--prices", help='JSON {"haiku": {"input": 1, "output": 5}, ...} USD per 1M tokens')
+    evaluate.add_argument("--threshold", type=float, default=0.8, help="operating confidence threshold")
+    evaluate.add_argument("--split", choices=["holdout", "fit", "all"], default="holdout",
+                          help="which part of the data to report on (models are fitted on 'fit')")
+    evaluate.add_argument("--limit", type=int, help="at most this many requests (quick looks)")
+    evaluate.add_argument("--workflow", type=int, default=0, metavar="N",
+                          help="also run each product policy's operating point through the real workflow on up "
+                               "to N requests per dataset and check it agrees with the analytic sweep")
+    evaluate.add_argument("--scorer", action="store_true", help="report the scorer's AUROC and reliability")
+    evaluate.add_argument("--json", help="write the machine-readable report here")
+    evaluate.add_argument("--plot", help="write the cost-quality curves (and scorer reliability) as a PNG")
+    evaluate.add_argument("--compare", help="an earlier --json report: show deltas, exit 1 on a regression")
+    evaluate.add_argument("--tolerance", type=float, default=0.01, help="allowed quality drop at equal cost")
+    evaluate.set_defaults(func=cmd_eval)
 
     validate = sub.add_parser("validate", help="static checks: cfn-lint, statelint, sam validate --lint")
     validate.add_argument("--root", default=".", help="project root (default: current directory)")

@@ -77,6 +77,7 @@ def score_step(state: dict[str, Any], settings: Settings) -> dict[str, Any]:
     reply = state.pop("invocation")["attempt"]
     tier = Tier(reply["tier"])
     request = state["request"]
+    probabilities = state["classification"].get("tier_probabilities") or {}
     score = score_answer(
         reply["answer"],
         stop_reason=reply["stop_reason"],
@@ -85,6 +86,8 @@ def score_step(state: dict[str, Any], settings: Settings) -> dict[str, Any]:
         complexity=state["classification"]["complexity"],
         signals=state["classification"]["signals"],
         response_format=request.get("response_format"),
+        prior=probabilities.get(tier.value),
+        answer_recorded=reply.get("answer_recorded", True),
     )
     answer = reply.pop("answer")
     attempt = _new_attempt(state, **reply)

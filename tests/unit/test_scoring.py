@@ -1,15 +1,31 @@
-"""Confidence signals (scoring.score_answer): prior by tier gap x (1 - penalty) per signal that fired."""
+"""Confidence signals of the heuristic scorer: prior by tier gap x (1 - penalty) per signal that fired.
+
+The heuristic is what ``scoring.score_answer`` falls back to when the calibrated model
+(``model_router/data/scorer_model.json``) is absent. These tests pin its arithmetic, so they run against
+the fallback explicitly (the ``heuristic_scorer`` fixture); the calibrated scorer is tested in
+test_scorer_calibration.py.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from model_router import scoring
 from model_router.scoring import PRIOR_BY_GAP, score_answer
 from model_router.tiers import Tier
+
+
+@pytest.fixture(autouse=True, scope="module")
+def heuristic_scorer() -> Iterator[None]:
+    """No calibrated model: score_answer uses the heuristic fallback (module-scoped for hypothesis)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(scoring, "load_scorer_model", lambda: None)
+        yield
 
 THRESHOLD = 0.8  # the default CONFIDENCE_THRESHOLD
 PROMPT = "What is the capital of France?"

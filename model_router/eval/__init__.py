@@ -1,0 +1,1 @@
+"""Offline evaluation: routing policies on recorded outcomes and reference routers to compare with."""

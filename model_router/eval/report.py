@@ -1,0 +1,386 @@
+"""`model-router eval`: policies vs baselines on recorded outcomes, as a table, JSON and a plot."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from model_router.datasets import STAND_IN_NOTE, read_records, sample_path
+from model_router.eval import metrics
+from model_router.eval.harness import (
+    THRESHOLDS,
+    Case,
+    Point,
+    Policy,
+    add_confidences,
+    add_predictions,
+    budget_cap,
+    evaluate,
+    prepare,
+)
+from model_router.pricing import Price, orchestration_cost, tier_prices
+from model_router.settings import Settings
+from model_router.tiers import TIER_ORDER, Tier
+
+BASELINES = (
+    Policy("always-economy", "every request to Haiku", "fixed:haiku", thresholded=False, strategy="static"),
+    Policy("always-standard", "every request to Sonnet", "fixed:sonnet", thresholded=False, strategy="static"),
+    Policy("always-premium", "every request to Opus", "fixed:opus", thresholded=False, strategy="static"),
+    Policy("oracle", "cheapest tier whose recorded answer is right", "oracle", thresholded=False),
+)
+PRODUCT_POLICIES = (
+    Policy("heuristic", "heuristic classifier (foundation), scorer escalates", "heuristic", escalate=True,
+           strategy="heuristic"),
+    Policy("cascade", "start at Haiku, scorer escalates", "cheapest", escalate=True, strategy="cascade"),
+    Policy("learned", "learned classifier alone", "learned", prior="learned", strategy="learned"),
+    Policy("learned+cascade", "learned classifier, scorer escalates (the default)", "learned", escalate=True,
+           prior="learned", strategy="learned"),
+    Policy("learned+cascade capped", "learned+cascade with max_cost_usd", "learned", escalate=True,
+           prior="learned", capped=True, strategy="learned"),
+    Policy("cascade capped", "cascade with max_cost_usd", "cheapest", escalate=True, capped=True,
+           strategy="cascade"),
+)
+REFERENCES = (
+    Policy("ref: tfidf-lr", "reference: TF-IDF + logistic regression (analytic only)", "tfidf-lr"),
+    Policy("ref: knn-minilm", "reference: kNN over MiniLM embeddings (analytic only)", "knn-minilm"),
+)
+DEFAULT_POLICY = "learned+cascade"
+
+
+def _policy_names() -> list[str]:
+    return [p.name for p in (*BASELINES, *PRODUCT_POLICIES, *REFERENCES)] + ["random"]
+
+
+def _point_dict(point: Point) -> dict[str, Any]:
+    return {"threshold": point.threshold, "quality": round(point.quality, 4),
+            "cost_fraction": round(point.cost_fraction, 4)}
+
+
+def _load_references(names: set[str], paths: list[str], log: Any) -> dict[str, Any]:
+    """Fit the reference routers on the fit split of the same datasets (skipped with a note if unavailable)."""
+    fitted: dict[str, Any] = {}
+    wanted = {"ref: tfidf-lr": "TfidfLogRegRouter", "ref: knn-minilm": "KnnEmbeddingRouter"}
+    if not names & wanted.keys():
+        return fitted
+    try:
+        from model_router.eval import reference
+    except ImportError as exc:
+        log(f"reference routers skipped: {exc}")
+        return fitted
+    fit_records = [r for p in paths for r in read_records(p)]
+    for name, cls in wanted.items():
+        if name not in names:
+            continue
+        try:
+            started = time.perf_counter()
+            fitted[name] = getattr(reference, cls)().fit(fit_records, paths)
+            log(f"fitted {name} in {time.perf_counter() - started:.1f} s")
+        except ImportError as exc:
+            log(f"{name} skipped: {exc}")
+    return fitted
+
+
+def run_eval(
+    paths: Sequence[str | Path],
+    *,
+    policies: Sequence[str] | None = None,
+    prices: dict[Tier, Price],
+    threshold: float = 0.8,
+    split: str = "holdout",
+    limit: int | None = None,
+    log: Any = None,
+) -> dict[str, Any]:
+    """Evaluate every policy on every source in ``paths``; returns the machine-readable report."""
+    log = log or (lambda message: print(message, file=sys.stderr))
+    paths = [str(Path(p)) for p in paths]
+    wanted = set(policies or _policy_names())
+    started = time.perf_counter()
+    cases = prepare(paths, prices=prices, split=split, limit=limit)
+    log(f"prepared {len(cases)} {split} requests in {time.perf_counter() - started:.1f} s")
+
+    from model_router.learned import load_tier_model
+
+    model = load_tier_model()
+    if model is not None:
+        add_predictions(cases, "learned", lambda prompts: [model.predict(p) for p in prompts])
+    for name, router in _load_references(wanted, paths, log).items():
+        add_predictions(cases, name.removeprefix("ref: "), router.predict_many)
+
+    records_by_id = {r["id"]: r for p in paths for r in read_records(p)}
+    paths_by_source = {r["source"]: p for p in paths for r in read_records(p)}
+    add_confidences(cases, records_by_id, paths_by_source, "gap")
+    if model is not None:
+        add_confidences(cases, records_by_id, paths_by_source, "learned")
+
+    by_source: dict[str, list[Case]] = defaultdict(list)
+    for case in cases:
+        by_source[case.source].append(case)
+    reports = [
+        _source_report(source, group, wanted, threshold, prices)
+        for source, group in sorted(by_source.items())
+    ]
+    return {
+        "dataset": paths if len(paths) > 1 else paths[0],
+        "split": split,
+        "n": len(cases),
+        "threshold": threshold,
+        "prices": {t.value: {"input_per_1m": p.input_per_1m, "output_per_1m": p.output_per_1m}
+                   for t, p in prices.items()},
+        "note": STAND_IN_NOTE,
+        "policies": reports[0]["policies"] if len(reports) == 1 else [],
+        "sources": reports,
+    }
+
+
+def _available(policy: Policy, cases: list[Case]) -> bool:
+    sample = cases[0]
+    if policy.start.startswith("fixed:") and Tier(policy.start.split(":")[1]) not in sample.tiers:
+        return False
+    needed = {policy.prior, policy.start} - {"gap", "heuristic", "cheapest", "oracle"}
+    needed = {n for n in needed if not n.startswith("fixed:")}
+    return all(n in sample.probabilities for n in needed)
+
+
+def _source_report(source: str, cases: list[Case], wanted: set[str], threshold: float,
+                   prices: dict[Tier, Price]) -> dict[str, Any]:
+    premium, economy = cases[0].tiers[-1], cases[0].tiers[0]
+    premium_cost = sum(c.cost[premium] for c in cases)
+    economy_point = evaluate(cases, Policy("e", "", f"fixed:{economy.value}", thresholded=False), None, premium_cost)
+    premium_point = evaluate(cases, Policy("p", "", f"fixed:{premium.value}", thresholded=False), None, premium_cost)
+    q_e, q_p, c_e = economy_point.quality, premium_point.quality, economy_point.cost_fraction
+    cap = budget_cap(cases)
+    n = len(cases)
+    rows: list[dict[str, Any]] = []
+    for policy in (*BASELINES, *PRODUCT_POLICIES, *REFERENCES):
+        if policy.name not in wanted or not _available(policy, cases):
+            continue
+        policy_cap = cap if policy.capped else None
+        point = evaluate(cases, policy, threshold if policy.thresholded else None, premium_cost, policy_cap)
+        row = _row(policy, point, n, premium_cost)
+        if policy.thresholded:
+            curve = [evaluate(cases, policy, t, premium_cost, policy_cap) for t in THRESHOLDS]
+            pairs = [(p.cost_fraction, p.quality) for p in curve]
+            row.update(
+                apgr=round(metrics.apgr(pairs, c_e, q_e, q_p), 4),
+                cpt_50=_round(metrics.cpt(pairs, 50, c_e, q_e, q_p)),
+                cpt_80=_round(metrics.cpt(pairs, 80, c_e, q_e, q_p)),
+                premium_parity_cost=_round(metrics.premium_parity_cost(pairs, q_p)),
+                curve=[_point_dict(p) for p in curve],
+            )
+        if policy.capped:
+            row["max_cost_usd"] = round(cap, 8)
+        rows.append(row)
+    if "random" in wanted:
+        rows.append(_random_row(rows, q_e, q_p, c_e, premium_cost, n))
+    return {"source": source, "n": n, "tiers": [t.value for t in cases[0].tiers],
+            "always_premium_quality": round(q_p, 4), "always_economy_quality": round(q_e, 4),
+            "policies": rows}
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def _row(policy: Policy, point: Point, n: int, premium_cost: float) -> dict[str, Any]:
+    attempts = point.attempts_per_request
+    # The routing decision's own cost per request: Standard transitions + the control Lambdas, no model time.
+    decision = orchestration_cost("STANDARD", state_transitions=round(3 + 3 * attempts),
+                                  lambda_invocations=round(1 + 2 * attempts),
+                                  lambda_gb_seconds=(1 + 2 * attempts) * 0.015 * 0.25)
+    return {
+        "name": policy.name,
+        "description": policy.description,
+        "threshold": point.threshold,
+        "quality": round(point.quality, 4),
+        "cost_per_1k_usd": round(1000 * point.cost_usd / n, 6) if n else 0.0,
+        "cost_fraction_of_premium": round(point.cost_fraction, 4),
+        "tier_share": {k: round(v, 4) for k, v in point.tier_share.items()},
+        "escalation_rate": round(point.escalation_rate, 4),
+        "attempts_per_request": round(attempts, 4),
+        "decision_cost_per_1k_usd": round(1000 * decision, 6) if policy.start not in ("oracle",) else 0.0,
+        "rejected_rate": round(point.rejected, 4),
+        "apgr": None, "cpt_50": None, "cpt_80": None, "premium_parity_cost": None, "curve": [],
+    }
+
+
+def _random_row(rows: list[dict[str, Any]], q_e: float, q_p: float, c_e: float, premium_cost: float,
+                n: int) -> dict[str, Any]:
+    """Random routing between economy and premium, matched to the default policy's cost."""
+    anchor = next((r for r in rows if r["name"] == DEFAULT_POLICY), None) or next(
+        (r for r in rows if r["curve"]), None)
+    fraction = anchor["cost_fraction_of_premium"] if anchor else (1 + c_e) / 2
+    share = min(1.0, max(0.0, (fraction - c_e) / (1 - c_e))) if c_e < 1 else 0.0
+    quality = q_e + share * (q_p - q_e)
+    return {
+        "name": "random", "description": f"random economy/premium mix at matched cost ({share:.0%} premium)",
+        "threshold": None, "quality": round(quality, 4),
+        "cost_per_1k_usd": round(1000 * fraction * premium_cost / n, 6) if n else 0.0,
+        "cost_fraction_of_premium": round(fraction, 4),
+        "tier_share": {"haiku": round(1 - share, 4), "sonnet": 0.0, "opus": round(share, 4)},
+        "escalation_rate": 0.0, "attempts_per_request": 1.0, "decision_cost_per_1k_usd": 0.0,
+        "rejected_rate": 0.0, "apgr": 0.5, "cpt_50": 0.5, "cpt_80": 0.8, "premium_parity_cost": None,
+        "curve": [],
+    }
+
+
+# -- presentation -------------------------------------------------------------------------------------
+def print_report(report: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 170)
+    for source in report["sources"]:
+        table = Table(title=f"{source['source']}: {source['n']} {report['split']} requests, tiers "
+                            f"{'/'.join(source['tiers'])}, threshold {report['threshold']}")
+        for column in ("policy", "quality", "$/1k", "cost/premium", "H/S/O share", "escalated", "decision $/1k",
+                       "APGR", "CPT50", "CPT80", "parity cost"):
+            table.add_column(column, justify="left" if column == "policy" else "right")
+        for row in source["policies"]:
+            share = row["tier_share"]
+            table.add_row(
+                row["name"], f"{row['quality']:.3f}", f"{row['cost_per_1k_usd']:.4f}",
+                f"{row['cost_fraction_of_premium']:.1%}",
+                "/".join(f"{share[t.value]:.0%}" for t in TIER_ORDER),
+                f"{row['escalation_rate']:.0%}", f"{row['decision_cost_per_1k_usd']:.4f}",
+                _fmt(row["apgr"], "{:.3f}"), _fmt(row["cpt_50"], "{:.1%}"), _fmt(row["cpt_80"], "{:.1%}"),
+                _fmt(row["premium_parity_cost"], "{:.1%}"),
+            )
+        console.print(table)
+    console.print(f"[dim]{report['note']} Quality = mean recorded score of the accepted answer; costs are "
+                  f"Claude list prices on estimated tokens (ceil(chars/4); per-task estimates where no answer "
+                  f"text exists).[/dim]")
+
+
+def _fmt(value: float | None, pattern: str) -> str:
+    return "-" if value is None else pattern.format(value)
+
+
+def plot_report(report: dict[str, Any], out: str | Path, scorer: dict[str, Any] | None = None) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sources = report["sources"]
+    panels = len(sources) + (1 if scorer else 0)
+    fig, axes = plt.subplots(1, panels, figsize=(5.2 * panels, 4.6), squeeze=False)
+    for ax, source in zip(axes[0], sources, strict=False):
+        for row in source["policies"]:
+            if row["curve"]:
+                xs = [p["cost_fraction"] for p in row["curve"]]
+                ys = [p["quality"] for p in row["curve"]]
+                ax.plot(xs, ys, marker=".", linewidth=1.2, markersize=3,
+                        label=f"{row['name']} (APGR {row['apgr']:.2f})")
+            else:
+                ax.scatter([row["cost_fraction_of_premium"]], [row["quality"]], marker="x" if row["name"] ==
+                           "random" else "o", zorder=5, label=row["name"])
+        ax.set_title(f"{source['source']} (n={source['n']})", fontsize=10)
+        ax.set_xlabel("cost / always-premium")
+        ax.set_ylabel("quality (mean recorded score)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6, loc="lower right")
+    if scorer:
+        ax = axes[0][-1]
+        for name, rep in scorer.items():
+            bins = rep.get("reliability", [])
+            ax.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], marker="o",
+                    label=f"{name} (AUROC {rep.get('auroc', 0) or 0:.2f})")
+        ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=0.8)
+        ax.set_title("scorer reliability (holdout answers)", fontsize=10)
+        ax.set_xlabel("confidence")
+        ax.set_ylabel("observed accuracy")
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+    fig.suptitle("model-router: replayed real answers stand in for Claude tiers; Claude prices", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+
+
+# -- regression check -------------------------------------------------------------------------------------
+def compare(new: dict[str, Any], old: dict[str, Any], tolerance: float = 0.01) -> tuple[list[str], bool]:
+    """Per-policy deltas; regressed if quality drops more than ``tolerance`` at equal (or lower) cost."""
+    lines, regressed = [], False
+    old_sources = {s["source"]: s for s in old.get("sources", [])}
+    for source in new["sources"]:
+        before = old_sources.get(source["source"])
+        if before is None:
+            lines.append(f"{source['source']}: not in the old report")
+            continue
+        old_rows = {r["name"]: r for r in before["policies"]}
+        for row in source["policies"]:
+            prior = old_rows.get(row["name"])
+            if prior is None:
+                continue
+            if row["curve"] and prior["curve"]:
+                # Quality the new curve reaches at the old operating point's cost.
+                at_cost = metrics.best_quality_at(
+                    [(p["cost_fraction"], p["quality"]) for p in row["curve"]], prior["cost_fraction_of_premium"])
+                drop = prior["quality"] - (at_cost if at_cost is not None else 0.0)
+            elif abs(row["cost_fraction_of_premium"] - prior["cost_fraction_of_premium"]) <= 0.01:
+                drop = prior["quality"] - row["quality"]
+            else:
+                drop = 0.0
+            bad = drop > tolerance
+            regressed |= bad
+            lines.append(
+                f"{source['source']:<18} {row['name']:<24} quality {prior['quality']:.3f} -> {row['quality']:.3f} "
+                f"({row['quality'] - prior['quality']:+.3f}), cost {prior['cost_fraction_of_premium']:.1%} -> "
+                f"{row['cost_fraction_of_premium']:.1%}{'  REGRESSION' if bad else ''}"
+            )
+    return lines, regressed
+
+
+def default_datasets() -> list[str]:
+    """The shared dev data when it sits beside the project, else the vendored sample."""
+    shared = Path("../shared/data")
+    names = ["llmrouter", "routellm-mmlu", "routellm-gsm8k", "routellm-mtbench"]
+    found = [shared / f"{n}.dev.jsonl.gz" for n in names]
+    return [str(p) for p in found if p.exists()] or [str(sample_path())]
+
+
+def main(args: Any) -> int:
+    settings = Settings.from_mapping({})
+    prices = tier_prices(settings.model_ids, settings.price_overrides)
+    if args.prices:
+        data = json.loads(Path(args.prices).read_text())
+        prices = {Tier(k): Price(float(v["input"]), float(v["output"]), "--prices") for k, v in data.items()}
+    paths = args.dataset or default_datasets()
+    report = run_eval(paths, policies=args.policy, prices=prices, threshold=args.threshold, split=args.split,
+                      limit=args.limit)
+    scorer = None
+    if args.plot or args.scorer:
+        from model_router.eval.scorer_eval import scorer_reliability
+
+        scorer = scorer_reliability(paths, split=args.split)
+        report["scorer"] = scorer
+    if args.workflow:
+        from model_router.eval.workflow import check_operating_points
+
+        report["workflow"] = check_operating_points(report, paths, prices=prices, sample=args.workflow,
+                                                    threshold=args.threshold, split=args.split)
+    print_report(report)
+    if scorer:
+        for name, rep in scorer.items():
+            print(f"scorer on {name}: AUROC {rep['auroc']}, accept rate {rep['accept_rate']}, "
+                  f"false-accept rate {rep['false_accept_rate']} at threshold {rep['threshold']} (n={rep['n']})")
+    if report.get("workflow"):
+        w = report["workflow"]
+        print(f"real workflow: {w['executions']} executions in {w['seconds']:.1f} s "
+              f"({w['executions_per_second']:.0f}/s); agreement with the analytic sweep: {w['agreement']:.2%}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
+    if args.plot:
+        plot_report(report, args.plot, scorer)
+    if args.compare:
+        lines, regressed = compare(report, json.loads(Path(args.compare).read_text()), args.tolerance)
+        print("\n".join(lines))
+        if regressed:
+            print(f"regression: quality dropped by more than {args.tolerance} at equal cost", file=sys.stderr)
+            return 1
+    return 0

@@ -1,0 +1,278 @@
+"""The learned router: per-tier probability that a tier answers a prompt well, from the prompt text alone.
+
+Runtime code: it runs inside the classifier Lambda, so it is pure standard library (no numpy). The
+weights come from ``model-router train`` (:mod:`model_router.training`, offline) and ship as package
+data, ``data/router_model.json.gz``, with a provenance note beside it (``data/router_model.md``).
+
+Features (:func:`prompt_features`) are hashed with CRC-32 (stable across processes and machines, unlike
+Python's salted ``hash``) into ``2**HASH_BITS`` buckets: word unigrams and bigrams, character n-grams
+of the start of the prompt, length buckets and task/structure markers (multiple-choice options,
+``Answer:``, code, LaTeX/math, ``Q:``, lists). Values are sublinear TF, L2-normalised per group
+block and overall. Changing anything here changes every bucket: retrain the model and bump
+:data:`FEATURES_VERSION` (the loader refuses a model trained on other features).
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import math
+import re
+import sys
+from array import array
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from itertools import accumulate, pairwise
+from pathlib import Path
+from typing import Any
+from zlib import crc32
+
+from model_router.tiers import TIER_ORDER
+
+FEATURES_VERSION = 1
+HASH_BITS = 18
+N_BUCKETS = 1 << HASH_BITS
+MODEL_NAME = "router_model.json.gz"
+MODEL_FORMAT = "model-router/tier-model"
+
+# Character n-grams are taken over the start of the prompt only: the latency budget is 1 ms p50.
+CHAR_NGRAM_SPAN = 600
+CHAR_NGRAM_SIZES = (3, 4, 5)
+# Word n-grams over the first WORD_LIMIT tokens.
+WORD_LIMIT = 400
+
+# Relative weight of each block before the final L2 normalisation.
+WORD_WEIGHT = 1.0
+CHAR_WEIGHT = 1.0
+MARKER_WEIGHT = 0.7
+
+_MASK = N_BUCKETS - 1
+_TOKEN = re.compile(r"[a-z]+|\d+|[^\sa-z\d]")
+_MC_OPTION = re.compile(r"^\s*(?:\(?[A-Ha-h][.)]|\([A-Ha-h]\)|[A-H]:)\s+\S", re.MULTILINE)
+_ANSWER_SUFFIX = re.compile(r"answer\s*:\s*$", re.IGNORECASE)
+_CODE_FENCE = re.compile(r"```")
+_CODE_KEYWORD = re.compile(
+    r"\bdef \w+\(|\bclass \w+[:(]|\breturn\b|\bimport \w+|\bfunction\s*\w*\(|#include|=>|>>>|\bassert\b"
+)
+_LATEX = re.compile(r"\\[a-zA-Z]+|\$[^$\n]+\$|\^\{|_\{")
+_MATH_OP = re.compile(r"\d\s*[-+*/^=<>×÷]\s*\d|[=<>≤≥]")
+_Q_PREFIX = re.compile(r"^\s*Q\s*:", re.IGNORECASE)
+_LIST_LINE = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s+", re.MULTILINE)
+_STATEMENT = re.compile(r"\bStatement \d\s*\|")
+_BOXED = re.compile(r"\\boxed")
+_BLANK = re.compile(r"_{3,}")
+_ENDINGS = frozenset("?.:)\"")
+
+
+def _bucket(key: str) -> int:
+    return crc32(key.encode("utf-8")) & _MASK
+
+
+def _bucketize(value: float, edges: tuple[float, ...]) -> int:
+    return bisect_right(edges, value)
+
+
+_LOG_CHAR_EDGES = (2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 5.5, 6.0, 6.5, 7.0, 7.5, 8.0)
+_LINE_EDGES = (1.5, 2.5, 4.5, 8.5, 16.5, 32.5)
+_COUNT_EDGES = (0.5, 1.5, 2.5, 4.5)
+_RATIO_EDGES = (0.001, 0.01, 0.03, 0.06, 0.12, 0.25)
+_WORD_EDGES = (5.5, 10.5, 20.5, 40.5, 80.5, 160.5, 320.5)
+
+
+def _markers(text: str) -> list[str]:
+    """Task/structure markers and length buckets, as named binary features."""
+    n = len(text)
+    lines = text.count("\n") + 1
+    digits = sum(ch.isdigit() for ch in text)
+    words = len(text.split())
+    upper = sum(ch.isupper() for ch in text)
+    found = [
+        f"len:{_bucketize(math.log(n + 1), _LOG_CHAR_EDGES)}",
+        f"lines:{_bucketize(lines, _LINE_EDGES)}",
+        f"words:{_bucketize(words, _WORD_EDGES)}",
+        f"qmarks:{_bucketize(text.count('?'), _COUNT_EDGES)}",
+        f"digits:{_bucketize(digits / n if n else 0.0, _RATIO_EDGES)}",
+        f"upper:{_bucketize(upper / n if n else 0.0, _RATIO_EDGES)}",
+        f"commas:{_bucketize(text.count(','), (*_COUNT_EDGES, 8.5, 16.5))}",
+    ]
+    options = len(_MC_OPTION.findall(text))
+    if options:
+        found.append(f"mc_options:{min(options, 6)}")
+    if _ANSWER_SUFFIX.search(text):
+        found.append("answer_suffix")
+    if _CODE_FENCE.search(text):
+        found.append("code_fence")
+    code = len(_CODE_KEYWORD.findall(text))
+    if code:
+        found.append(f"code_kw:{_bucketize(code, _COUNT_EDGES)}")
+    latex = len(_LATEX.findall(text))
+    if latex:
+        found.append(f"latex:{_bucketize(latex, _COUNT_EDGES)}")
+    math_ops = len(_MATH_OP.findall(text))
+    if math_ops:
+        found.append(f"math_ops:{_bucketize(math_ops, (*_COUNT_EDGES, 8.5))}")
+    if _Q_PREFIX.match(text):
+        found.append("q_prefix")
+    items = len(_LIST_LINE.findall(text))
+    if items:
+        found.append(f"list_items:{_bucketize(items, (*_COUNT_EDGES, 8.5))}")
+    if _STATEMENT.search(text):
+        found.append("statement_pair")
+    if _BOXED.search(text):
+        found.append("boxed")
+    if _BLANK.search(text):
+        found.append("blank")
+    stripped = text.rstrip()
+    last = stripped[-1:]
+    found.append("ends:" + (last if last in _ENDINGS else "other"))
+    return found
+
+
+def _add_block(out: dict[int, float], counts: dict[str, int], prefix: str, weight: float) -> None:
+    """Sublinear TF (1 + log tf) of one block, L2-normalised within the block, scaled by ``weight``."""
+    if not counts:
+        return
+    values: dict[int, float] = {}
+    for key, count in counts.items():
+        index = crc32((prefix + key).encode("utf-8")) & _MASK
+        values[index] = values.get(index, 0.0) + 1.0 + math.log(count)
+    norm = math.sqrt(sum(v * v for v in values.values()))
+    scale = weight / norm
+    for index, value in values.items():
+        out[index] = out.get(index, 0.0) + value * scale
+
+
+def _count(items: list[str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for item in items:
+        counts[item] = counts.get(item, 0) + 1
+    return counts
+
+
+def prompt_features(text: str) -> dict[int, float]:
+    """Hashed, L2-normalised sparse features of a prompt: {bucket: value}. Deterministic and stable."""
+    lower = text.lower()
+    tokens = _TOKEN.findall(lower[: WORD_LIMIT * 8])[:WORD_LIMIT]
+    words = tokens + [f"{a} {b}" for a, b in pairwise(tokens)]
+    if tokens:
+        words.append("<s> " + tokens[0])
+        words.append(tokens[-1] + " </s>")
+    out: dict[int, float] = {}
+    _add_block(out, _count(words), "w:", WORD_WEIGHT)
+    span = " ".join(lower[:CHAR_NGRAM_SPAN].split())
+    grams: list[str] = []
+    for size in CHAR_NGRAM_SIZES:
+        grams.extend(span[i : i + size] for i in range(len(span) - size + 1))
+    _add_block(out, _count(grams), "c:", CHAR_WEIGHT)
+    _add_block(out, _count(_markers(text)), "m:", MARKER_WEIGHT)
+    _add_block(out, {"bias": 1}, "b:", 0.3)
+    norm = math.sqrt(sum(v * v for v in out.values()))
+    if norm > 0:
+        for index in out:
+            out[index] /= norm
+    return out
+
+
+def _sigmoid(z: float) -> float:
+    if z >= 0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1.0 + e)
+
+
+@dataclass
+class TierModel:
+    """Per-tier logistic models over :func:`prompt_features`, each with a Platt calibration.
+
+    ``weights[tier]`` maps bucket -> weight (buckets no fit record touched are absent), ``bias[tier]`` is
+    the intercept and ``calibration[tier]`` = (a, b): p = sigmoid(a * (bias + w . x) + b), with a, b
+    fitted on out-of-fold scores.
+    """
+
+    weights: dict[str, dict[int, float]]
+    bias: dict[str, float]
+    calibration: dict[str, tuple[float, float]]
+    metadata: dict[str, Any] = field(default_factory=dict)
+    n_buckets: int = N_BUCKETS
+
+    @property
+    def tiers(self) -> list[str]:
+        return [t.value for t in TIER_ORDER if t.value in self.weights]
+
+    def scores(self, features: dict[int, float]) -> dict[str, float]:
+        """Raw (uncalibrated) decision values per tier."""
+        out: dict[str, float] = {}
+        for tier in self.tiers:
+            get = self.weights[tier].get
+            out[tier] = self.bias[tier] + sum(get(i, 0.0) * v for i, v in features.items())
+        return out
+
+    def predict(self, text: str) -> dict[str, float]:
+        """Calibrated P(the tier's answer scores >= 0.5) per tier: {"haiku": p, "sonnet": p, "opus": p}."""
+        return self.predict_features(prompt_features(text))
+
+    def predict_features(self, features: dict[int, float]) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for tier, score in self.scores(features).items():
+            a, b = self.calibration[tier]
+            out[tier] = _sigmoid(a * score + b)
+        return out
+
+    def predict_many(self, prompts: list[str]) -> list[dict[str, float]]:
+        return [self.predict(p) for p in prompts]
+
+    @classmethod
+    def from_document(cls, doc: dict[str, Any]) -> TierModel:
+        if doc.get("format") != MODEL_FORMAT:
+            raise ValueError(f"not a tier model document (format {doc.get('format')!r})")
+        if doc.get("features_version") != FEATURES_VERSION or doc.get("n_buckets") != N_BUCKETS:
+            raise ValueError(
+                f"model was trained on features v{doc.get('features_version')} with {doc.get('n_buckets')} buckets; "
+                f"this code computes v{FEATURES_VERSION} with {N_BUCKETS}: retrain it (model-router train)"
+            )
+        weights: dict[str, dict[int, float]] = {}
+        bias: dict[str, float] = {}
+        calibration: dict[str, tuple[float, float]] = {}
+        for tier, head in doc["tiers"].items():
+            weights[tier] = decode_weights(head["weights"], int(doc["n_buckets"]))
+            bias[tier] = float(head["bias"])
+            calibration[tier] = (float(head["calibration"]["a"]), float(head["calibration"]["b"]))
+        return cls(weights, bias, calibration, dict(doc.get("metadata", {})), int(doc["n_buckets"]))
+
+
+def decode_weights(encoded: dict[str, Any], n_buckets: int) -> dict[int, float]:
+    """Sparse weights from the file's encoding: delta-coded bucket ids and integer weights.
+
+    ``index``: base64 of little-endian uint32 gaps between successive stored buckets (the first from 0);
+    ``value``: base64 of little-endian int32 weights in units of ``scale``.
+    """
+    gaps = array("I", base64.b64decode(encoded["index"]))
+    values = array("i", base64.b64decode(encoded["value"]))
+    if sys.byteorder == "big":  # the file is little-endian
+        gaps.byteswap()
+        values.byteswap()
+    if len(gaps) != len(values) or len(gaps) != int(encoded["count"]):
+        raise ValueError("corrupt weights: index/value lengths differ from count")
+    scale = float(encoded["scale"])
+    buckets = list(accumulate(gaps))
+    if buckets and buckets[-1] >= n_buckets:
+        raise ValueError("corrupt weights: bucket out of range")
+    return dict(zip(buckets, [v * scale for v in values], strict=True))
+
+
+def default_model_path() -> Path:
+    return Path(str(resources.files("model_router.data").joinpath(MODEL_NAME)))
+
+
+@lru_cache(maxsize=4)
+def load_tier_model(path: str | None = None) -> TierModel | None:
+    """The trained model at ``path`` (default: the shipped package data), or None when there is no file."""
+    target = Path(path) if path is not None else default_model_path()
+    if not target.is_file():
+        return None
+    opener = gzip.open if target.suffix == ".gz" else open
+    with opener(target, "rt", encoding="utf-8") as fh:
+        return TierModel.from_document(json.load(fh))

@@ -1,0 +1,481 @@
+"""Train the learned router offline: ``model-router train --dataset PATH [...] --out FILE [--seed N]``.
+
+Labels: for each record and tier, whether the recorded model standing in for that tier on the record's
+source scored >= 0.5. A tier whose model is borrowed from another tier on that source (RouteLLM has no
+standard model) has no label there: its head never sees those rows.
+
+Only the fit part of the data is used (``datasets.is_holdout`` false); holdout records passed in are
+only scored, for the provenance report. Per tier: a logistic regression over
+:func:`model_router.learned.prompt_features`, whose regularisation ``C`` and label smoothing towards
+the per-task success rate (``smoothing``: target = s * task rate + (1 - s) * label, a cheap way to
+let a noisy per-prompt label borrow strength from its task) are picked by seeded K-fold
+cross-validation on the fit part (mean AUROC across folds); then a Platt calibration fitted on the
+out-of-fold scores of the picked setting, and the final fit on the whole fit part.
+
+Reproducible: records are sorted, folds and solvers seeded, weights quantised, JSON keys sorted and
+the gzip header carries no time stamp, so the same inputs and seed give a byte-identical file.
+Needs the ``train`` extra (numpy, scikit-learn); the runtime (:mod:`model_router.learned`) does not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime as _dt
+import gzip
+import hashlib
+import io
+import json
+import math
+import os
+import platform
+import shlex
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+from sklearn import __version__ as sklearn_version
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedKFold
+
+from model_router.datasets import TierMap, is_holdout, read_records, sample_path, tier_maps
+from model_router.learned import (
+    FEATURES_VERSION,
+    HASH_BITS,
+    MODEL_FORMAT,
+    N_BUCKETS,
+    TierModel,
+    prompt_features,
+)
+from model_router.tiers import TIER_ORDER
+
+CORRECT = 0.5
+C_GRID: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0)
+SMOOTHING_GRID: tuple[float, ...] = (0.0, 0.5)
+CV_FOLDS = 5
+# Task rates are shrunk towards the tier's overall rate with this many pseudo-records.
+TASK_PRIOR_STRENGTH = 5.0
+# Weights are stored as integers in units of WEIGHT_SCALE (5 decimals); a bucket that no fit record
+# touches has weight 0 and is not stored.
+WEIGHT_SCALE = 1e-5
+DEFAULT_OUT = "model_router/data/router_model.json.gz"
+_DESCRIPTION = "Train the learned router's per-tier success predictors on the fit split of recorded outcomes."
+
+Labels = list[dict[str, int | None]]
+
+
+# --- data ------------------------------------------------------------------------------------------
+
+
+def maps_for(dataset_paths: Iterable[str | Path]) -> dict[str, TierMap]:
+    """Tier maps of every source the given datasets (or the vendored model files) describe."""
+    maps: dict[str, TierMap] = dict(tier_maps(str(sample_path())))
+    for path in dataset_paths:
+        maps.update(tier_maps(str(path)))
+    return maps
+
+
+def tier_labels(records: Sequence[dict[str, Any]], maps: dict[str, TierMap]) -> Labels:
+    """Per record, tier -> 1/0 (the tier's model scored >= 0.5 or not), or None where the tier is borrowed."""
+    out: Labels = []
+    for record in records:
+        tier_map = maps[record["source"]]
+        labels: dict[str, int | None] = {}
+        for tier in TIER_ORDER:
+            if tier in tier_map.borrowed:
+                labels[tier.value] = None
+            else:
+                score = float(record["outcomes"][tier_map.models[tier]]["score"])
+                labels[tier.value] = int(score >= CORRECT)
+        out.append(labels)
+    return out
+
+
+def feature_matrix(prompts: Sequence[str]) -> sparse.csr_matrix:
+    indptr = [0]
+    indices: list[int] = []
+    values: list[float] = []
+    for prompt in prompts:
+        features = prompt_features(prompt)
+        for index in sorted(features):
+            indices.append(index)
+            values.append(features[index])
+        indptr.append(len(indices))
+    return sparse.csr_matrix(
+        (np.asarray(values, dtype=np.float64), np.asarray(indices, dtype=np.int64), np.asarray(indptr)),
+        shape=(len(prompts), N_BUCKETS),
+    )
+
+
+def _record_key(record: dict[str, Any]) -> tuple[str, str, str]:
+    return (str(record.get("source", "")), str(record.get("id", "")), str(record["prompt"]))
+
+
+# --- fitting ---------------------------------------------------------------------------------------
+
+
+def _task_rates(keys: Sequence[tuple[str, str]], y: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Per row in ``rows``: its task's success rate over ``rows``, shrunk towards the overall rate."""
+    overall = float(y[rows].mean())
+    sums: dict[tuple[str, str], float] = {}
+    counts: dict[tuple[str, str], int] = {}
+    for i in rows:
+        sums[keys[i]] = sums.get(keys[i], 0.0) + float(y[i])
+        counts[keys[i]] = counts.get(keys[i], 0) + 1
+    return np.array([(sums[keys[i]] + TASK_PRIOR_STRENGTH * overall) / (counts[keys[i]] + TASK_PRIOR_STRENGTH)
+                     for i in rows])
+
+
+def _fit_head(x: sparse.csr_matrix, y: np.ndarray, target: np.ndarray, c: float, seed: int) -> LogisticRegression:
+    """Logistic regression on (possibly soft) targets: each row twice, as 1 and as 0, weighted."""
+    model = LogisticRegression(C=c, solver="liblinear", max_iter=5000, random_state=seed)
+    if np.array_equal(target, y):
+        return model.fit(x, y)
+    stacked = sparse.vstack([x, x], format="csr")
+    labels = np.r_[np.ones(len(y)), np.zeros(len(y))]
+    weights = np.r_[target, 1.0 - target]
+    keep = weights > 0
+    return model.fit(stacked[keep], labels[keep], sample_weight=weights[keep])
+
+
+def _soft_target(y: np.ndarray, keys: Sequence[tuple[str, str]], rows: np.ndarray, smoothing: float) -> np.ndarray:
+    """Targets for ``rows``, smoothed towards their tasks' success rates (computed over ``rows`` only)."""
+    if smoothing == 0:
+        return y[rows].astype(float)
+    return smoothing * _task_rates(keys, y, rows) + (1.0 - smoothing) * y[rows]
+
+
+def platt(scores: np.ndarray, labels: np.ndarray, iterations: int = 100) -> tuple[float, float]:
+    """(a, b) minimising the log loss of sigmoid(a * score + b), by Newton's method (Platt's targets)."""
+    positives = float(labels.sum())
+    negatives = float(len(labels) - positives)
+    # Platt (1999): slightly softened targets keep the fit finite on separable scores.
+    t = np.where(labels > 0, (positives + 1) / (positives + 2), 1 / (negatives + 2))
+    a, b = 1.0, math.log((positives + 1) / (negatives + 1))
+    for _ in range(iterations):
+        z = np.clip(a * scores + b, -30, 30)
+        p = 1.0 / (1.0 + np.exp(-z))
+        w = np.maximum(p * (1 - p), 1e-12)
+        g_a, g_b = float(((p - t) * scores).sum()), float((p - t).sum())
+        h_aa, h_ab, h_bb = float((w * scores * scores).sum()) + 1e-9, float((w * scores).sum()), float(w.sum()) + 1e-9
+        det = h_aa * h_bb - h_ab * h_ab
+        if det <= 0:
+            break
+        step_a = (h_bb * g_a - h_ab * g_b) / det
+        step_b = (h_aa * g_b - h_ab * g_a) / det
+        a, b = a - step_a, b - step_b
+        if abs(step_a) < 1e-10 and abs(step_b) < 1e-10:
+            break
+    return a, b
+
+
+def _auroc(labels: np.ndarray, scores: np.ndarray) -> float | None:
+    return float(roc_auc_score(labels, scores)) if 0 < labels.sum() < len(labels) else None
+
+
+def _cross_validate(x: sparse.csr_matrix, y: np.ndarray, keys: Sequence[tuple[str, str]], rows: np.ndarray,
+                    c_grid: Sequence[float], smoothing_grid: Sequence[float], folds: int,
+                    seed: int) -> tuple[dict[str, float], dict[tuple[float, float], np.ndarray]]:
+    """Mean fold AUROC and out-of-fold scores for every (C, smoothing) on the tier's fit rows."""
+    n_folds = max(2, min(folds, int(y[rows].sum()), int(len(rows) - y[rows].sum())))
+    splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    splits = list(splitter.split(np.zeros(len(rows)), y[rows]))
+    scores: dict[str, float] = {}
+    oof: dict[tuple[float, float], np.ndarray] = {}
+    for smoothing in smoothing_grid:
+        for c in c_grid:
+            out = np.zeros(len(rows))
+            aucs: list[float] = []
+            for train, valid in splits:
+                train_rows, valid_rows = rows[train], rows[valid]
+                target = _soft_target(y, keys, train_rows, smoothing)
+                model = _fit_head(x[train_rows], y[train_rows], target, c, seed)
+                out[valid] = model.decision_function(x[valid_rows])
+                auc = _auroc(y[valid_rows], out[valid])
+                if auc is not None:
+                    aucs.append(auc)
+            oof[(c, smoothing)] = out
+            scores[f"C={c:g},smoothing={smoothing:g}"] = round(float(np.mean(aucs)) if aucs else 0.5, 5)
+    return scores, oof
+
+
+def _encode_weights(weights: np.ndarray) -> dict[str, Any]:
+    quantised = np.rint(weights / WEIGHT_SCALE).astype(np.int64)
+    nonzero = np.flatnonzero(quantised)
+    gaps = np.diff(np.r_[0, nonzero]).astype("<u4")
+    values = quantised[nonzero]
+    if values.size and (values.max() > 2**31 - 1 or values.min() < -(2**31)):
+        raise ValueError("a weight is too large to store; lower C")
+    return {
+        "encoding": "delta-uint32-le/int32-le, base64",
+        "count": int(nonzero.size),
+        "scale": WEIGHT_SCALE,
+        "index": base64.b64encode(gaps.tobytes()).decode("ascii"),
+        "value": base64.b64encode(values.astype("<i4").tobytes()).decode("ascii"),
+    }
+
+
+def train_tier_model(
+    records: Sequence[dict[str, Any]],
+    *,
+    seed: int = 0,
+    maps: dict[str, TierMap] | None = None,
+    c_grid: Sequence[float] = C_GRID,
+    smoothing_grid: Sequence[float] = SMOOTHING_GRID,
+    folds: int = CV_FOLDS,
+    log: Any = None,
+) -> dict[str, Any]:
+    """Fit the per-tier heads on the fit part of ``records`` and return the model document (JSON-able).
+
+    ``maps``: source -> TierMap (default: the vendored ones, which cover the shared datasets' sources).
+    Holdout records (``is_holdout(prompt)``) are dropped before anything is computed from labels.
+    """
+    maps = maps if maps is not None else maps_for([])
+    fit_records = sorted((r for r in records if not is_holdout(r["prompt"])), key=_record_key)
+    if not fit_records:
+        raise ValueError("no fit records (every record is in the holdout split)")
+    started = time.perf_counter()
+    x = feature_matrix([r["prompt"] for r in fit_records])
+    labels = tier_labels(fit_records, maps)
+    keys = [(str(r["source"]), str(r.get("task", ""))) for r in fit_records]
+    tiers: dict[str, Any] = {}
+    for tier in TIER_ORDER:
+        name = tier.value
+        rows = np.array([i for i, lab in enumerate(labels) if lab[name] is not None], dtype=np.int64)
+        y = np.array([lab[name] if lab[name] is not None else 0 for lab in labels], dtype=np.int64)
+        if rows.size == 0:
+            continue
+        positives = int(y[rows].sum())
+        head: dict[str, Any] = {
+            "rows": int(rows.size),
+            "positives": positives,
+            "sources": sorted({keys[i][0] for i in rows}),
+        }
+        if positives in (0, rows.size) or min(positives, rows.size - positives) < 2:
+            # Nothing to learn: a constant at the observed (smoothed) rate.
+            rate = (positives + 1) / (rows.size + 2)
+            head.update(bias=round(math.log(rate / (1 - rate)), 5), weights=_encode_weights(np.zeros(N_BUCKETS)),
+                        calibration={"method": "platt", "a": 1.0, "b": 0.0},
+                        hyperparameters=None, cv_auroc={})
+            tiers[name] = head
+            continue
+        cv, oof = _cross_validate(x, y, keys, rows, c_grid, smoothing_grid, folds, seed)
+        # Best mean fold AUROC; ties go to the stronger regularisation and the smaller smoothing.
+        best_c, best_s = max(oof, key=lambda k: (cv[f"C={k[0]:g},smoothing={k[1]:g}"], -k[0], -k[1]))
+        a, b = platt(oof[(best_c, best_s)], y[rows].astype(float))
+        target = _soft_target(y, keys, rows, best_s)
+        model = _fit_head(x[rows], y[rows], target, best_c, seed)
+        weights = np.zeros(N_BUCKETS)
+        weights[:] = model.coef_[0]
+        head.update(
+            bias=round(float(model.intercept_[0]), 5),
+            weights=_encode_weights(weights),
+            calibration={"method": "platt", "a": round(a, 6), "b": round(b, 6)},
+            hyperparameters={"C": best_c, "smoothing": best_s},
+            cv_auroc=cv,
+            cv_auroc_best=cv[f"C={best_c:g},smoothing={best_s:g}"],
+        )
+        tiers[name] = head
+        if log is not None:
+            print(f"  {name}: C={best_c:g} smoothing={best_s:g} CV AUROC {head['cv_auroc_best']:.4f} "
+                  f"({rows.size} rows, {time.perf_counter() - started:.0f}s)", file=log)
+    counts: dict[str, dict[str, int]] = {}
+    for record in records:
+        entry = counts.setdefault(str(record["source"]), {"fit": 0, "holdout": 0})
+        entry["holdout" if is_holdout(record["prompt"]) else "fit"] += 1
+    return {
+        "format": MODEL_FORMAT,
+        "features_version": FEATURES_VERSION,
+        "hash_bits": HASH_BITS,
+        "n_buckets": N_BUCKETS,
+        "tiers": tiers,
+        "metadata": {
+            "seed": seed,
+            "label": f"recorded score >= {CORRECT} of the model standing in for the tier; borrowed tiers masked",
+            "records": dict(sorted(counts.items())),
+            "cv_folds": folds,
+            "c_grid": list(c_grid),
+            "smoothing_grid": list(smoothing_grid),
+            "task_prior_strength": TASK_PRIOR_STRENGTH,
+            "solver": f"scikit-learn {sklearn_version} LogisticRegression(liblinear)",
+        },
+    }
+
+
+# --- evaluation and files ------------------------------------------------------------------------------
+
+
+def holdout_aurocs(model: TierModel, records: Sequence[dict[str, Any]],
+                   maps: dict[str, TierMap]) -> dict[str, dict[str, float | None]]:
+    """AUROC per source and tier on the holdout records (tiers with a label of their own only)."""
+    held = sorted((r for r in records if is_holdout(r["prompt"])), key=_record_key)
+    labels = tier_labels(held, maps)
+    predictions = model.predict_many([r["prompt"] for r in held])
+    out: dict[str, dict[str, float | None]] = {}
+    for source in sorted({str(r["source"]) for r in held}):
+        idx = [i for i, r in enumerate(held) if r["source"] == source]
+        out[source] = {}
+        for tier in TIER_ORDER:
+            ys = [labels[i][tier.value] for i in idx]
+            if any(v is None for v in ys) or tier.value not in model.weights:
+                continue
+            auc = _auroc(np.array(ys), np.array([predictions[i][tier.value] for i in idx]))
+            out[source][tier.value] = None if auc is None else round(auc, 4)
+    return out
+
+
+def dumps_model(doc: dict[str, Any]) -> bytes:
+    """The gzip'd JSON bytes of a model document: deterministic (sorted keys, no gzip time stamp)."""
+    text = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    buffer = io.BytesIO()
+    with gzip.GzipFile(filename="", mode="wb", fileobj=buffer, mtime=0, compresslevel=9) as fh:
+        fh.write(text.encode("utf-8"))
+    return buffer.getvalue()
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _shown(path: str | Path) -> str:
+    """A path as the command line would show it, never an absolute path of this machine."""
+    p = Path(path)
+    if not p.is_absolute():
+        return str(p)
+    try:
+        return os.path.relpath(p)
+    except ValueError:
+        return p.name
+
+
+def provenance(doc: dict[str, Any], *, command: str, datasets: Sequence[Path], dataset_counts: dict[str, int],
+               holdout: dict[str, dict[str, float | None]], seed: int, size_bytes: int, seconds: float) -> str:
+    meta = doc["metadata"]
+    lines = [
+        "# Learned router model: provenance",
+        "",
+        f"Trained {_dt.date.today().isoformat()} with seed {seed} by:",
+        "",
+        "```",
+        command,
+        "```",
+        "",
+        f"Python {platform.python_version()}, numpy {np.__version__}, {meta['solver']}; "
+        f"features v{doc['features_version']} ({doc['n_buckets']} hashed buckets); "
+        f"file {size_bytes:,} bytes; training took {seconds:.0f} s.",
+        "",
+        "## Datasets",
+        "",
+        "| file | sha256 | records |",
+        "| --- | --- | --- |",
+    ]
+    lines += [f"| `{p.name}` | `{_sha256(p)}` | {dataset_counts[str(p)]} |" for p in datasets]
+    lines += ["", "Records per source (fit = used for fitting; holdout = only scored below, never fitted):", "",
+              "| source | fit | holdout |", "| --- | --- | --- |"]
+    lines += [f"| {s} | {c['fit']} | {c['holdout']} |" for s, c in meta["records"].items()]
+    lines += [
+        "",
+        "## Hyper-parameters (picked by cross-validation on the fit part)",
+        "",
+        f"{meta['cv_folds']}-fold stratified CV (seed {seed}) over C in {meta['c_grid']} and label smoothing "
+        f"towards the task's success rate in {meta['smoothing_grid']}; score = mean fold AUROC. Calibration: "
+        "Platt, fitted on the out-of-fold scores of the picked setting.",
+        "",
+        "| tier | rows (sources) | positives | C | smoothing | CV AUROC | Platt a, b | stored weights |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for tier, head in doc["tiers"].items():
+        hp = head.get("hyperparameters") or {}
+        lines.append(
+            f"| {tier} | {head['rows']} ({', '.join(head['sources'])}) | {head['positives']} | {hp.get('C', '-')} | "
+            f"{hp.get('smoothing', '-')} | {head.get('cv_auroc_best', '-')} | "
+            f"{head['calibration']['a']:.4f}, {head['calibration']['b']:.4f} | {head['weights']['count']:,} |"
+        )
+    lines += ["", "All CV scores (mean fold AUROC):", "", "| tier | " + " | ".join(
+        next(iter(doc["tiers"].values()))["cv_auroc"]) + " |"]
+    first = next(iter(doc["tiers"].values()))["cv_auroc"]
+    lines.append("| --- |" + " --- |" * len(first))
+    for tier, head in doc["tiers"].items():
+        lines.append(f"| {tier} | " + " | ".join(f"{head['cv_auroc'].get(k, '-')}" for k in first) + " |")
+    lines += ["", "## Holdout AUROC (the 25% holdout split, `datasets.is_holdout`)", "",
+              "| source | " + " | ".join(t.value for t in TIER_ORDER) + " |", "| --- |" + " --- |" * len(TIER_ORDER)]
+    for source, row in holdout.items():
+        lines.append(f"| {source} | " + " | ".join(
+            "-" if row.get(t.value) is None else f"{row[t.value]:.4f}" for t in TIER_ORDER) + " |")
+    lines += ["", "A '-' marks a tier with no model of its own on that source (borrowed; no label, not trained).", ""]
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    datasets = [Path(p) for p in args.dataset]
+    missing = [str(p) for p in datasets if not p.is_file()]
+    if missing:
+        print(f"error: no such dataset: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    records: list[dict[str, Any]] = []
+    counts: dict[str, int] = {}
+    for path in datasets:
+        before = len(records)
+        records.extend(read_records(path))
+        counts[str(path)] = len(records) - before
+    maps = maps_for(datasets)
+    unknown = sorted({str(r["source"]) for r in records} - set(maps))
+    if unknown:
+        print(f"error: no tier mapping (<source>.models.json) for source(s): {', '.join(unknown)}", file=sys.stderr)
+        return 2
+    print(f"training on {len(records)} records from {len(datasets)} dataset(s), seed {args.seed}", file=sys.stderr)
+    doc = train_tier_model(records, seed=args.seed, maps=maps, log=sys.stderr)
+    doc["metadata"]["datasets"] = [{"file": p.name, "sha256": _sha256(p), "records": counts[str(p)]} for p in datasets]
+    payload = dumps_model(doc)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(payload)
+    model = TierModel.from_document(doc)
+    holdout = holdout_aurocs(model, records, maps)
+    command = shlex.join(["model-router", "train", *[a for p in datasets for a in ("--dataset", _shown(p))],
+                          "--out", _shown(out), "--seed", str(args.seed)])
+    name = out.name.removesuffix(".gz").removesuffix(".json")
+    note = out.with_name(name + ".md")
+    note.write_text(provenance(doc, command=command, datasets=datasets, dataset_counts=counts, holdout=holdout,
+                               seed=args.seed, size_bytes=len(payload), seconds=time.perf_counter() - started))
+    print(f"wrote {_shown(out)} ({len(payload):,} bytes) and {_shown(note)}", file=sys.stderr)
+    for source, row in holdout.items():
+        print(f"  holdout AUROC {source}: " + ", ".join(f"{t} {v}" for t, v in row.items()), file=sys.stderr)
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Register ``train`` on the CLI's subparsers (``model-router train ...``)."""
+    parser = sub.add_parser("train", help="train the learned router (needs the train extra: numpy, scikit-learn)",
+                            description=_DESCRIPTION)
+    _arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def _arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", action="append", required=True, metavar="PATH",
+                        help="a dataset in the shared JSONL format (repeat for several); <source>.models.json "
+                             "beside it gives the tier mapping")
+    parser.add_argument("--out", default=DEFAULT_OUT, metavar="FILE",
+                        help=f"the model file to write (default {DEFAULT_OUT}); provenance goes to <stem>.md beside it")
+    parser.add_argument("--seed", type=int, default=0, help="seed for CV folds and solvers (default 0)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="model-router train", description=_DESCRIPTION)
+    _arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

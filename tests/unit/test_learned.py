@@ -1,0 +1,257 @@
+"""The learned router: stable features, the shipped model, and training (reproducible, holdout-blind)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import random
+import time
+from pathlib import Path
+from typing import Any
+from zlib import crc32
+
+import pytest
+
+from model_router import learned
+from model_router.datasets import is_holdout, read_records, sample_path, tier_maps
+from model_router.learned import N_BUCKETS, TierModel, load_tier_model, prompt_features
+from model_router.tiers import TIER_ORDER, Tier
+
+TIERS = {t.value for t in TIER_ORDER}
+
+try:
+    import sklearn  # noqa: F401
+
+    HAVE_SKLEARN = True
+except ImportError:  # pragma: no cover - the dev extra installs it
+    HAVE_SKLEARN = False
+
+needs_sklearn = pytest.mark.skipif(not HAVE_SKLEARN, reason='training needs the train extra: pip install -e ".[train]"')
+
+
+# --- features ------------------------------------------------------------------------------------------
+
+
+def test_features_are_deterministic_normalised_and_in_range(records: list[dict[str, Any]]) -> None:
+    for record in records[:100]:
+        first = prompt_features(record["prompt"])
+        assert first == prompt_features(record["prompt"])
+        assert first and all(0 <= k < N_BUCKETS for k in first)
+        assert math.isclose(math.sqrt(sum(v * v for v in first.values())), 1.0, rel_tol=1e-9)
+        assert all(v > 0 for v in first.values())
+
+
+def test_feature_hashing_is_pinned() -> None:
+    """A change of tokenisation or hashing moves buckets and silently breaks the shipped model: pin a few."""
+    mask = N_BUCKETS - 1
+    assert crc32(b"w:hello") & mask == 35475
+    assert crc32(b"w:hello world") & mask == 55883
+    assert crc32(b"c:hel") & mask == 230498
+    features = prompt_features("Hello world")
+    for key in (b"w:hello", b"w:hello world", b"w:<s> hello", b"c:hel", b"c:hello", b"m:len:3", b"m:ends:other"):
+        assert crc32(key) & mask in features, key
+    assert len(features) == 23
+    assert round(sum(features.values()), 6) == 4.542404
+
+
+def test_features_see_task_markers() -> None:
+    mc = "Which is largest?\nA. 1\nB. 2\nC. 3\nD. 4\nAnswer:"
+    markers = learned._markers(mc)
+    assert "mc_options:4" in markers and "answer_suffix" in markers
+    assert "code_fence" in learned._markers("Fix this:\n```python\ndef f(x):\n    return x\n```")
+    assert "latex:1" in learned._markers(r"Compute $\frac{1}{2}$")
+    assert "q_prefix" in learned._markers("Q: who wrote Hamlet?")
+
+
+def test_features_latency_on_the_vendored_sample(records: list[dict[str, Any]]) -> None:
+    prompts = [r["prompt"] for r in records]
+    for prompt in prompts[:50]:
+        prompt_features(prompt)
+    timings = []
+    for prompt in prompts:
+        started = time.perf_counter()
+        prompt_features(prompt)
+        timings.append(time.perf_counter() - started)
+    timings.sort()
+    # Budget 1 ms p50 (measured ~0.5 ms); generous here so a loaded CI machine does not flake.
+    assert timings[len(timings) // 2] < 0.005
+
+
+# --- the shipped model -------------------------------------------------------------------------------------
+
+
+def test_shipped_model_loads_and_predicts_calibrated_probabilities(records: list[dict[str, Any]]) -> None:
+    load_tier_model.cache_clear()
+    started = time.perf_counter()
+    model = load_tier_model()
+    elapsed = time.perf_counter() - started
+    assert model is not None, "model_router/data/router_model.json.gz is missing: run model-router train"
+    assert elapsed < 2.0  # ~0.1 s measured; the Lambda reads it on a cold start
+    assert load_tier_model() is model  # cached
+    assert set(model.tiers) == TIERS
+    for record in records[:200]:
+        p = model.predict(record["prompt"])
+        assert set(p) == TIERS
+        assert all(0.0 <= v <= 1.0 for v in p.values())
+    assert model.metadata["seed"] == 0
+
+
+def test_shipped_model_ranks_sample_outcomes(records: list[dict[str, Any]]) -> None:
+    """On the vendored sample the economy tier's predicted success is higher where it did succeed."""
+    model = load_tier_model()
+    assert model is not None
+    maps = tier_maps(str(sample_path()))
+    pos: list[float] = []
+    neg: list[float] = []
+    for record in records:
+        score = record["outcomes"][maps[record["source"]].models[Tier.HAIKU]]["score"]
+        (pos if score >= 0.5 else neg).append(model.predict(record["prompt"])["haiku"])
+    assert sum(pos) / len(pos) > sum(neg) / len(neg) + 0.1
+
+
+def test_load_returns_none_for_a_missing_file(tmp_path: Path) -> None:
+    assert load_tier_model(str(tmp_path / "absent.json.gz")) is None
+
+
+def test_load_refuses_a_model_of_other_features(tmp_path: Path) -> None:
+    path = tmp_path / "old.json.gz"
+    doc = {"format": learned.MODEL_FORMAT, "features_version": 0, "n_buckets": N_BUCKETS, "tiers": {}}
+    path.write_bytes(gzip.compress(json.dumps(doc).encode()))
+    with pytest.raises(ValueError, match="retrain"):
+        load_tier_model(str(path))
+
+
+# --- training ------------------------------------------------------------------------------------------
+
+
+TOPICS = ["cats", "rivers", "prime numbers", "castles", "poems", "trains", "volcanoes", "coffee", "chess", "tides"]
+
+
+def _synthetic(n: int = 240, seed: int = 1) -> list[dict[str, Any]]:
+    """Prompts with 'hard' fail on economy (and mostly on standard); premium mostly succeeds."""
+    maps = tier_maps(str(sample_path()))
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        hard = i % 2 == 0
+        source = "llmrouter" if i % 3 else "routellm-gsm8k"
+        models = maps[source].models
+        prompt = f"{'A hard' if hard else 'An easy'} question number {i} about {rng.choice(TOPICS)}?"
+        scores = {
+            Tier.HAIKU: 0.0 if hard else 1.0,
+            Tier.SONNET: float(not hard or rng.random() < 0.3),
+            Tier.OPUS: float(rng.random() < 0.9),
+        }
+        outcomes = {models[t]: {"score": s, "response": None, "input_tokens": None, "output_tokens": None}
+                    for t, s in scores.items()}
+        out.append({"id": f"{source}-{i}", "source": source, "task": "synthetic", "prompt": prompt,
+                    "reference": None, "outcomes": outcomes, "complexity": "simple", "meta": {}})
+    return out
+
+
+FAST = {"c_grid": (1.0, 4.0), "smoothing_grid": (0.0, 0.5), "folds": 3}
+
+
+@needs_sklearn
+def test_training_is_reproducible_and_learns_the_signal() -> None:
+    from model_router.training import dumps_model, train_tier_model
+
+    data = _synthetic()
+    first = train_tier_model(data, seed=3, **FAST)
+    second = train_tier_model(list(reversed(data)), seed=3, **FAST)
+    assert dumps_model(first) == dumps_model(second)
+    assert dumps_model(first)[4:8] == b"\0\0\0\0"  # no gzip time stamp
+
+    model = TierModel.from_document(json.loads(json.dumps(first)))
+    easy = model.predict("An easy question number 999 about owls?")
+    hard = model.predict("A hard question number 999 about owls?")
+    assert hard["haiku"] < 0.3 < 0.7 < easy["haiku"]
+    assert hard["sonnet"] < easy["sonnet"]
+    assert all(0.0 <= p <= 1.0 for p in (*easy.values(), *hard.values()))
+
+
+@needs_sklearn
+def test_borrowed_tiers_are_masked() -> None:
+    from model_router.training import maps_for, tier_labels, train_tier_model
+
+    data = _synthetic()
+    labels = tier_labels(data, maps_for([]))
+    assert all(lab["sonnet"] is None for r, lab in zip(data, labels, strict=True) if r["source"] == "routellm-gsm8k")
+    doc = train_tier_model(data, seed=0, **FAST)
+    fit = [r for r in data if not is_holdout(r["prompt"])]
+    assert doc["tiers"]["sonnet"]["sources"] == ["llmrouter"]
+    assert doc["tiers"]["sonnet"]["rows"] == sum(r["source"] == "llmrouter" for r in fit)
+    assert doc["tiers"]["haiku"]["rows"] == len(fit)
+
+
+@needs_sklearn
+def test_holdout_records_are_never_fitted() -> None:
+    """Flip every holdout record's outcomes: the trained model must not change by a single byte."""
+    from model_router.training import dumps_model, train_tier_model
+
+    data = _synthetic()
+    flipped = json.loads(json.dumps(data))
+    held = 0
+    for record in flipped:
+        if is_holdout(record["prompt"]):
+            held += 1
+            for outcome in record["outcomes"].values():
+                outcome["score"] = 1.0 - outcome["score"]
+    assert held > 20
+    assert dumps_model(train_tier_model(data, seed=0, **FAST)) == dumps_model(train_tier_model(flipped, seed=0, **FAST))
+
+
+@needs_sklearn
+def test_train_command_writes_model_and_provenance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from model_router import training
+
+    monkeypatch.setattr(training, "C_GRID", (1.0,))
+    monkeypatch.setattr(training, "SMOOTHING_GRID", (0.0,))
+    monkeypatch.setattr(training, "CV_FOLDS", 3)
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    dataset = data_dir / "synthetic.dev.jsonl.gz"
+    with gzip.open(dataset, "wt", encoding="utf-8") as fh:
+        for record in _synthetic(120):
+            fh.write(json.dumps(record) + "\n")
+    out = tmp_path / "out" / "model.json.gz"
+    assert training.main(["--dataset", str(dataset), "--out", str(out), "--seed", "5"]) == 0
+    model = load_tier_model(str(out))
+    assert model is not None and set(model.tiers) == TIERS
+    note = (tmp_path / "out" / "model.md").read_text()
+    assert "synthetic.dev.jsonl.gz" in note and "--seed 5" in note and "Holdout AUROC" in note
+    assert str(tmp_path) not in note  # no absolute path of this machine
+    assert len(list(read_records(dataset))) == 120
+
+
+@needs_sklearn
+def test_train_subcommand_registers_on_a_cli() -> None:
+    import argparse
+
+    from model_router.training import add_parser, run
+
+    parser = argparse.ArgumentParser(prog="model-router")
+    add_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["train", "--dataset", "a.jsonl.gz", "--dataset", "b.jsonl.gz", "--out", "m.json.gz"])
+    assert args.dataset == ["a.jsonl.gz", "b.jsonl.gz"] and args.seed == 0 and args.func is run
+
+
+@needs_sklearn
+def test_tfidf_reference_router_fits_and_predicts() -> None:
+    from model_router.eval.reference import TfidfLogRegRouter
+
+    router = TfidfLogRegRouter(seed=0).fit(_synthetic(), [])
+    easy, hard = router.predict_many(["An easy question about owls?", "A hard question about owls?"])
+    assert set(easy) == TIERS and hard["haiku"] < easy["haiku"]
+
+
+def test_knn_reference_router_explains_a_missing_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("sklearn")
+    import sys
+
+    from model_router.eval.reference import KnnEmbeddingRouter
+
+    monkeypatch.setitem(sys.modules, "sentence_transformers", None)
+    with pytest.raises(ImportError, match=r"pip install -e \"\.\[knn\]\""):
+        KnnEmbeddingRouter()._encoder()
