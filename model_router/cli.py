@@ -225,6 +225,25 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 # -- parser -----------------------------------------------------------------------------------------
+def _add_training_parsers(sub: Any) -> None:
+    """train / train-scorer need the `train` extra (numpy, scikit-learn); say so rather than vanish."""
+    from model_router import scorer_training
+
+    scorer_training.add_parser(sub)
+    try:
+        from model_router import training
+    except ImportError as exc:
+        missing = sub.add_parser("train", help="train the learned router (needs: pip install -e '.[train]')")
+        missing.set_defaults(func=lambda _args: _missing_extra(exc))
+        return
+    training.add_parser(sub)
+
+
+def _missing_extra(exc: ImportError) -> int:
+    print(f"error: {exc}; install the training extra: pip install -e '.[train]'", file=sys.stderr)
+    return EXIT_USAGE
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="model-router", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -281,6 +300,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--compare", help="an earlier --json report: show deltas, exit 1 on a regression")
     evaluate.add_argument("--tolerance", type=float, default=0.01, help="allowed quality drop at equal cost")
     evaluate.set_defaults(func=cmd_eval)
+
+    _add_training_parsers(sub)
 
     validate = sub.add_parser("validate", help="static checks: cfn-lint, statelint, sam validate --lint")
     validate.add_argument("--root", default=".", help="project root (default: current directory)")

@@ -14,7 +14,7 @@ from typing import Any
 from model_router.contracts import prompt_text
 from model_router.datasets import STAND_IN_NOTE
 from model_router.pricing import orchestration_cost, price_for
-from model_router.routing import Features, expected_cost
+from model_router.routing import Features, expected_cost, margin
 from model_router.scoring import score_answer
 from model_router.settings import Settings
 from model_router.tiers import PREMIUM_TIER, TIER_ORDER, Tier
@@ -112,6 +112,11 @@ def score_step(state: dict[str, Any], settings: Settings) -> dict[str, Any]:
     if not state["plan"]["escalate"]:
         return _accept(state, settings, "answered_low_confidence", f"{low}; escalation is off for this request")
     higher, capped = _affordable(state, _higher_untried(state, tier), settings)
+    if higher and probabilities and probabilities[higher[0].value] < score.confidence + margin(threshold):
+        # The classifier does not expect the next tier to do clearly better than this answer already does.
+        return _accept(state, settings, "answered_low_confidence",
+                       f"{low}; {higher[0].label} is not predicted to do better "
+                       f"({probabilities[higher[0].value]:.2f} < {score.confidence:.2f} + {margin(threshold):.2f})")
     if not higher:
         if capped:
             return _accept(state, settings, "budget_capped", f"{low}; the next tier would exceed max_cost_usd")

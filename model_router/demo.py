@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from model_router.datasets import STAND_IN_NOTE, read_records, sample_path
+from model_router.datasets import STAND_IN_NOTE, read_records, sample_path, tier_maps
 from model_router.evaluation import always_premium, recorded_score
 from model_router.local.engine import ExecutionResult, LocalEngine
 from model_router.pricing import tier_prices
@@ -107,8 +107,13 @@ def run_demo(
     settings = engine.function_settings("ScorerFunction")
     prices = tier_prices(settings.model_ids, settings.price_overrides)
     summary = DemoSummary()
+    maps = tier_maps(str(dataset))
     for record in pick(replayable(list(read_records(dataset))), n, seed):
-        result = engine.run({"prompt": record["prompt"], "request_id": record["id"]}, name=record["id"])
+        # Only the tiers the source recorded a model for: a borrowed tier would replay a stronger
+        # model's answer at a cheaper tier's price and flatter the savings.
+        tiers = [t.value for t in maps[record["source"]].recorded_tiers]
+        request = {"prompt": record["prompt"], "request_id": record["id"], "routing": {"tiers": tiers}}
+        result = engine.run(request, name=record["id"])
         quality = None
         if result.status == "SUCCEEDED":
             quality = recorded_score(record, Tier(result.output["tier"]), str(dataset))

@@ -171,7 +171,8 @@ class HeuristicRouter:
 
 class LearnedRouter:
     """A model trained on recorded outcomes predicts each tier's chance of answering well from the prompt;
-    start at the cheapest tier whose chance reaches the confidence threshold (else the highest allowed)."""
+    start at the cheapest tier predicted to do nearly as well as the best (the margin shrinks as the
+    confidence threshold rises)."""
 
     name: ClassVar[str] = "learned"
     escalates: ClassVar[bool] = True
@@ -188,17 +189,24 @@ class LearnedRouter:
         probabilities = model.predict(prompt_text(request))
         tier = start_tier(probabilities, context.tiers, context.threshold)
         shown = ", ".join(f"{t.label} {probabilities[t.value]:.2f}" for t in context.tiers)
-        if probabilities[tier.value] >= context.threshold:
-            why = f"predicted success {shown}: cheapest tier reaching {context.threshold:.2f}"
-        else:
-            why = f"predicted success {shown}: none reaches {context.threshold:.2f}, start at the top"
+        why = (f"predicted success {shown}: cheapest tier within {margin(context.threshold):.2f} of the best "
+               f"(threshold {context.threshold:.2f})")
         return Classification(label, tier, self.name, score, why, asdict(features),
                               {t.value: round(probabilities[t.value], 4) for t in TIER_ORDER})
 
 
+def margin(threshold: float) -> float:
+    """How much lower a cheaper tier's predicted success may be and still be preferred.
+
+    threshold 1.0 -> 0 (the best-predicted tier), 0.8 -> 0.1, 0.0 -> 0.5 (nearly always the cheapest).
+    """
+    return max(0.0, 1.0 - threshold) / 2
+
+
 def start_tier(probabilities: dict[str, float], tiers: tuple[Tier, ...], threshold: float) -> Tier:
-    """The cheapest of ``tiers`` whose predicted success reaches ``threshold``, else the highest one."""
-    return next((t for t in tiers if probabilities[t.value] >= threshold), tiers[-1])
+    """The cheapest of ``tiers`` predicted to do nearly as well as the best of them (within the margin)."""
+    best = max(probabilities[t.value] for t in tiers)
+    return next(t for t in tiers if probabilities[t.value] >= best - margin(threshold))
 
 
 class CascadeRouter:

@@ -2,21 +2,29 @@
 
 One row per (record, recorded model answer) of the sources that keep answer texts (RouteLLM GSM8K and
 MT-Bench), fit split only (``not is_holdout(prompt)``). Label: that answer's recorded score >= 0.5.
+RouteLLM's models stand in for the tiers: Mixtral-8x7B (economy) for Haiku, GPT-4 (premium) for Opus.
 Features: :func:`model_router.scoring.answer_features`, the same code the Scorer Lambda runs. Model: an
-L2-regularised logistic regression (C picked by 5-fold cross-validation grouped by prompt, on log loss),
-weights unscaled to raw features and rounded, written with its provenance to
-``model_router/data/scorer_model.json``. Retrain (one command, after the tier model changes too)::
+L2-regularised logistic regression with sign-bounded weights (a wrong calculation may never raise
+confidence), C picked by 5-fold cross-validation grouped by prompt (log loss), weights unscaled to raw
+features and rounded, written with its provenance to ``model_router/data/scorer_model.json``.
+
+The prior comes in two kinds, and every row enters once with each, so one model is calibrated for both:
+
+* the classifier's, ``prior_fn(prompt, tier)``: ``--prior auto`` (default) uses the learned tier model
+  (:mod:`model_router.learned`) when it ships, out-of-fold: the shipped model saw the fit prompts, so it
+  is refitted 5 times (:func:`model_router.training.train_tier_model`, its own hyper-parameters and
+  datasets, found beside ``--dataset`` or given with ``--tier-dataset``) without each fold's prompts and
+  predicts that fold (minutes); without a tier model, the tier's base success rate on the fit split. The
+  workflow passes this prior when the learned router classified the request
+  (``classification.tier_probabilities``);
+* the tier table's (:data:`model_router.scoring.PRIOR_BY_GAP` by the heuristic classification): what the
+  Scorer Lambda uses when no prior is passed (the heuristic, cascade and static strategies).
+
+Retrain (one command; again whenever the tier model changes)::
 
     model-router train-scorer --dataset ../shared/data/routellm-gsm8k.dev.jsonl.gz \\
-        --dataset ../shared/data/routellm-mtbench.dev.jsonl.gz
+        --dataset ../shared/data/routellm-mtbench.dev.jsonl.gz --report scorer-report.json
     # same as: python -m model_router.scorer_training --dataset ... --dataset ...
-
-The prior feature is P(this tier answers this prompt well): ``--prior auto`` (default) takes the learned
-tier model (:func:`model_router.learned.load_tier_model`) when it ships, else the tier's base success
-rate on the fit split; ``--prior tier-table`` uses what the Scorer Lambda uses when no prior is passed
-(:data:`model_router.scoring.PRIOR_BY_GAP` by the heuristic classification). Train with the prior the
-runtime will pass, or the calibration does not carry over. RouteLLM's models stand in for the tiers:
-Mixtral-8x7B (economy) for Haiku, GPT-4 (premium) for Opus.
 
 :func:`scorer_report` is the evaluation (holdout split only): AUROC for "this answer is right", the
 false-accept rate at the 0.8 threshold, the accept rate, reliability bins; plain numbers, no plotting.
@@ -27,11 +35,14 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import gzip
 import hashlib
 import json
 import math
 import os
+import re
 import sys
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -54,7 +65,7 @@ SEED = 0
 CV_FOLDS = 5
 C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
 WEIGHT_DECIMALS = 4
-PRIOR_MODES = ("auto", "learned", "base-rate")
+PRIOR_MODES = ("auto", "learned-oof", "learned", "base-rate")
 DEFAULT_OUT = Path(__file__).resolve().parent / "data" / scoring.MODEL_NAME
 
 # The features the logistic model uses (keys of scoring.answer_features), each with the sign its weight
@@ -187,16 +198,117 @@ def tier_table_prior(prompt: str, tier: Tier) -> float:
     return scoring.PRIOR_BY_GAP[max(0, COMPLEXITY_TO_TIER[complexity].rank - tier.rank)]
 
 
-def resolve_prior(mode: str, fit_rows: Sequence[AnswerRow]) -> tuple[PriorFn, str]:
-    """(classifier prior function, description) for ``--prior``."""
+OOF_FOLDS = 5
+OOF_INNER_FOLDS = 3
+_OOF_SALT = b"model-router-scorer-oof:"
+
+
+def _oof_fold(prompt: str, folds: int) -> int:
+    return int(hashlib.sha256(_OOF_SALT + prompt.encode("utf-8")).hexdigest()[:8], 16) % folds
+
+
+def _tier_model_document() -> dict[str, Any] | None:
+    try:
+        from model_router.learned import default_model_path
+    except ImportError:
+        return None
+    path = default_model_path()
+    if not path.is_file():
+        return None
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        doc: dict[str, Any] = json.load(fh)
+    return doc
+
+
+def tier_training_datasets(beside: Sequence[Path]) -> list[Path] | None:
+    """The datasets the shipped tier model was trained on (its metadata names them), found next to
+    ``beside`` (the scorer's datasets); None when there is no tier model or one of them is missing."""
+    doc = _tier_model_document()
+    if doc is None:
+        return None
+    found: list[Path] = []
+    for entry in doc.get("metadata", {}).get("datasets", []):
+        candidates = [folder / entry["file"] for folder in dict.fromkeys(p.parent for p in beside)]
+        path = next((c for c in candidates if c.is_file()), None)
+        if path is None:
+            return None
+        if entry.get("sha256") and _sha256(path) != entry["sha256"]:
+            print(f"  warning: {path.name} differs from the file the tier model was trained on", file=sys.stderr)
+        found.append(path)
+    return found or None
+
+
+def learned_oof_prior(tier_datasets: Sequence[Path], prompts: Iterable[str], *, folds: int = OOF_FOLDS,
+                      seed: int = SEED, log: Any = None) -> PriorFn:
+    """The learned tier model's prior as it would be on prompts it never saw: refit it ``folds`` times
+    (model_router.training.train_tier_model, the shipped model's hyper-parameters, on its datasets)
+    without the records whose prompt falls in the fold, and predict that fold's prompts.
+
+    The shipped tier model was fitted on the fit split, so on the scorer's fit prompts its predictions are
+    in-sample (far more confident than on new prompts): training on them teaches the scorer to trust the
+    prior too much."""
+    from model_router.learned import TierModel
+    from model_router.training import C_GRID as TIER_C_GRID
+    from model_router.training import SMOOTHING_GRID, maps_for, train_tier_model
+
+    doc = _tier_model_document() or {}
+    picked = [t.get("hyperparameters", {}) for t in doc.get("tiers", {}).values()]
+    c_grid = sorted({float(h["C"]) for h in picked if "C" in h}) or list(TIER_C_GRID)
+    smoothing_grid = sorted({float(h["smoothing"]) for h in picked if "smoothing" in h}) or list(SMOOTHING_GRID)
+    maps = maps_for(tier_datasets)
+    records = [record for path in tier_datasets for record in read_records(path)]
+    wanted = set(prompts)
+    predictions: dict[str, dict[str, float]] = {}
+    for fold in range(folds):
+        started = time.perf_counter()
+        kept = [r for r in records if _oof_fold(r["prompt"], folds) != fold]
+        model = TierModel.from_document(train_tier_model(kept, seed=seed, maps=maps, c_grid=c_grid,
+                                                         smoothing_grid=smoothing_grid, folds=OOF_INNER_FOLDS))
+        for prompt in wanted:
+            if _oof_fold(prompt, folds) == fold:
+                predictions[prompt] = dict(model.predict(prompt))
+        if log is not None:
+            print(f"  out-of-fold tier model {fold + 1}/{folds}: {len(kept)} records, "
+                  f"{time.perf_counter() - started:.0f}s", file=log)
+
+    def prior(prompt: str, tier: Tier) -> float:
+        return float(predictions[prompt][tier.value])
+
+    prior.settings = {"folds": folds, "C": c_grid, "smoothing": smoothing_grid}  # type: ignore[attr-defined]
+    return prior
+
+
+def resolve_prior(mode: str, fit_rows: Sequence[AnswerRow], *, datasets: Sequence[Path] = (),
+                  tier_datasets: Sequence[Path] | None = None, seed: int = SEED) -> tuple[PriorFn, str]:
+    """(classifier prior function, description) for ``--prior``.
+
+    ``auto``: the learned tier model's out-of-fold prior when the tier model ships and its datasets are
+    found (``tier_datasets``, else beside ``datasets``); else the tier base rate. ``learned``: the shipped
+    tier model's predictions as they are (in-sample on the fit prompts: for comparison only).
+    """
     if mode not in PRIOR_MODES:
         raise ValueError(f"unknown prior mode {mode!r}; one of {', '.join(PRIOR_MODES)}")
-    if mode in ("auto", "learned"):
+    shipped = _tier_model_document() is not None
+    if mode == "learned":
         learned = learned_prior()
-        if learned is not None:
-            return learned, "learned tier model (model_router.learned.load_tier_model, shipped package data)"
-        if mode == "learned":
+        if learned is None:
             raise SystemExit("error: --prior learned, but model_router.learned has no tier model to load")
+        print("  warning: --prior learned uses in-sample predictions on the fit prompts; the scorer will trust "
+              "the prior more than it deserves on new prompts (use learned-oof)", file=sys.stderr)
+        return learned, "learned tier model, shipped, in-sample on the fit prompts"
+    if mode in ("auto", "learned-oof") and shipped:
+        found = list(tier_datasets) if tier_datasets else tier_training_datasets(datasets)
+        if found:
+            oof = learned_oof_prior(found, {row.prompt for row in fit_rows}, seed=seed, log=sys.stderr)
+            return oof, (f"learned tier model, out-of-fold ({oof.settings['folds']} folds by prompt, refitted with "  # type: ignore[attr-defined]
+                         f"C={oof.settings['C']}, smoothing={oof.settings['smoothing']} on "  # type: ignore[attr-defined]
+                         f"{', '.join(p.name for p in found)})")
+        if mode == "learned-oof":
+            raise SystemExit("error: --prior learned-oof needs the tier model's datasets: pass --tier-dataset")
+        print("  warning: a tier model ships but its datasets were not found beside --dataset: base-rate prior "
+              "(pass --tier-dataset to fit the out-of-fold learned prior)", file=sys.stderr)
+    elif mode == "learned-oof":
+        raise SystemExit("error: --prior learned-oof, but model_router.learned has no tier model to refit")
     base = base_rate_prior(fit_rows)
     return base, f"tier base success rate on the fit split {base.rates}"  # type: ignore[attr-defined]
 
@@ -271,21 +383,24 @@ def _metrics(labels: Sequence[bool], scores: Sequence[float], threshold: float =
 
 
 # -- fitting ----------------------------------------------------------------------------------------
-def fit_logistic(x: Any, y: Any, c: float, signs: Sequence[int]) -> tuple[Any, float]:
-    """L2-regularised logistic regression, sklearn's objective (``C * sum(log loss) + |w|^2 / 2``, bias not
-    penalised), with each weight's sign bounded (L-BFGS-B): (weights, bias). Deterministic."""
+def fit_logistic(x: Any, y: Any, c: float, signs: Sequence[int],
+                 penalised: Sequence[bool] | None = None) -> tuple[Any, float]:
+    """L2-regularised logistic regression, sklearn's objective (``C * sum(log loss) + |w|^2 / 2``; the bias
+    and the weights not ``penalised`` are free), with each weight's sign bounded (L-BFGS-B): (weights, bias).
+    Deterministic."""
     import numpy as np
     from scipy.optimize import minimize
     from scipy.special import expit
 
     n_features = x.shape[1]
+    mask = np.ones(n_features) if penalised is None else np.array(penalised, dtype=float)
 
     def objective(theta: Any) -> tuple[float, Any]:
         w, b = theta[:n_features], theta[n_features]
         z = x @ w + b
-        loss = c * float(np.sum(np.logaddexp(0.0, z) - y * z)) + 0.5 * float(w @ w)
+        loss = c * float(np.sum(np.logaddexp(0.0, z) - y * z)) + 0.5 * float(w @ (mask * w))
         residual = c * (expit(z) - y)
-        return loss, np.append(x.T @ residual + w, residual.sum())
+        return loss, np.append(x.T @ residual + mask * w, residual.sum())
 
     bounds = [(0.0, None) if s > 0 else (None, 0.0) if s < 0 else (None, None) for s in signs] + [(None, None)]
     found = minimize(objective, np.zeros(n_features + 1), jac=True, method="L-BFGS-B", bounds=bounds,
@@ -371,6 +486,18 @@ def _score_rows(rows: Sequence[AnswerRow], prior_fn: PriorFn | None, *, heuristi
     return out
 
 
+def _last_number_matches(answer: str, reference: Any) -> bool:
+    """Whether the answer's last number equals the GSM8K reference ("... #### n") numerically."""
+    if not isinstance(reference, str) or "####" not in reference:
+        return False
+    numbers = re.findall(r"-?\d[\d,]*(?:\.\d+)?", answer)
+    try:
+        return bool(numbers) and float(numbers[-1].replace(",", "")) == float(
+            reference.rsplit("####", 1)[1].strip().replace(",", ""))
+    except ValueError:
+        return False
+
+
 def scorer_report(records: Iterable[dict[str, Any]], prior_fn: PriorFn | None = None) -> dict[str, Any]:
     """How well the shipped scorer's confidence says "this answer is right", on the HOLDOUT split.
 
@@ -378,8 +505,12 @@ def scorer_report(records: Iterable[dict[str, Any]], prior_fn: PriorFn | None = 
     runtime path. ``prior_fn(prompt, tier)``: the prior to pass; None = what the workflow passes today
     (nothing: the tier table). Per source: AUROC, Brier, log loss, ECE, accept rate and false-accept rate
     at 0.8, reliability bins (10), per-model numbers, and the heuristic scorer on the same rows.
-    MT-Bench's holdout is tiny: indicative only.
+    MT-Bench's holdout is tiny: indicative only. GSM8K also gets a label-noise diagnostic: answers graded
+    wrong although their last number equals the reference (RouteLLM's grader compares the last number as
+    written, so "$18.00" fails against "18"), and the AUROC if those counted as right.
     """
+    records = list(records)
+    references = {r["id"]: r.get("reference") for r in records}
     rows = answer_rows(records, split="holdout")
     model = scoring.load_scorer_model()
     report: dict[str, Any] = {
@@ -409,6 +540,13 @@ def scorer_report(records: Iterable[dict[str, Any]], prior_fn: PriorFn | None = 
              "false_accept_rate": _metrics(labels, scores, t)["false_accept_rate"]}
             for t in (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
         ]
+        if source == "routellm-gsm8k":
+            numeric = [row.label or _last_number_matches(row.answer, references.get(row.record_id)) for row in subset]
+            area = auroc(numeric, scores)
+            found["label_noise"] = {
+                "graded_wrong_but_last_number_equals_reference": sum(numeric) - sum(labels),
+                "auroc_if_those_count_as_right": round(area, 4) if area is not None else None,
+            }
         baseline = _metrics(labels, _score_rows(subset, prior_fn, heuristic=True))
         found["heuristic_baseline"] = {k: baseline[k] for k in ("auroc", "brier", "ece", "accept_rate",
                                                                  "false_accept_rate", "wrong_among_accepted")}
@@ -428,11 +566,14 @@ def _sha256(path: Path) -> str:
 
 
 def _portable(path: str | Path) -> str:
-    """A path as it may be written into a file: relative, never this machine's absolute path."""
+    """A path as it may be written into a file: relative to here (at most one level up), else its name;
+    never this machine's absolute path."""
     try:
-        return os.path.relpath(path)
+        relative = os.path.relpath(path)
     except ValueError:
         return Path(path).name
+    parts = Path(relative).parts
+    return Path(path).name if parts[:2] == ("..", "..") else relative
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -441,7 +582,11 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=None, metavar="PATH",
                         help=f"model file to write (default: the package's data/{scoring.MODEL_NAME})")
     parser.add_argument("--prior", choices=PRIOR_MODES, default="auto",
-                        help="prior feature: auto = learned tier model if shipped, else the tier base rate")
+                        help="the classifier prior: auto = the learned tier model's out-of-fold prior when the "
+                             "tier model ships (refitted 5 times: minutes), else the tier base rate")
+    parser.add_argument("--tier-dataset", action="append", metavar="PATH",
+                        help="the tier model's training datasets, for the out-of-fold prior (default: the files "
+                             "its metadata names, looked up beside --dataset)")
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--report", metavar="PATH", help="also write the holdout report (JSON) here")
 
@@ -465,7 +610,9 @@ def run(args: argparse.Namespace) -> int:
     fit_rows = answer_rows(records, split="fit", dataset=paths[0])
     if not fit_rows:
         raise SystemExit("error: no answer texts in the fit split of these datasets (GSM8K / MT-Bench needed)")
-    prior_fn, prior_description = resolve_prior(args.prior, fit_rows)
+    tier_paths = [Path(p) for p in args.tier_dataset] if args.tier_dataset else None
+    prior_fn, prior_description = resolve_prior(args.prior, fit_rows, datasets=paths, tier_datasets=tier_paths,
+                                                seed=args.seed)
     doc, cv = fit_scorer(fit_rows, prior_fn, seed=args.seed)
 
     import sklearn
@@ -476,6 +623,8 @@ def run(args: argparse.Namespace) -> int:
         command += ["--dataset", _portable(path)]
     if args.out:
         command += ["--out", _portable(args.out)]
+    for path in args.tier_dataset or []:
+        command += ["--tier-dataset", _portable(path)]
     command += ["--prior", args.prior]
     if args.seed != SEED:
         command += ["--seed", str(args.seed)]
@@ -509,7 +658,9 @@ def run(args: argparse.Namespace) -> int:
     if out.resolve() != DEFAULT_OUT.resolve():
         print("  (the holdout report measures the shipped model: not run for another --out)", file=sys.stderr)
         return 0
-    reports = {"table_prior": scorer_report(records, None), "classifier_prior": scorer_report(records, prior_fn)}
+    # On the holdout the shipped tier model is out-of-sample already: its predictions are what the runtime passes.
+    report_prior = (learned_prior() if "learned" in prior_description else None) or prior_fn
+    reports = {"table_prior": scorer_report(records, None), "classifier_prior": scorer_report(records, report_prior)}
     for kind, report in reports.items():
         for source, found in report["sources"].items():
             print(f"  holdout {source}, {kind.replace('_', ' ')}: n={found['n']} AUROC {found['auroc']} "

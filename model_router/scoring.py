@@ -1,16 +1,18 @@
 """How confident are we in an answer, without calling another model?
 
-Confidence is meant as a calibrated probability that the answer is right. Two ways to get it:
+Confidence means a calibrated probability that the answer is right. Two ways to get it:
 
-* **Calibrated model** (used whenever ``data/scorer_model.json`` ships): answer-level features
-  (:func:`answer_features`: final answer and its form, a re-check of every calculation the answer
-  states, self-contradiction, coverage of the question's numbers, hedging, length, steps, and the logit
-  of the prior) go through a logistic model fitted offline on real recorded answers
-  (:mod:`model_router.scorer_training`): ``sigmoid(w . x + b)``. Failure modes that the training data
-  cannot contain (a ``max_tokens`` stop, refusals, echoes, a broken ``response_format``, missing code)
-  then multiply it by hand-set factors, listed in the model file.
-* **Heuristic fallback** (no model file): the tier's prior x the product of ``(1 - penalty)`` of every
-  signal that fired.
+* **Calibrated model** (whenever ``data/scorer_model.json`` ships): answer-level features
+  (:func:`answer_features`: the final answer and its form, a re-check of every calculation the answer
+  states with a safe evaluator, self-contradiction, use of the question's numbers, length and steps, the
+  logit of the prior and which tier answered) go through a logistic model fitted offline on real
+  recorded answers (:mod:`model_router.scorer_training`): ``sigmoid(w . x + b)``. The prior is the
+  classifier's P(this tier answers well) when the workflow passes one, else the :data:`PRIOR_BY_GAP`
+  table's; the model is fitted for both kinds. Failure modes the training data does not contain (a
+  ``max_tokens`` stop, refusals, echoes, a broken ``response_format``, hedging, no final number, missing
+  code, a few words for a hard request) then multiply it by hand-set factors, listed in the model file.
+* **Heuristic fallback** (no model file): the prior x the product of ``(1 - penalty)`` of every signal
+  that fired.
 
 Either way the scorer looks at the answer text, the prompt and the stop reason only: never at a
 recorded score (that is for training and evaluation). Runtime code: standard library + jsonschema.
@@ -190,6 +192,8 @@ def safe_eval(expression: str) -> float | None:
 
 def _is_operation(expression: str) -> bool:
     """Whether the expression computes something (a binary operation), not just states a number."""
+    if len(expression) > MAX_EXPRESSION_CHARS:
+        return False
     try:
         body = ast.parse(expression.strip(), mode="eval").body
     except (SyntaxError, ValueError, RecursionError, MemoryError):
@@ -350,9 +354,10 @@ def _check_pair(left: list[tuple[str, str]], right: list[tuple[str, str]], appro
             if approximate or right_is_operation:  # "≈", or operands rounded on the way ("30.4167 * 5")
                 tolerance = max(tolerance, 0.005 * abs(lv))
             correct = correct or abs(lv - rv) <= tolerance
-            if not correct and lv and rv and any(math.isclose(abs(lv / rv), r, rel_tol=1e-6)
-                                                 or math.isclose(abs(rv / lv), r, rel_tol=1e-6) for r in _UNIT_RATIOS):
-                return None  # a unit conversion: cannot tell right from wrong
+    if not correct and any(lv and rv and (math.isclose(abs(lv / rv), r, rel_tol=1e-6)
+                                          or math.isclose(abs(rv / lv), r, rel_tol=1e-6))
+                           for lv in left_values for rv in right_values for r in _UNIT_RATIOS):
+        return None  # a unit conversion ("2700 = 2.7 kWh"): cannot tell right from wrong
     if not correct and right_is_operation and first_right is not None and _close(first_right, left_values[0]):
         correct = True  # a running computation written as a chain: "26 * 2 = 52 / 2 = 26"
     return Equation(" ".join(t for _, t in left), " ".join(t for _, t in right), left_values[0], right_values[0],
@@ -391,9 +396,8 @@ def stated_equations(answer: str) -> list[Equation]:
     for match in _ANNOTATION.finditer(text):
         inner = _normalise_math(f"{match.group(1)}={match.group(2)}")
         for run in _runs(inner):
-            sides = _split_run(run)
-            if len(sides) == 2:
-                add(_check_pair(sides[0][0], sides[1][0], False))
+            for (left, approximate), (right, _) in itertools.pairwise(_split_run(run)):
+                add(_check_pair(left, right, approximate))
     text = _ANNOTATION.sub(" ", text)
     for line in _normalise_math(text).splitlines():
         if len(found) >= MAX_EQUATIONS:
@@ -593,12 +597,13 @@ def answer_features(
         "prompt_numbers_calculated": calculated,
         "log_prompt_numbers_unused": math.log1p(len(prompt_numbers - answer_numbers)) if quantitative else 0.0,
         "equation_density": len(equations) / max(1, len(lines)),
-        # Shape.
-        "log_words": math.log1p(words),
-        "log_length_ratio": math.log((words + 1) / (prompt_words + 1)),
-        "log_prompt_words": math.log1p(prompt_words),
+        # Shape, for worked (quantitative) answers only: what length says about a solution it does not say
+        # about an essay, and the training data's prose answers are too few to learn that apart.
+        "log_words": math.log1p(words) if quantitative else 0.0,
+        "log_length_ratio": math.log((words + 1) / (prompt_words + 1)) if quantitative else 0.0,
+        "log_prompt_words": math.log1p(prompt_words) if quantitative else 0.0,
         "log_steps": math.log1p(steps),
-        "log_lines": math.log1p(len(lines)),
+        "log_lines": math.log1p(len(lines)) if quantitative else 0.0,
         "hedges": float(len(hedges)),
         "hedge_density": len(hedges) / max(1.0, words / 150),
         "looks_cut_off": float((bool(stripped) and tail not in ".!?)]}\"'`*" and not tail.isdigit()
@@ -725,7 +730,8 @@ _QUANTITATIVE_FEATURES = frozenset({
     "final_sentence_ambiguous", "conclusion_disagrees", "final_matches_last_equation",
     "final_differs_from_last_equation", "final_in_equation_results", "prompt_number_coverage",
     "prompt_numbers_calculated", "log_prompt_numbers_unused", "log_unsupported_numbers", "equations_wrong_fraction",
-    "any_equation_wrong", "log_equations_checked", "equation_density", "log_steps",
+    "any_equation_wrong", "log_equations_checked", "equation_density", "log_steps", "log_words", "log_length_ratio",
+    "log_prompt_words", "log_lines",
 })
 
 

@@ -40,7 +40,7 @@ class Settings:
     tier: Tier | None = None
     model_provider: str = "bedrock"
     confidence_threshold: float = 0.8
-    default_strategy: str = "heuristic"
+    default_strategy: str = "learned"
     max_output_tokens: int = DEFAULT_MAX_OUTPUT_TOKENS
     bedrock_region: str | None = None
     bedrock_connect_timeout_s: float = 5.0
@@ -110,7 +110,7 @@ class Settings:
             raise SettingsError(f"WORKFLOW_TYPE={workflow_type!r} must be STANDARD or EXPRESS")
         from model_router.routing import ROUTERS  # late: routing imports settings for defaults
 
-        strategy = (get("DEFAULT_STRATEGY") or "heuristic").lower()
+        strategy = (get("DEFAULT_STRATEGY") or "learned").lower()
         if strategy not in ROUTERS:
             raise SettingsError(f"DEFAULT_STRATEGY={strategy!r} is not one of {', '.join(sorted(ROUTERS))}")
         return cls(

@@ -23,10 +23,15 @@ def answered_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in records if all(o.get("response") for o in r["outcomes"].values())]
 
 
+# Path tests pin the heuristic router so the paths they walk do not move when the learned weights are
+# retrained; the learned router runs through the real workflow in tests/unit/test_eval.py.
+PATH_TEST_ENV = {"DEFAULT_STRATEGY": "heuristic"}
+
+
 @pytest.fixture(scope="session")
 def engine() -> LocalEngine:
     """The router state machine with the replay provider and no faults (parsed once per session)."""
-    return LocalEngine()
+    return LocalEngine(env_overrides=PATH_TEST_ENV)
 
 
 @pytest.fixture
@@ -35,7 +40,7 @@ def engine_with() -> Callable[..., LocalEngine]:
     made: list[LocalEngine] = []
 
     def build(**env: str) -> LocalEngine:
-        engine = LocalEngine(env_overrides=env)
+        engine = LocalEngine(env_overrides={**PATH_TEST_ENV, **env})
         made.append(engine)
         return engine
 

@@ -20,7 +20,7 @@ from model_router.contracts import validate_request
 from model_router.datasets import TierMap, is_holdout, read_records, tier_maps
 from model_router.pricing import Price, estimate_tokens
 from model_router.providers.replay import normalise, recorded_reply
-from model_router.routing import Features, expected_cost, heuristic_complexity, start_tier
+from model_router.routing import Features, expected_cost, heuristic_complexity, margin, start_tier
 from model_router.scoring import score_answer
 from model_router.tiers import COMPLEXITY_TO_TIER, TIER_ORDER, Tier
 
@@ -208,6 +208,9 @@ def simulate(case: Case, policy: Policy, threshold: float, cap: float | None = N
         higher = [t for t in tiers if t.rank > tier.rank] if policy.escalate else []
         if cap is not None and higher and spent + case.expected[higher[0]] > cap:
             return Outcome(best[0], attempts, spent, "budget_capped")
+        predicted = case.probabilities.get(policy.start) if policy.start in case.probabilities else None
+        if higher and predicted is not None and predicted[higher[0]] < confidence + margin(threshold):
+            return Outcome(best[0], attempts, spent, "answered_low_confidence")
         if not higher:
             return Outcome(best[0], attempts, spent, "answered_low_confidence")
         tier = higher[0]

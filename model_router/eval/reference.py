@@ -33,6 +33,8 @@ from model_router.training import maps_for, tier_labels
 
 KNN_INSTALL_HINT = 'the kNN reference router needs the knn extra: pip install -e ".[knn]"'
 DEFAULT_CACHE = Path(".cache") / "embeddings"
+CACHE_PREFIX = "all-MiniLM-L6-v2-"
+EMBEDDING_DIM = 384
 
 
 def _fit_rows(records: Sequence[dict[str, Any]], dataset_paths: Sequence[str]) -> tuple[list[str], np.ndarray]:
@@ -115,25 +117,41 @@ class KnnEmbeddingRouter:
         return self._model
 
     def embed(self, prompts: Sequence[str]) -> np.ndarray:
-        """L2-normalised embeddings (n x 384), from the on-disk cache when these exact prompts were seen."""
-        digest = hashlib.sha256()
-        for prompt in prompts:
-            digest.update(hashlib.sha256(prompt.encode("utf-8")).digest())
-        path = self.cache_dir / f"all-MiniLM-L6-v2-{digest.hexdigest()[:32]}.npy"
-        if path.is_file():
-            cached: np.ndarray = np.load(path)
-            if cached.shape[0] == len(prompts):
-                return cached
-        started = time.perf_counter()
-        vectors = self._encoder().encode(list(prompts), batch_size=self.batch_size, normalize_embeddings=True,
-                                         convert_to_numpy=True, show_progress_bar=False)
-        self.embed_seconds += time.perf_counter() - started
-        out = np.asarray(vectors, dtype=np.float32)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npy")
-        np.save(tmp, out)
-        tmp.replace(path)
-        return out
+        """L2-normalised embeddings (n x 384); prompts embedded before come from the on-disk cache.
+
+        The cache holds one ``.npz`` per batch of newly embedded prompts, named by a hash of that batch,
+        with each prompt's sha256 beside its vector, so any later subset or superset is served from it.
+        """
+        keys = [hashlib.sha256(p.encode("utf-8")).hexdigest() for p in prompts]
+        cached = self._load_cache()
+        missing = sorted({k: p for k, p in zip(keys, prompts, strict=True) if k not in cached}.items())
+        if missing:
+            started = time.perf_counter()
+            vectors = self._encoder().encode([p for _, p in missing], batch_size=self.batch_size,
+                                             normalize_embeddings=True, convert_to_numpy=True,
+                                             show_progress_bar=False)
+            self.embed_seconds += time.perf_counter() - started
+            new = np.asarray(vectors, dtype=np.float32)
+            batch = hashlib.sha256("".join(k for k, _ in missing).encode("ascii")).hexdigest()[:32]
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+            tmp = self.cache_dir / f"{CACHE_PREFIX}{batch}.tmp.npz"
+            np.savez(tmp, keys=np.array([k for k, _ in missing], dtype="S64"), vectors=new)
+            tmp.replace(self.cache_dir / f"{CACHE_PREFIX}{batch}.npz")
+            cached.update({k: new[i] for i, (k, _) in enumerate(missing)})
+        if not keys:
+            return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
+        return np.stack([cached[k] for k in keys])
+
+    def _load_cache(self) -> dict[str, np.ndarray]:
+        found: dict[str, np.ndarray] = {}
+        if self.cache_dir.is_dir():
+            for path in sorted(self.cache_dir.glob(f"{CACHE_PREFIX}*.npz")):
+                if path.name.endswith(".tmp.npz"):
+                    continue
+                with np.load(path) as data:
+                    vectors = data["vectors"]
+                    found.update({k.decode("ascii"): vectors[i] for i, k in enumerate(data["keys"])})
+        return found
 
     # -- kNN ---------------------------------------------------------------------------------------
 

@@ -97,10 +97,10 @@ def run_eval(
 ) -> dict[str, Any]:
     """Evaluate every policy on every source in ``paths``; returns the machine-readable report."""
     log = log or (lambda message: print(message, file=sys.stderr))
-    paths = [str(Path(p)) for p in paths]
+    names = [str(Path(p)) for p in paths]
     wanted = set(policies or _policy_names())
     started = time.perf_counter()
-    cases = prepare(paths, prices=prices, split=split, limit=limit)
+    cases = prepare(names, prices=prices, split=split, limit=limit)
     log(f"prepared {len(cases)} {split} requests in {time.perf_counter() - started:.1f} s")
 
     from model_router.learned import load_tier_model
@@ -108,11 +108,11 @@ def run_eval(
     model = load_tier_model()
     if model is not None:
         add_predictions(cases, "learned", lambda prompts: [model.predict(p) for p in prompts])
-    for name, router in _load_references(wanted, paths, log).items():
+    for name, router in _load_references(wanted, names, log).items():
         add_predictions(cases, name.removeprefix("ref: "), router.predict_many)
 
-    records_by_id = {r["id"]: r for p in paths for r in read_records(p)}
-    paths_by_source = {r["source"]: p for p in paths for r in read_records(p)}
+    records_by_id = {r["id"]: r for p in names for r in read_records(p)}
+    paths_by_source = {r["source"]: p for p in names for r in read_records(p)}
     add_confidences(cases, records_by_id, paths_by_source, "gap")
     if model is not None:
         add_confidences(cases, records_by_id, paths_by_source, "learned")
@@ -125,7 +125,7 @@ def run_eval(
         for source, group in sorted(by_source.items())
     ]
     return {
-        "dataset": paths if len(paths) > 1 else paths[0],
+        "dataset": names if len(names) > 1 else names[0],
         "split": split,
         "n": len(cases),
         "threshold": threshold,

@@ -59,9 +59,13 @@ def agrees(case: Case, policy: Policy, threshold: float, cap: float | None, resu
 def check_operating_points(report: dict[str, Any], paths: Sequence[str | Path], *, prices: dict[Tier, Price],
                            sample: int, threshold: float, split: str) -> dict[str, Any]:
     """Run each product policy's operating point on up to ``sample`` requests per source."""
+    from model_router.datasets import read_records
+    from model_router.eval.harness import add_confidences, add_predictions
     from model_router.eval.report import PRODUCT_POLICIES
     from model_router.learned import load_tier_model
     from model_router.local.engine import LocalEngine
+
+    model = load_tier_model()
 
     executions, agreed, seconds = 0, 0, 0.0
     details = []
@@ -69,15 +73,11 @@ def check_operating_points(report: dict[str, Any], paths: Sequence[str | Path], 
         cases = prepare([path], prices=prices, split=split)
         if not cases:
             continue
-        from model_router.eval.harness import add_confidences, add_predictions
-        from model_router.datasets import read_records
-
-        model = load_tier_model()
         records = {r["id"]: r for r in read_records(path)}
         sources = {c.source: str(path) for c in cases}
         picked = cases[:sample]
         if model is not None:
-            add_predictions(picked, "learned", lambda prompts: [model.predict(p) for p in prompts])
+            add_predictions(picked, "learned", model.predict_many)
             add_confidences(picked, records, sources, "learned")
         add_confidences(picked, records, sources, "gap")
         cap = budget_cap(cases)

@@ -109,6 +109,17 @@ def confidence(state: dict[str, Any], tier: Tier, answer: str) -> float:
                         response_format=state["request"].get("response_format")).confidence
 
 
+@pytest.fixture(scope="module", autouse=True)
+def heuristic_scorer() -> Any:
+    """These paths are built on the heuristic scorer's arithmetic (prior x penalties); the calibrated
+    scorer has its own tests and runs through the real workflow in tests/unit/test_eval.py."""
+    import model_router.scoring as scoring
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(scoring, "load_scorer_model", lambda: None)
+        yield
+
+
 @pytest.fixture(scope="module")
 def unique(answered_records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Answered records whose prompt is recorded once (the replay index keeps the first of duplicates)."""

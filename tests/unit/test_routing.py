@@ -295,7 +295,8 @@ def test_classify_step_turns_a_budget_rejection_into_an_invalid_state() -> None:
 
 
 def test_classify_step_builds_the_initial_state() -> None:
-    state = classify_step({"request": {"prompt": CODE}, "execution_name": "exec-2"}, Settings())
+    state = classify_step({"request": {"prompt": CODE}, "execution_name": "exec-2"},
+                          Settings(default_strategy="heuristic"))
     assert state["valid"] is True
     assert state["request_id"] == "exec-2"
     assert state["route"] == {"tier": "sonnet"}
