@@ -232,7 +232,7 @@ def _add_training_parsers(sub: Any) -> None:
     scorer_training.add_parser(sub)
     try:
         from model_router import training
-    except ImportError as exc:
+    except ImportError:
         missing = sub.add_parser("train", help="train the learned router (needs: pip install -e '.[train]')")
         missing.set_defaults(func=lambda _args: _missing_extra(exc))
         return
