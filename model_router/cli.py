@@ -232,15 +232,16 @@ def _add_training_parsers(sub: Any) -> None:
     scorer_training.add_parser(sub)
     try:
         from model_router import training
-    except ImportError:
+    except ImportError as exc:
+        reason = str(exc)  # `exc` is unbound once the except block ends
         missing = sub.add_parser("train", help="train the learned router (needs: pip install -e '.[train]')")
-        missing.set_defaults(func=lambda _args: _missing_extra(exc))
+        missing.set_defaults(func=lambda _args: _missing_extra(reason))
         return
     training.add_parser(sub)
 
 
-def _missing_extra(exc: ImportError) -> int:
-    print(f"error: {exc}; install the training extra: pip install -e '.[train]'", file=sys.stderr)
+def _missing_extra(reason: str) -> int:
+    print(f"error: {reason}; install the training extra: pip install -e '.[train]'", file=sys.stderr)
     return EXIT_USAGE
 
 
