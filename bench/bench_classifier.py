@@ -24,19 +24,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=5000)
     args = parser.parse_args()
-    settings = Settings.from_mapping({})
     events = [{"request": {"prompt": r["prompt"]}, "execution_name": r["id"]} for r in read_records(sample_path())]
-    for event in events[:200]:
-        classify_step(event, settings)  # warm-up: schema and regex compilation, price table
-    samples = []
-    for i in range(args.n):
-        event = events[i % len(events)]
-        started = time.perf_counter_ns()
-        state = classify_step(event, settings)
-        samples.append((time.perf_counter_ns() - started) / 1000)
-        assert state["valid"], state
-    print(f"classifier_requests: {args.n} ({len(events)} distinct recorded prompts, all sources)")
-    report("classifier", samples, "us")
+    print(f"classifier_requests: {args.n} per router ({len(events)} distinct recorded prompts, all sources)")
+    for strategy in ("heuristic", "learned"):
+        settings = Settings.from_mapping({"DEFAULT_STRATEGY": strategy})
+        for event in events[:200]:
+            classify_step(event, settings)  # warm-up: schema and regex compilation, prices, model weights
+        samples = []
+        for i in range(args.n):
+            event = events[i % len(events)]
+            started = time.perf_counter_ns()
+            state = classify_step(event, settings)
+            samples.append((time.perf_counter_ns() - started) / 1000)
+            assert state["valid"], state
+        report(f"classifier_{strategy}", samples, "us")
 
 
 if __name__ == "__main__":
