@@ -202,13 +202,29 @@ class TierModel:
     def tiers(self) -> list[str]:
         return [t.value for t in TIER_ORDER if t.value in self.weights]
 
+    def __post_init__(self) -> None:
+        # One lookup per feature for all tiers instead of one per tier (the hot loop of predict).
+        tiers = self.tiers
+        combined: dict[int, tuple[float, ...]] = {}
+        for position, tier in enumerate(tiers):
+            for bucket, weight in self.weights[tier].items():
+                row = combined.get(bucket)
+                values = list(row) if row is not None else [0.0] * len(tiers)
+                values[position] = weight
+                combined[bucket] = tuple(values)
+        self._combined = combined
+
     def scores(self, features: dict[int, float]) -> dict[str, float]:
         """Raw (uncalibrated) decision values per tier."""
-        out: dict[str, float] = {}
-        for tier in self.tiers:
-            get = self.weights[tier].get
-            out[tier] = self.bias[tier] + sum(get(i, 0.0) * v for i, v in features.items())
-        return out
+        tiers = self.tiers
+        totals = [0.0] * len(tiers)
+        get = self._combined.get
+        for bucket, value in features.items():
+            row = get(bucket)
+            if row is not None:
+                for position, weight in enumerate(row):
+                    totals[position] += weight * value
+        return {tier: self.bias[tier] + total for tier, total in zip(tiers, totals, strict=True)}
 
     def predict(self, text: str) -> dict[str, float]:
         """Calibrated P(the tier's answer scores >= 0.5) per tier: {"haiku": p, "sonnet": p, "opus": p}."""
