@@ -203,15 +203,16 @@ class TierModel:
         return [t.value for t in TIER_ORDER if t.value in self.weights]
 
     def __post_init__(self) -> None:
-        # One lookup per feature for all tiers instead of one per tier (the hot loop of predict).
-        tiers = self.tiers
-        combined: dict[int, tuple[float, ...]] = {}
-        for position, tier in enumerate(tiers):
-            for bucket, weight in self.weights[tier].items():
-                row = combined.get(bucket)
-                values = list(row) if row is not None else [0.0] * len(tiers)
-                values[position] = weight
-                combined[bucket] = tuple(values)
+        # One lookup per feature for all tiers instead of one per tier (the hot loop of predict). Built
+        # with comprehensions over the union of buckets: this runs on the Lambda cold start.
+        getters = [self.weights[tier].get for tier in self.tiers]
+        buckets: set[int] = set().union(*(self.weights[tier] for tier in self.tiers))
+        combined: dict[int, tuple[float, ...]]
+        if len(getters) == 3:
+            g0, g1, g2 = getters
+            combined = {b: (g0(b, 0.0), g1(b, 0.0), g2(b, 0.0)) for b in buckets}
+        else:
+            combined = {b: tuple([g(b, 0.0) for g in getters]) for b in buckets}
         self._combined = combined
 
     def scores(self, features: dict[int, float]) -> dict[str, float]:

@@ -61,10 +61,11 @@ CV_FOLDS = 5
 # Task rates are shrunk towards the tier's overall rate with this many pseudo-records.
 TASK_PRIOR_STRENGTH = 5.0
 # Weights are stored as integers in units of WEIGHT_SCALE (4 decimals); weights below PRUNE_BELOW in
-# magnitude (and buckets no fit record touches) are dropped: on the shared data this keeps the file
-# near 1.2 MB instead of 1.9 MB with no change of holdout AUROC in the 4th decimal.
+# magnitude (and buckets no fit record touches) are dropped. On the shared data 0.05 keeps ~176k of
+# ~480k weights: the file shrinks from 1.3 MB to 0.56 MB and loads in ~0.1 s instead of ~0.3 s (Lambda
+# cold start), while holdout AUROCs move by at most 0.001.
 WEIGHT_SCALE = 1e-4
-PRUNE_BELOW = 0.01
+PRUNE_BELOW = 0.05
 DEFAULT_OUT = "model_router/data/router_model.json.gz"
 _DESCRIPTION = "Train the learned router's per-tier success predictors on the fit split of recorded outcomes."
 
