@@ -22,6 +22,7 @@ import re
 import sys
 from array import array
 from bisect import bisect_right
+from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -131,25 +132,33 @@ def _markers(text: str) -> list[str]:
     return found
 
 
+# Hashing each n-gram (encode + crc32) was most of a prediction; n-grams repeat across prompts, so a
+# warm Lambda remembers their buckets. Bounded per block so memory stays flat (~20 MB at the limit).
+_BUCKET_CACHE: dict[str, dict[str, int]] = {}
+_BUCKET_CACHE_LIMIT = 200_000
+
+
 def _add_block(out: dict[int, float], counts: dict[str, int], prefix: str, weight: float) -> None:
     """Sublinear TF (1 + log tf) of one block, L2-normalised within the block, scaled by ``weight``."""
     if not counts:
         return
     values: dict[int, float] = {}
+    known = _BUCKET_CACHE.setdefault(prefix, {})
     for key, count in counts.items():
-        index = crc32((prefix + key).encode("utf-8")) & _MASK
-        values[index] = values.get(index, 0.0) + 1.0 + math.log(count)
-    norm = math.sqrt(sum(v * v for v in values.values()))
+        index = known.get(key)
+        if index is None:
+            index = crc32((prefix + key).encode("utf-8")) & _MASK
+            if len(known) < _BUCKET_CACHE_LIMIT:
+                known[key] = index
+        values[index] = values.get(index, 0.0) + (1.0 if count == 1 else 1.0 + math.log(count))
+    norm = math.hypot(*values.values())
     scale = weight / norm
     for index, value in values.items():
         out[index] = out.get(index, 0.0) + value * scale
 
 
 def _count(items: list[str]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for item in items:
-        counts[item] = counts.get(item, 0) + 1
-    return counts
+    return Counter(items)  # counted in C
 
 
 def prompt_features(text: str) -> dict[int, float]:
@@ -169,7 +178,7 @@ def prompt_features(text: str) -> dict[int, float]:
     _add_block(out, _count(grams), "c:", CHAR_WEIGHT)
     _add_block(out, _count(_markers(text)), "m:", MARKER_WEIGHT)
     _add_block(out, {"bias": 1}, "b:", 0.3)
-    norm = math.sqrt(sum(v * v for v in out.values()))
+    norm = math.hypot(*out.values())
     if norm > 0:
         for index in out:
             out[index] /= norm
@@ -218,13 +227,23 @@ class TierModel:
     def scores(self, features: dict[int, float]) -> dict[str, float]:
         """Raw (uncalibrated) decision values per tier."""
         tiers = self.tiers
-        totals = [0.0] * len(tiers)
         get = self._combined.get
-        for bucket, value in features.items():
-            row = get(bucket)
-            if row is not None:
-                for position, weight in enumerate(row):
-                    totals[position] += weight * value
+        if len(tiers) == 3:  # the shipped model: unrolled, it is the hot loop of every classification
+            t0 = t1 = t2 = 0.0
+            for bucket, value in features.items():
+                row = get(bucket)
+                if row is not None:
+                    t0 += row[0] * value
+                    t1 += row[1] * value
+                    t2 += row[2] * value
+            totals = [t0, t1, t2]
+        else:
+            totals = [0.0] * len(tiers)
+            for bucket, value in features.items():
+                row = get(bucket)
+                if row is not None:
+                    for position, weight in enumerate(row):
+                        totals[position] += weight * value
         return {tier: self.bias[tier] + total for tier, total in zip(tiers, totals, strict=True)}
 
     def predict(self, text: str) -> dict[str, float]:
