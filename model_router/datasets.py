@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -109,3 +110,26 @@ def tier_maps(dataset: str) -> dict[str, TierMap]:
         models = {tier: named.get(tier) or named[borrowed[tier]] for tier in DATA_TIER_NAMES.values()}
         maps[source] = TierMap(source, models, borrowed)
     return maps
+
+
+def file_sha256(path: Path) -> str:
+    """The file's SHA-256, read in 1 MiB blocks (provenance of training data and models)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def portable_path(path: str | Path) -> str:
+    """A path as it may be written into a committed file or a command line: relative as given; an absolute
+    one relative to the working directory when it is at most one level up, else its name. Never an absolute
+    path of this machine."""
+    p = Path(path)
+    if not p.is_absolute():
+        return str(p)
+    try:
+        relative = os.path.relpath(p)
+    except ValueError:
+        return p.name
+    return p.name if Path(relative).parts[:2] == (os.pardir, os.pardir) else relative

@@ -39,7 +39,6 @@ import gzip
 import hashlib
 import json
 import math
-import os
 import re
 import sys
 import time
@@ -52,7 +51,7 @@ from typing import Any
 
 from model_router import scoring
 from model_router.contracts import validate_request
-from model_router.datasets import is_holdout, read_records, sample_path, tier_maps
+from model_router.datasets import file_sha256, is_holdout, portable_path, read_records, sample_path, tier_maps
 from model_router.routing import Features, heuristic_complexity
 from model_router.tiers import COMPLEXITY_TO_TIER, Tier
 
@@ -232,7 +231,7 @@ def tier_training_datasets(beside: Sequence[Path]) -> list[Path] | None:
         path = next((c for c in candidates if c.is_file()), None)
         if path is None:
             return None
-        if entry.get("sha256") and _sha256(path) != entry["sha256"]:
+        if entry.get("sha256") and file_sha256(path) != entry["sha256"]:
             print(f"  warning: {path.name} differs from the file the tier model was trained on", file=sys.stderr)
         found.append(path)
     return found or None
@@ -557,25 +556,6 @@ def scorer_report(records: Iterable[dict[str, Any]], prior_fn: PriorFn | None = 
 
 
 # -- command line -----------------------------------------------------------------------------------
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _portable(path: str | Path) -> str:
-    """A path as it may be written into a file: relative to here (at most one level up), else its name;
-    never this machine's absolute path."""
-    try:
-        relative = os.path.relpath(path)
-    except ValueError:
-        return Path(path).name
-    parts = Path(relative).parts
-    return Path(path).name if parts[:2] == ("..", "..") else relative
-
-
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", action="append", required=True, metavar="PATH",
                         help="recorded-outcomes JSONL(.gz) with answer texts (repeat: GSM8K and MT-Bench)")
@@ -620,11 +600,11 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else DEFAULT_OUT
     command = ["model-router", "train-scorer"]
     for path in args.dataset:
-        command += ["--dataset", _portable(path)]
+        command += ["--dataset", portable_path(path)]
     if args.out:
-        command += ["--out", _portable(args.out)]
+        command += ["--out", portable_path(args.out)]
     for path in args.tier_dataset or []:
-        command += ["--tier-dataset", _portable(path)]
+        command += ["--tier-dataset", portable_path(path)]
     command += ["--prior", args.prior]
     if args.seed != SEED:
         command += ["--seed", str(args.seed)]
@@ -634,7 +614,7 @@ def run(args: argparse.Namespace) -> int:
     doc["provenance"] = {
         "command": " ".join(command),
         "date": datetime.date.today().isoformat(),
-        "datasets": [{"file": path.name, "sha256": _sha256(path)} for path in paths],
+        "datasets": [{"file": path.name, "sha256": file_sha256(path)} for path in paths],
         "split": "fit (not datasets.is_holdout(prompt))",
         "rows": {"total": len(fit_rows), "right": sum(r.label for r in fit_rows), "by_source_model": dict(counts)},
         "tiers": "RouteLLM economy model (Mixtral-8x7B) as Haiku, premium model (GPT-4) as Opus",
@@ -649,7 +629,7 @@ def run(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
     scoring.load_scorer_model.cache_clear()
-    print(f"wrote {_portable(out)}: {len(fit_rows)} fit rows, prior: {prior_description}")
+    print(f"wrote {portable_path(out)}: {len(fit_rows)} fit rows, prior: {prior_description}")
     best = cv["best"]
     for kind in ("classifier_prior", "table_prior"):
         found = best[kind]

@@ -23,11 +23,9 @@ import argparse
 import base64
 import datetime as _dt
 import gzip
-import hashlib
 import io
 import json
 import math
-import os
 import platform
 import shlex
 import sys
@@ -43,7 +41,15 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
-from model_router.datasets import TierMap, is_holdout, read_records, sample_path, tier_maps
+from model_router.datasets import (
+    TierMap,
+    file_sha256,
+    is_holdout,
+    portable_path,
+    read_records,
+    sample_path,
+    tier_maps,
+)
 from model_router.learned import (
     FEATURES_VERSION,
     HASH_BITS,
@@ -349,27 +355,6 @@ def dumps_model(doc: dict[str, Any]) -> bytes:
     return buffer.getvalue()
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _shown(path: str | Path) -> str:
-    """A path as the command line would show it, never an absolute path of this machine: relative as
-    given; an absolute one relative to the working directory when it is at most one level up, else its name."""
-    p = Path(path)
-    if not p.is_absolute():
-        return str(p)
-    try:
-        relative = os.path.relpath(p)
-    except ValueError:
-        return p.name
-    return p.name if relative.startswith(os.pardir + os.sep + os.pardir) else relative
-
-
 def provenance(doc: dict[str, Any], *, command: str, datasets: Sequence[Path], dataset_counts: dict[str, int],
                holdout: dict[str, dict[str, float | None]], seed: int, size_bytes: int, seconds: float) -> str:
     meta = doc["metadata"]
@@ -391,7 +376,7 @@ def provenance(doc: dict[str, Any], *, command: str, datasets: Sequence[Path], d
         "| file | sha256 | records |",
         "| --- | --- | --- |",
     ]
-    lines += [f"| `{p.name}` | `{_sha256(p)}` | {dataset_counts[str(p)]} |" for p in datasets]
+    lines += [f"| `{p.name}` | `{file_sha256(p)}` | {dataset_counts[str(p)]} |" for p in datasets]
     lines += ["", "Records per source (fit = used for fitting; holdout = only scored below, never fitted):", "",
               "| source | fit | holdout |", "| --- | --- | --- |"]
     lines += [f"| {s} | {c['fit']} | {c['holdout']} |" for s, c in meta["records"].items()]
@@ -448,20 +433,22 @@ def run(args: argparse.Namespace) -> int:
         return 2
     print(f"training on {len(records)} records from {len(datasets)} dataset(s), seed {args.seed}", file=sys.stderr)
     doc = train_tier_model(records, seed=args.seed, maps=maps, log=sys.stderr)
-    doc["metadata"]["datasets"] = [{"file": p.name, "sha256": _sha256(p), "records": counts[str(p)]} for p in datasets]
+    doc["metadata"]["datasets"] = [
+        {"file": p.name, "sha256": file_sha256(p), "records": counts[str(p)]} for p in datasets
+    ]
     payload = dumps_model(doc)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(payload)
     model = TierModel.from_document(doc)
     holdout = holdout_aurocs(model, records, maps)
-    command = shlex.join(["model-router", "train", *[a for p in datasets for a in ("--dataset", _shown(p))],
-                          "--out", _shown(out), "--seed", str(args.seed)])
+    command = shlex.join(["model-router", "train", *[a for p in datasets for a in ("--dataset", portable_path(p))],
+                          "--out", portable_path(out), "--seed", str(args.seed)])
     name = out.name.removesuffix(".gz").removesuffix(".json")
     note = out.with_name(name + ".md")
     note.write_text(provenance(doc, command=command, datasets=datasets, dataset_counts=counts, holdout=holdout,
                                seed=args.seed, size_bytes=len(payload), seconds=time.perf_counter() - started))
-    print(f"wrote {_shown(out)} ({len(payload):,} bytes) and {_shown(note)}", file=sys.stderr)
+    print(f"wrote {portable_path(out)} ({len(payload):,} bytes) and {portable_path(note)}", file=sys.stderr)
     for source, row in holdout.items():
         print(f"  holdout AUROC {source}: " + ", ".join(f"{t} {v}" for t, v in row.items()), file=sys.stderr)
     return 0
