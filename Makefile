@@ -3,6 +3,7 @@
 #   make test      the test suite (unit, state machine executed locally, static checks)
 #   make lint      ruff + mypy          make validate   cfn-lint, statelint, sam validate --lint
 #   make bench     benchmark numbers    make build / deploy   sam build / sam deploy --guided
+#   make scan      checkov (IaC security scan) on template.yaml, as written and after the SAM transform
 #   make eval      "Does it pay?": every policy vs the baselines on the dev data's holdout (docs/eval/)
 
 PYTHON ?= python3
@@ -47,6 +48,9 @@ bench: install
 	$(BIN)/python bench/bench_engine.py
 	$(BIN)/python bench/bench_classifier.py
 	$(BIN)/python bench/bench_eval_workflow.py
+	$(BIN)/python bench/bench_batch.py
+	# The fault campaign at a CI-friendly size; the README's table is the full run (--n 2000 --outage-n 500).
+	$(BIN)/python bench/bench_faults.py --n 300 --outage-n 100
 
 # Uses ../shared/data when it sits beside the project, else the bundled sample.
 eval: install-dev
@@ -55,6 +59,7 @@ eval: install-dev
 		| tee docs/eval/report.txt
 
 clean:
-	rm -rf $(VENV) .venv-sam .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-sam .venv-scan .aws-sam .pytest_cache .mypy_cache .ruff_cache
 
 -include make/sam.mk
+-include make/scan.mk

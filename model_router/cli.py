@@ -4,6 +4,9 @@
     model-router invoke "What is 2+2?"     # one request through the local workflow
     model-router invoke --file req.json --aws --state-machine-arn ARN
     model-router validate                  # static checks: cfn-lint, statelint, sam validate --lint
+    model-router batch in.jsonl out.jsonl  # every line through the batch workflow locally (resumable)
+    model-router history [EXECUTION]       # one execution state by state (local runs, or --aws)
+    model-router report results.jsonl      # the dashboard's figures over a results file (local or s3://)
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from model_router.batch import cli as batch_cli
 from model_router.datasets import STAND_IN_NOTE
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -89,13 +93,20 @@ def _invoke_local(request: dict[str, Any], args: argparse.Namespace) -> int:
         env["REPLAY_DATASET"] = str(Path(args.dataset).resolve())
     if args.faults:
         env["FAULT_INJECTION"] = args.faults
-    engine = LocalEngine(env_overrides=env, echo_output=args.verbose)
+    from model_router.local.executions import ExecutionStore, default_history_dir, execution_record
+
+    # Every local run is kept (the last 100) for `model-router history`.
+    store = ExecutionStore(default_history_dir())
+    engine = LocalEngine(env_overrides=env, echo_output=args.verbose, history=store)
     result = engine.run(request)
     if args.history:
-        for event in result.events:
-            name = next((d["name"] for k, d in event.items() if k.endswith("EventDetails") and "name" in d), "")
-            kind = getattr(event["type"], "value", event["type"])
-            print(f"{event['id']:>3} {kind:<28} {name}", file=sys.stderr)
+        from rich.console import Console
+
+        from model_router.history import build_timeline, render
+
+        console = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 140)
+        render(build_timeline(execution_record(result, state_machine_arn=engine.state_machine_arn, request=request)),
+               console)
     if result.status == "SUCCEEDED":
         _print_json(result.output)
         if result.output.get("notes"):
@@ -262,7 +273,8 @@ def build_parser() -> argparse.ArgumentParser:
     invoke.add_argument("--request-id")
     invoke.add_argument("--dataset", help="replay from this recorded-outcomes JSONL (default: bundled sample)")
     invoke.add_argument("--faults", help="inject faults locally, e.g. 'haiku.throttle=1,seed=7'")
-    invoke.add_argument("--history", action="store_true", help="print the execution's events to stderr")
+    invoke.add_argument("--history", action="store_true",
+                        help="print the execution state by state to stderr (later: model-router history)")
     invoke.add_argument("--no-precheck", action="store_true", help="run even if the replay set lacks the prompt")
     invoke.add_argument("--verbose", "-v", action="store_true", help="echo the functions' logs to stderr")
     invoke.add_argument("--aws", action="store_true", help="start an execution of a deployed state machine")
@@ -303,6 +315,13 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(func=cmd_eval)
 
     _add_training_parsers(sub)
+    batch_cli.add_parser(sub)
+
+    from model_router.history import add_parser as add_history_parser
+    from model_router.report import add_parser as add_report_parser
+
+    add_history_parser(sub)
+    add_report_parser(sub)
 
     validate = sub.add_parser("validate", help="static checks: cfn-lint, statelint, sam validate --lint")
     validate.add_argument("--root", default=".", help="project root (default: current directory)")

@@ -16,6 +16,7 @@ from typing import Any
 import jsonschema
 from jsonschema import Draft202012Validator
 
+from model_router import request_hygiene
 from model_router.errors import InvalidRequest
 from model_router.tiers import Tier
 
@@ -40,7 +41,8 @@ def field_path(path: Any) -> str:
     """``deque(['messages', 0, 'role'])`` -> ``messages[0].role``."""
     out = ""
     for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        name = request_hygiene.printable(str(part))
+        out += f"[{part}]" if isinstance(part, int) else (f".{name}" if out else name)
     return out or "(request)"
 
 
@@ -60,23 +62,27 @@ def _describe(error: jsonschema.ValidationError) -> tuple[str, str]:
         if len(deepest.absolute_path) > len(path):
             return _describe(deepest)
     message = error.message
+    shown = repr(error.instance)
+    if len(shown) > 40 and shown in message:
+        # Do not echo a conversation or a long text back into the error: it ends up in logs and consoles.
+        if isinstance(error.instance, (list, dict)):
+            brief = f"({type(error.instance).__name__} of {len(error.instance)} items)"
+        else:
+            brief = shown[:20] + "..."
+        message = message.replace(shown, brief)
     if len(message) > 300:
         message = message[:300] + "..."
     return field_path(path), message
 
 
-# C0 control characters other than tab/newline/carriage return are never meaningful in a prompt.
-# C1 (U+0080-U+009F) is left alone: it turns up in real, mis-decoded text that models handle fine.
-_C0_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
-_SURROGATE = re.compile(r"[\ud800-\udfff]")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]*")
 
 
 def _check_text(field: str, text: str) -> None:
-    control = _C0_CONTROL.search(text)
+    control = request_hygiene.C0_CONTROL.search(text)
     if control:
         raise InvalidRequest(field, f"contains control character U+{ord(control.group(0)):04X}")
-    if _SURROGATE.search(text):
+    if request_hygiene.SURROGATE.search(text):
         raise InvalidRequest(field, "contains an unpaired surrogate (not valid UTF-8)")
 
 
@@ -88,6 +94,7 @@ def validate_request(raw: Any, *, default_request_id: str | None = None) -> dict
     """Validate ``raw`` and return it normalised: ``messages`` in Converse block form, a ``request_id``."""
     if not isinstance(raw, dict):
         raise InvalidRequest("(request)", f"must be a JSON object, got {type(raw).__name__}")
+    request_hygiene.check_nesting(raw)
     errors = sorted(validator("request").iter_errors(raw), key=lambda e: (len(e.absolute_path), e.path))
     if errors:
         field, message = _describe(jsonschema.exceptions.best_match(errors) or errors[0])
@@ -109,6 +116,7 @@ def validate_request(raw: Any, *, default_request_id: str | None = None) -> dict
         for i, turn in enumerate(raw["messages"]):
             for j, block in enumerate(_blocks(turn["content"])):
                 _check_text(f"messages[{i}].content[{j}].text", block["text"])
+    request_hygiene.check_values(raw)
 
     size = len(json.dumps(raw, ensure_ascii=False).encode("utf-8"))
     if size > MAX_REQUEST_BYTES:
@@ -151,6 +159,7 @@ def validate_request(raw: Any, *, default_request_id: str | None = None) -> dict
         except jsonschema.SchemaError as exc:
             where = field_path(["response_format", *exc.absolute_path])
             raise InvalidRequest(where, f"is not a valid JSON Schema: {exc.message}") from exc
+        request_hygiene.check_response_format(raw["response_format"])
 
     normalised: dict[str, Any] = {k: v for k, v in raw.items() if k != "prompt"}
     normalised["messages"] = messages

@@ -23,6 +23,9 @@ from model_router.tiers import PREMIUM_TIER, TIER_ORDER, Tier
 FAIL_FAST_ERRORS = {"ValidationException"}
 # Only a larger context window helps: never fall back to a lower tier.
 ESCALATE_ONLY_ERRORS = {"ContextWindowExceededException"}
+# The tier was not called (its circuit breaker is open): recorded as "skipped", not "failed".
+SKIPPED_ERRORS = {"CircuitOpenException"}
+NOT_ANSWERED = ("failed", "skipped")
 CAUSE_LIMIT = 30_000  # Step Functions caps a Fail state's cause at 32,768 characters.
 
 # Billed-duration guesses for the functions that do not call a model (README, "What it costs").
@@ -136,7 +139,8 @@ def failure_step(state: dict[str, Any], settings: Settings) -> dict[str, Any]:
     with contextlib.suppress(json.JSONDecodeError, AttributeError, TypeError):
         message = json.loads(message).get("errorMessage", message)
     tier = Tier(state["route"]["tier"])
-    _new_attempt(state, tier=tier.value, model_id=settings.model_ids[tier], outcome="failed",
+    outcome = "skipped" if error_type in SKIPPED_ERRORS else "failed"
+    _new_attempt(state, tier=tier.value, model_id=settings.model_ids[tier], outcome=outcome,
                  error={"type": error_type, "message": str(message)[:1000]}, stop_reason=None,
                  input_tokens=0, output_tokens=0, latency_ms=0.0, cost_usd=0.0)
 
@@ -178,7 +182,7 @@ def _accept(state: dict[str, Any], settings: Settings, status: str, reason: str)
             attempt["outcome"] = "accepted"
         elif attempt["outcome"] == "pending":
             attempt["outcome"] = "superseded"
-    answered = [a for a in state["attempts"] if a["outcome"] != "failed"]
+    answered = [a for a in state["attempts"] if a["outcome"] not in NOT_ANSWERED]
     models_usd = sum(a["cost_usd"] for a in state["attempts"])
     chosen = next(a for a in state["attempts"] if a["attempt"] == best["attempt"])
     premium_attempt = next((a for a in answered if a["tier"] == PREMIUM_TIER.value), None)

@@ -17,7 +17,7 @@ from model_router.local.engine import ExecutionResult, LocalEngine
 from model_router.pricing import tier_prices
 from model_router.tiers import Tier
 
-MARKS = {"accepted": "✓", "escalated": "✗", "superseded": "·", "failed": "⚠"}
+MARKS = {"accepted": "✓", "escalated": "✗", "superseded": "·", "failed": "⚠", "skipped": "⊘"}
 
 
 def replayable(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -46,7 +46,7 @@ def describe_path(attempts: list[dict[str, Any]]) -> str:
     for a in attempts:
         tier = Tier(a["tier"]).label
         mark = MARKS.get(a["outcome"], "?")
-        if a["outcome"] == "failed":
+        if a["outcome"] in ("failed", "skipped"):
             steps.append(f"{tier} {mark} {a['error']['type'].removesuffix('Exception')}")
         else:
             steps.append(f"{tier} {mark} {a['confidence']:.2f}")

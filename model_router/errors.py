@@ -79,6 +79,11 @@ class AccessDeniedException(ModelInvocationError):
     """IAM or model access is missing for this model: a deployment problem, not a transient one."""
 
 
+# Not called at all: the tier's circuit breaker is open (model_router/circuit.py). Not retried: fall back.
+class CircuitOpenException(ModelInvocationError):
+    """The tier failed too often recently; it gets no traffic until its cool-down ends."""
+
+
 MODEL_ERRORS: tuple[type[ModelInvocationError], ...] = (
     ThrottlingException,
     ServiceUnavailableException,
@@ -91,5 +96,6 @@ MODEL_ERRORS: tuple[type[ModelInvocationError], ...] = (
     PromptNotRecordedException,
     ValidationException,
     AccessDeniedException,
+    CircuitOpenException,
 )
 MODEL_ERRORS_BY_NAME: dict[str, type[ModelInvocationError]] = {e.__name__: e for e in MODEL_ERRORS}

@@ -1,13 +1,19 @@
 """Powertools Logger / Metrics / Tracer, created once per Lambda module from here.
 
-Prompts and answers are never logged unless the deployment sets LOG_PROMPTS=true.
+Prompts and answers are never logged unless the deployment sets LOG_PROMPTS=true. Every log line of
+an invocation carries ``request_id`` and ``execution`` (the Step Functions execution ARN), and every
+trace the same two as X-Ray annotations, so one request can be followed across the five functions.
+What each handler measures is in model_router/metrics.py.
 """
 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+
+from model_router.settings import Settings
 
 SERVICE = "model-router"
 NAMESPACE = "ModelRouter"
@@ -22,3 +28,15 @@ def observability(component: str) -> tuple[Logger, Metrics, Tracer]:
     metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
     tracer = Tracer(service=SERVICE)
     return logger, metrics, tracer
+
+
+def correlate(logger: Logger, metrics: Metrics, tracer: Tracer, settings: Settings, event: dict[str, Any],
+              request_id: str | None, **keys: Any) -> None:
+    """Tie this invocation's logs, metrics and trace to its request and execution."""
+    metrics.namespace = settings.metrics_namespace
+    execution = event.get("execution_id") or event.get("execution_name")
+    logger.append_keys(request_id=request_id, execution=execution, **keys)
+    # Annotations are indexed: find a request's trace with `annotation.request_id = "..."`.
+    for name, value in (("request_id", request_id), ("execution", execution), *keys.items()):
+        if value is not None:
+            tracer.put_annotation(key=name, value=str(value))

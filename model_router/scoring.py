@@ -32,6 +32,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from model_router.answer_claims import strip_self_assessment
 from model_router.tiers import COMPLEXITY_TO_TIER, TIER_ORDER, Tier
 
 # Prior confidence by how far the tier sits below the tier the classifier asked for.
@@ -770,13 +771,27 @@ def score_answer(
     if not answer.strip():
         return Score(0.0, [prior_reason, "empty answer"])
     model = load_scorer_model()
-    if model is None:
-        return heuristic_score(answer, stop_reason=stop_reason, prompt=prompt, complexity=complexity,
-                               signals=signals, response_format=response_format, prior=prior_value,
-                               prior_reason=prior_reason)
-    return _calibrated_score(model, answer, stop_reason=stop_reason, tier=tier, prompt=prompt, complexity=complexity,
-                             signals=signals, response_format=response_format, prior=prior_value,
-                             prior_from_table=prior is None or not math.isfinite(prior), prior_reason=prior_reason)
+
+    def scored(text: str) -> Score:
+        if model is None:
+            return heuristic_score(text, stop_reason=stop_reason, prompt=prompt, complexity=complexity,
+                                   signals=signals, response_format=response_format, prior=prior_value,
+                                   prior_reason=prior_reason)
+        return _calibrated_score(model, text, stop_reason=stop_reason, tier=tier, prompt=prompt,
+                                 complexity=complexity, signals=signals, response_format=response_format,
+                                 prior=prior_value, prior_from_table=prior is None or not math.isfinite(prior),
+                                 prior_reason=prior_reason)
+
+    # "I am 100% confident", "confidence: 0.99", notes to the grader are not evidence: an answer scores
+    # no higher with them than without them (answer_claims.py). A JSON answer may carry such fields by design.
+    without_claims, claims = strip_self_assessment(answer) if response_format is None else (answer, 0)
+    if not claims:
+        return scored(answer)
+    ignored = f"{claims} self-assessment claim(s) in the answer given no credit"
+    if not without_claims.strip():
+        return Score(0.0, [prior_reason, ignored, "nothing but self-assessment"])
+    both = min(scored(answer), scored(without_claims), key=lambda s: s.confidence)
+    return Score(both.confidence, [*both.reasons, ignored])
 
 
 def _calibrated_score(model: ScorerModel, answer: str, *, stop_reason: str, tier: Tier, prompt: str,

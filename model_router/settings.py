@@ -11,9 +11,10 @@ import contextlib
 import contextvars
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 from model_router.tiers import TIER_ORDER, Tier
 
@@ -26,6 +27,7 @@ DEFAULT_MODEL_IDS: dict[Tier, str] = {
 }
 DEFAULT_MAX_OUTPUT_TOKENS = 2048
 PROVIDERS = ("bedrock", "replay")
+CIRCUIT_BREAKER_MODES = ("off", "memory", "dynamodb")
 LOG_PROMPT_VALUES = ("false", "true")
 
 
@@ -55,6 +57,28 @@ class Settings:
     fault_injection: str | None = None
     # Evaluation runs only: the replay provider answers outcome-only records with a flagged empty reply.
     replay_outcome_only: bool = False
+    # CloudWatch namespace of the EMF metrics (template parameter MetricsNamespace).
+    metrics_namespace: str = "ModelRouter"
+    # Circuit breaker (model_router/circuit.py): "dynamodb" when the stack gives a table, "memory" for local
+    # runs that opt in, "off" otherwise (local runs stay reproducible: no state across executions).
+    circuit_breaker: str = "off"
+    circuit_breaker_table: str | None = None
+    breaker_min_calls: int = 20
+    breaker_failure_rate: float = 0.7
+    breaker_window_s: float = 60.0
+    breaker_cooldown_s: float = 30.0
+    # Invokers: the most output tokens this function's tier may produce (requests asking more are capped).
+    tier_max_output_tokens: int | None = None
+    # Batch (model_router/batch): where done lines are recorded (a DynamoDB table in AWS, a SQLite file locally),
+    # where results go, and the Distributed Map's concurrency and tolerated failures.
+    idempotency_table: str | None = None
+    idempotency_store: str | None = None
+    batch_input_bucket: str | None = None
+    batch_input_prefix: str = "incoming/"
+    batch_results_bucket: str | None = None
+    batch_results_prefix: str = "results/"
+    batch_max_concurrency: int = 40
+    batch_tolerated_failure_percentage: float = 0.0
 
     @property
     def model_id(self) -> str:
@@ -131,7 +155,47 @@ class Settings:
             workflow_type=workflow_type,
             fault_injection=get("FAULT_INJECTION"),
             replay_outcome_only=(get("REPLAY_OUTCOME_ONLY") or "").lower() in ("1", "true"),
+            metrics_namespace=get("POWERTOOLS_METRICS_NAMESPACE") or "ModelRouter",
+            **_circuit_breaker_settings(get, number),
+            tier_max_output_tokens=(int(number("TIER_MAX_OUTPUT_TOKENS", 0, 1, 128_000))
+                                    if get("TIER_MAX_OUTPUT_TOKENS") else None),
+            **_batch_settings(get, number),
         )
+
+
+def _circuit_breaker_settings(get: Callable[[str], str | None],
+                               number: Callable[[str, float, float, float], float]) -> dict[str, Any]:
+    """CIRCUIT_BREAKER_TABLE set: DynamoDB; else CIRCUIT_BREAKER=memory|off (default off)."""
+    table = get("CIRCUIT_BREAKER_TABLE")
+    mode = (get("CIRCUIT_BREAKER") or ("dynamodb" if table else "off")).lower()
+    if mode not in CIRCUIT_BREAKER_MODES:
+        raise SettingsError(f"CIRCUIT_BREAKER={mode!r} is not one of {', '.join(CIRCUIT_BREAKER_MODES)}")
+    if mode == "dynamodb" and not table:
+        raise SettingsError("CIRCUIT_BREAKER=dynamodb needs CIRCUIT_BREAKER_TABLE")
+    cooldown = number("CIRCUIT_BREAKER_COOLDOWN_SECONDS", 30.0, 0, 3600)
+    return {
+        "circuit_breaker": "off" if cooldown == 0 else mode,  # a zero cool-down turns the breaker off
+        "circuit_breaker_table": table,
+        "breaker_min_calls": int(number("CIRCUIT_BREAKER_MIN_CALLS", 20, 1, 10_000)),
+        "breaker_failure_rate": number("CIRCUIT_BREAKER_FAILURE_RATE", 0.7, 0.01, 1.0),
+        "breaker_window_s": number("CIRCUIT_BREAKER_WINDOW_SECONDS", 60.0, 1, 3600),
+        "breaker_cooldown_s": cooldown,
+    }
+
+
+
+def _batch_settings(get: Callable[[str], str | None],
+                    number: Callable[[str, float, float, float], float]) -> dict[str, Any]:
+    return {
+        "idempotency_table": get("IDEMPOTENCY_TABLE"),
+        "idempotency_store": get("IDEMPOTENCY_STORE"),
+        "batch_input_bucket": get("BATCH_INPUT_BUCKET"),
+        "batch_input_prefix": get("BATCH_INPUT_PREFIX") or "incoming/",
+        "batch_results_bucket": get("BATCH_RESULTS_BUCKET"),
+        "batch_results_prefix": get("BATCH_RESULTS_PREFIX") or "results/",
+        "batch_max_concurrency": int(number("BATCH_MAX_CONCURRENCY", 40, 1, 10_000)),
+        "batch_tolerated_failure_percentage": number("BATCH_TOLERATED_FAILURE_PERCENTAGE", 0.0, 0, 100),
+    }
 
 
 _scoped_env: contextvars.ContextVar[Mapping[str, str] | None] = contextvars.ContextVar(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from model_router.circuit import with_circuit_breaker
 from model_router.contracts import validate_request
 from model_router.decisions import failure_step, score_step
 from model_router.errors import InvalidRequest
@@ -52,5 +53,5 @@ def classify_step(event: dict[str, Any], settings: Settings) -> dict[str, Any]:
 
 
 def invoke_step(event: dict[str, Any], settings: Settings, provider: ModelProvider) -> dict[str, Any]:
-    """Call this function's tier; returns the attempt (with the answer) for the scorer."""
-    return invoke_model(event["request"], settings, provider)
+    """Call this function's tier (unless its circuit is open); returns the attempt (with the answer) for the scorer."""
+    return invoke_model(event["request"], settings, with_circuit_breaker(provider, settings))

@@ -32,6 +32,9 @@ ACCOUNT = "123456789012"
 SAM_TIMEOUT_S = 300
 
 PLACEHOLDER = re.compile(r"\$\{([^}\s]+)\}")
+# statelint 3.1.0 predates ItemReader.ReaderConfig.InputType (JSON, JSONL, CSV, MANIFEST), which Step Functions
+# requires to read a JSON array from S3 (statemachine/batch.asl.json); only that one finding is dropped.
+_STATELINT_OUTDATED = re.compile(r'^Field "InputType" not allowed in .*\.ItemReader\.ReaderConfig$')
 _FUNCTION_TYPES = {"AWS::Serverless::Function", "AWS::Lambda::Function"}
 _LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
 # Placeholder name -> ARN form, for names ending in Arn; anything else ending in Arn is a Lambda function.
@@ -99,7 +102,8 @@ def check_statelint(asl_paths: list[Path]) -> CheckResult:
     ok, lines = True, []
     for path in asl_paths:
         problems = (
-            Linter.validate(substitute_dummies(path.read_text(encoding="utf-8")), config)
+            [p for p in Linter.validate(substitute_dummies(path.read_text(encoding="utf-8")), config)
+             if not _STATELINT_OUTDATED.search(p)]
             if path.is_file()
             else ["file not found"]
         )

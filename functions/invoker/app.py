@@ -2,11 +2,10 @@
 
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from model_router.errors import ModelInvocationError
-from model_router.observability import observability
+from model_router.metrics import record_model_call, record_model_error
+from model_router.observability import correlate, observability
 from model_router.providers import provider_for
 from model_router.settings import get_settings
 from model_router.steps import invoke_step
@@ -20,20 +19,15 @@ logger, metrics, tracer = observability("invoker")
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = get_settings()
     tier = settings.tier.value if settings.tier else "unknown"
-    logger.append_keys(request_id=event.get("request_id"), tier=tier, model_id=settings.model_id)
-    metrics.add_dimension(name="tier", value=tier)
+    correlate(logger, metrics, tracer, settings, event, event.get("request_id"), tier=tier, model_id=settings.model_id)
     try:
         attempt = invoke_step(event, settings, provider_for(settings))
-    except ModelInvocationError as exc:
+    except Exception as exc:
         # The class name is the ASL error name: re-raise so Retry/Catch see it.
-        metrics.add_metric(name=f"ModelError.{type(exc).__name__}", unit=MetricUnit.Count, value=1)
+        record_model_error(metrics, tier, type(exc).__name__)
         logger.warning("model call failed", extra={"error_type": type(exc).__name__})
         raise
-    metrics.add_metric(name="ModelCalls", unit=MetricUnit.Count, value=1)
-    metrics.add_metric(name="InputTokens", unit=MetricUnit.Count, value=attempt["input_tokens"])
-    metrics.add_metric(name="OutputTokens", unit=MetricUnit.Count, value=attempt["output_tokens"])
-    metrics.add_metric(name="ModelLatency", unit=MetricUnit.Milliseconds, value=attempt["latency_ms"])
-    metrics.add_metric(name="ModelCostUSD", unit=MetricUnit.NoUnit, value=attempt["cost_usd"])
+    record_model_call(metrics, tier, attempt)
     extra = {k: attempt[k] for k in ("stop_reason", "input_tokens", "output_tokens", "latency_ms", "cost_usd")}
     if settings.log_prompts:
         extra["answer"] = attempt["answer"]

@@ -66,6 +66,8 @@ from moto.stepfunctions.parser.asl.utils import json_path as json_path_module
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from moto.stepfunctions.parser.backend.execution_worker_comm import ExecutionWorkerCommunication
 
+from model_router.local import batch_support
+from model_router.local.executions import ExecutionStore, execution_record
 from model_router.local.template import FunctionSpec, definition_substitutions, function_specs, load_template
 from model_router.settings import Settings, settings_scope
 
@@ -241,6 +243,7 @@ def install_patches() -> None:
         execute_state.Thread = _ContextThread  # type: ignore[assignment,misc]
         for module in THREADED_MODULES:
             module.threading = _threading_shim  # type: ignore[attr-defined]
+        batch_support.install()  # Distributed Map ResultWriter (statemachine/batch.asl.json)
 
 
 def _assign_heap_keys(root: Any) -> None:
@@ -281,6 +284,7 @@ class LocalEngine:
         workflow_type: str = "STANDARD",
         echo_output: bool = False,
         max_output_lines: int = 20_000,
+        history: ExecutionStore | None = None,
     ):
         for key, value in LOCAL_PROCESS_ENV.items():
             os.environ.setdefault(key, value)
@@ -312,6 +316,8 @@ class LocalEngine:
         # The handlers' stdout (structured logs, EMF metric blobs), most recent lines only.
         self.output: collections.deque[str] = collections.deque(maxlen=max_output_lines)
         self.echo_output = echo_output
+        # Keep each run's history on disk for `model-router history` (the CLI turns this on).
+        self.history = history
 
     def function_settings(self, logical_id: str) -> Settings:
         """The settings a function of this engine runs with (template environment + overrides)."""
@@ -439,4 +445,6 @@ class LocalEngine:
             result.cause = failure.get("cause")
         else:
             result.error = type(state).__name__
+        if self.history is not None:
+            self.history.save(execution_record(result, state_machine_arn=self.state_machine_arn, request=request))
         return result

@@ -81,6 +81,9 @@ def function_specs(
     params.update(overrides or {})
     params.setdefault("AWS::Region", "us-east-1")
     params.setdefault("AWS::StackName", "model-router-local")
+    # Resources do not exist locally: a Ref to one (a table name, say) resolves to "", read as "not configured".
+    for resource_id in template.get("Resources", {}):
+        params.setdefault(resource_id, "")
     globals_fn = template.get("Globals", {}).get("Function", {})
     specs: dict[str, FunctionSpec] = {}
     for logical_id, resource in template.get("Resources", {}).items():

@@ -1,0 +1,1 @@
+"""Batch jobs: route every line of a JSONL input through the router workflow, once."""

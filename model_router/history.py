@@ -1,0 +1,385 @@
+"""``model-router history``: one execution state by state, like the console's graph inspector, in a terminal.
+
+    model-router history                         # the most recent local run
+    model-router history NAME --data             # with each state's input/output (prompts included)
+    model-router history --list                  # recent local runs
+    model-router history ARN --aws               # a deployed execution (GetExecutionHistory, all pages)
+
+The timeline is built from the Step Functions event history (the local engine produces the same
+events as AWS): per state, when it was entered and exited, its duration, the Lambda retries, the
+errors raised and whether a Catch took them, and a summary of what the state decided. Summaries
+name tiers, models, tokens, costs, confidences and decisions; never prompt or answer text.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from model_router.local.executions import DEFAULT_KEEP, ExecutionStore, default_history_dir
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+DATA_LIMIT = 2_000  # characters of input/output shown per state with --data
+# Task events carry the integration's prefix: Task* for lambda:invoke, LambdaFunction* for bare ARNs.
+_TASK_PREFIXES = ("Task", "LambdaFunction")
+
+
+@dataclass
+class StateVisit:
+    """One pass through one state (a state entered twice, e.g. Score Answer, is two visits)."""
+
+    name: str
+    kind: str  # Task, Choice, Pass, Fail, ...
+    entered: datetime.datetime
+    exited: datetime.datetime | None = None
+    input: Any = None
+    output: Any = None
+    calls: int = 0  # Lambda invocations (1 + retries)
+    errors: list[dict[str, str]] = field(default_factory=list)  # each failed invocation: error, cause
+    # Whether the last error ended the state's calls (no retry followed): with an exit, a Catch took it.
+    _last_error_final: bool = field(default=False, repr=False)
+    caught: bool = False  # the last error went to a Catch
+    next: str | None = None
+    summary: str = ""
+
+    @property
+    def retries(self) -> int:
+        return max(0, self.calls - 1)
+
+    @property
+    def duration_ms(self) -> float | None:
+        if self.exited is None:
+            return None
+        return (self.exited - self.entered).total_seconds() * 1000
+
+
+@dataclass
+class Timeline:
+    execution_arn: str
+    name: str
+    status: str
+    started: datetime.datetime | None
+    stopped: datetime.datetime | None
+    visits: list[StateVisit]
+    attempts: list[dict[str, Any]]
+    error: str | None = None
+    cause: str | None = None
+    retry_waits_s: list[float] = field(default_factory=list)
+
+    @property
+    def path(self) -> list[str]:
+        return [v.name for v in self.visits]
+
+    def to_json(self, *, data: bool = False) -> dict[str, Any]:
+        visits = []
+        for visit in self.visits:
+            row = asdict(visit)
+            row.pop("_last_error_final")
+            row.update(entered=visit.entered.isoformat(), exited=visit.exited.isoformat() if visit.exited else None,
+                       duration_ms=visit.duration_ms, retries=visit.retries)
+            if not data:
+                row.pop("input")
+                row.pop("output")
+                for error in row["errors"]:
+                    error.pop("cause", None)
+            visits.append(row)
+        return {"executionArn": self.execution_arn, "name": self.name, "status": self.status,
+                "started": self.started.isoformat() if self.started else None,
+                "stopped": self.stopped.isoformat() if self.stopped else None,
+                "error": self.error, "cause_message": cause_message(self.cause), "states": visits,
+                "attempts": self.attempts, "retry_waits_s": self.retry_waits_s}
+
+
+# -- from events to a timeline ---------------------------------------------------------------------------
+
+
+def _time(value: Any) -> datetime.datetime:
+    if isinstance(value, datetime.datetime):
+        stamp = value
+    else:
+        stamp = datetime.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=datetime.UTC)
+
+
+def _json(text: Any) -> Any:
+    if not isinstance(text, str):
+        return text
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _details(event: dict[str, Any]) -> dict[str, Any]:
+    return next((v for k, v in event.items() if k.endswith("EventDetails") and isinstance(v, dict)), {})
+
+
+def build_timeline(record: dict[str, Any]) -> Timeline:
+    """``record``: DescribeExecution fields plus ``events`` (GetExecutionHistory's, in any order)."""
+    events = sorted(record.get("events") or [], key=lambda e: int(e["id"]))
+    visits: list[StateVisit] = []
+    open_visit: StateVisit | None = None
+    for event in events:
+        kind = str(getattr(event["type"], "value", event["type"]))
+        details = _details(event)
+        stamp = _time(event["timestamp"])
+        if kind.endswith("StateEntered"):
+            open_visit = StateVisit(details.get("name", "?"), kind.removesuffix("StateEntered"), stamp,
+                                    input=_json(details.get("input")))
+            if visits and visits[-1].next is None:
+                visits[-1].next = open_visit.name
+            visits.append(open_visit)
+        elif kind.endswith("StateExited") and open_visit is not None:
+            open_visit.exited = stamp
+            open_visit.output = _json(details.get("output"))
+            open_visit.caught = open_visit._last_error_final
+            open_visit = None
+        elif open_visit is not None and kind.startswith(_TASK_PREFIXES):
+            step = kind.removeprefix("Task").removeprefix("LambdaFunction")
+            if step == "Scheduled":
+                open_visit.calls += 1
+                open_visit._last_error_final = False  # it was retried
+            elif step in ("Failed", "TimedOut", "StartFailed", "ScheduleFailed", "SubmitFailed"):
+                open_visit.errors.append({"error": details.get("error") or step, "cause": details.get("cause", "")})
+                open_visit._last_error_final = True
+        elif kind in ("ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut") and open_visit is not None:
+            open_visit.exited = stamp  # a Fail state (or the state that ended the run) never exits
+            open_visit = None
+    for visit in visits:
+        visit.summary = summarise(visit)
+    started = _time(record["startDate"]) if record.get("startDate") else (visits[0].entered if visits else None)
+    stopped = _time(record["stopDate"]) if record.get("stopDate") else None
+    return Timeline(
+        execution_arn=record.get("executionArn", ""),
+        name=record.get("name") or record.get("executionArn", "").rsplit(":", 1)[-1],
+        status=record.get("status", "UNKNOWN"),
+        started=started,
+        stopped=stopped,
+        visits=visits,
+        attempts=_attempts(record, visits),
+        error=record.get("error"),
+        cause=record.get("cause"),
+        retry_waits_s=list(record.get("retryWaitsSeconds") or []),
+    )
+
+
+def _attempts(record: dict[str, Any], visits: list[StateVisit]) -> list[dict[str, Any]]:
+    """The attempt records: from the result, else the failure's cause, else the last state that had them."""
+    output = _json(record.get("output"))
+    if isinstance(output, dict) and isinstance(output.get("attempts"), list):
+        return list(output["attempts"])
+    cause = _json(record.get("cause"))
+    if isinstance(cause, dict) and isinstance(cause.get("attempts"), list):
+        return list(cause["attempts"])
+    for visit in reversed(visits):
+        for data in (visit.output, visit.input):
+            if isinstance(data, dict) and isinstance(data.get("attempts"), list):
+                return list(data["attempts"])
+    return []
+
+
+# -- what each state decided (no prompt or answer text) ----------------------------------------------------
+
+
+def _money(value: Any) -> str:
+    if not isinstance(value, int | float):
+        return "?"
+    return f"-${-value:.6f}" if value < 0 else f"${value:.6f}"
+
+
+def _attempt_line(attempt: dict[str, Any]) -> str:
+    parts = [str(attempt.get("model_id", "?"))]
+    if attempt.get("stop_reason"):
+        parts.append(f"stop {attempt['stop_reason']}")
+    parts.append(f"{attempt.get('input_tokens', 0)} in / {attempt.get('output_tokens', 0)} out tokens")
+    if attempt.get("latency_ms") is not None:
+        parts.append(f"{attempt['latency_ms']:.0f} ms")
+    parts.append(_money(attempt.get("cost_usd")))
+    return ", ".join(parts)
+
+
+def cause_message(cause: Any) -> str:
+    parsed = _json(cause)
+    if isinstance(parsed, dict):
+        return str(parsed.get("message") or parsed.get("errorMessage") or "")[:300]
+    return str(parsed or "")[:300]
+
+
+def summarise(visit: StateVisit) -> str:
+    out = visit.output if isinstance(visit.output, dict) else {}
+    if visit.kind == "Choice":
+        return f"→ {visit.next}" if visit.next else ""
+    if visit.kind == "Fail":
+        state = visit.input if isinstance(visit.input, dict) else {}
+        decision = state.get("decision") or {}
+        invalid = state.get("invalid") or {}
+        return str(decision.get("reason") or invalid.get("cause") or "")[:300]
+    if visit.errors:
+        last = visit.errors[-1]
+        tried = f"{visit.calls} call{'s' if visit.calls != 1 else ''}"
+        if visit.caught:
+            return f"caught {last['error']} after {tried} → {visit.next}: {cause_message(last['cause'])}"
+        if visit.exited is None or not out:
+            return f"{last['error']} after {tried}: {cause_message(last['cause'])}"
+    if "classification" in out and visit.name.startswith("Classify"):
+        cls = out["classification"]
+        return f"{cls.get('complexity')} → {cls.get('tier')} ({cls.get('strategy')}): {cls.get('reason')}"
+    if visit.name.startswith("Classify") and out.get("valid") is False:
+        return f"invalid request: {(out.get('invalid') or {}).get('cause', '')}"
+    attempt = (out.get("invocation") or {}).get("attempt") if isinstance(out.get("invocation"), dict) else None
+    if isinstance(attempt, dict):
+        return _attempt_line(attempt)
+    decision = out.get("decision")
+    if isinstance(decision, dict):
+        last = (out.get("attempts") or [{}])[-1]
+        head = ""
+        if last.get("confidence") is not None and last.get("outcome") != "failed":
+            head = f"{last.get('tier')} confidence {last['confidence']:.2f}; "
+        return f"{head}{decision.get('action')}: {decision.get('reason', '')}"
+    if "status" in out and "cost" in out:
+        cost = out["cost"]
+        return (f"{out['status']} by {out.get('tier')} ({out.get('model_id')}), confidence {out.get('confidence')}; "
+                f"cost {_money(cost.get('total_usd'))}, saved {_money(cost.get('savings_usd'))} vs Opus")
+    return ""
+
+
+# -- rendering -----------------------------------------------------------------------------------------------
+
+
+def _clip(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= DATA_LIMIT else text[:DATA_LIMIT] + f"… ({len(text)} characters)"
+
+
+def render(timeline: Timeline, console: Any, *, data: bool = False) -> None:
+    from rich.table import Table
+
+    total = ""
+    if timeline.started and timeline.stopped:
+        total = f", {(timeline.stopped - timeline.started).total_seconds() * 1000:.0f} ms"
+    colour = "green" if timeline.status == "SUCCEEDED" else "red"
+    console.print(f"[bold]{timeline.name}[/bold]  [{colour}]{timeline.status}[/{colour}]{total}")
+    console.print(f"[dim]{timeline.execution_arn}[/dim]")
+    console.print(" → ".join(_path_step(v) for v in timeline.visits))
+
+    table = Table(title="states", title_justify="left")
+    for column in ("#", "state", "entered", "duration", "retries", "error", "what happened"):
+        table.add_column(column, justify="right" if column in ("#", "entered", "duration", "retries") else "left",
+                         overflow="fold")
+    origin = timeline.started or (timeline.visits[0].entered if timeline.visits else None)
+    for i, visit in enumerate(timeline.visits, 1):
+        entered = f"+{(visit.entered - origin).total_seconds() * 1000:.0f} ms" if origin else ""
+        duration = f"{visit.duration_ms:.0f} ms" if visit.duration_ms is not None else ""
+        errors = ", ".join(sorted({e["error"] for e in visit.errors}))
+        if errors:
+            errors = f"[yellow]{errors}{' (caught)' if visit.caught else ''}[/yellow]"
+        table.add_row(str(i), visit.name, entered, duration, str(visit.retries) if visit.calls else "", errors,
+                      visit.summary)
+    console.print(table)
+    if timeline.retry_waits_s:
+        waits = ", ".join(f"{w:.1f}" for w in timeline.retry_waits_s)
+        console.print(f"[dim]Retry backoff waits (recorded, not slept, in local runs): {waits} s[/dim]")
+
+    if timeline.attempts:
+        attempts = Table(title="attempts", title_justify="left")
+        for column in ("#", "tier", "model", "outcome", "error", "confidence", "tokens in/out", "latency", "cost"):
+            attempts.add_column(column, overflow="fold")
+        for a in timeline.attempts:
+            error = a.get("error") or {}
+            attempts.add_row(str(a.get("attempt", "")), str(a.get("tier", "")), str(a.get("model_id", "")),
+                             str(a.get("outcome", "")), str(error.get("type", "")) if isinstance(error, dict) else "",
+                             f"{a['confidence']:.2f}" if isinstance(a.get("confidence"), int | float) else "",
+                             f"{a.get('input_tokens', 0)}/{a.get('output_tokens', 0)}",
+                             f"{a.get('latency_ms', 0):.0f} ms", _money(a.get("cost_usd")))
+        console.print(attempts)
+    if timeline.error:
+        console.print(f"[red]{timeline.error}[/red]: {cause_message(timeline.cause)}")
+    if data:
+        for i, visit in enumerate(timeline.visits, 1):
+            console.print(f"\n[bold]{i}. {visit.name}[/bold]")
+            console.print("  input:  " + _clip(visit.input), markup=False)
+            console.print("  output: " + _clip(visit.output), markup=False)
+    else:
+        console.print("[dim]--data shows each state's input and output (prompts and answers included)[/dim]")
+
+
+def _path_step(visit: StateVisit) -> str:
+    if visit.caught:
+        return f"{visit.name} [yellow]⚠ {visit.errors[-1]['error']}[/yellow]"
+    if visit.kind == "Fail":
+        return f"[red]{visit.name}[/red]"
+    return visit.name
+
+
+# -- sources -----------------------------------------------------------------------------------------------
+
+
+def fetch_aws(execution: str, *, state_machine_arn: str | None = None, client: Any = None,
+              region: str | None = None) -> dict[str, Any]:
+    """DescribeExecution + every page of GetExecutionHistory (execution data included)."""
+    if client is None:
+        import boto3
+
+        client = boto3.client("stepfunctions", region_name=region)
+    arn = execution
+    if not execution.startswith("arn:"):
+        if not state_machine_arn:
+            raise ValueError("give the execution ARN, or its name with --state-machine-arn")
+        arn = state_machine_arn.replace(":stateMachine:", ":execution:") + ":" + execution
+    if ":express:" in arn:
+        raise ValueError("Express executions keep no history in Step Functions: read the state machine's "
+                         "CloudWatch Logs (LogLevel ALL) instead")
+    record = dict(client.describe_execution(executionArn=arn))
+    events: list[dict[str, Any]] = []
+    for page in client.get_paginator("get_execution_history").paginate(executionArn=arn, includeExecutionData=True):
+        events.extend(page["events"])
+    record["events"] = events
+    return record
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from model_router.cli import _console
+
+    console = _console()
+    store = ExecutionStore(Path(args.history_dir) if args.history_dir else default_history_dir())
+    if args.list:
+        for item in store.recent():
+            error = f"  {item.get('error')}" if item.get("error") else ""
+            console.print(f"{item.get('startDate', '')[:23]:<24} {item['status']:<10} {item['name']}{error}",
+                          markup=False)
+        return EXIT_OK
+    try:
+        if args.aws:
+            record = fetch_aws(args.execution or "", state_machine_arn=args.state_machine_arn, region=args.region)
+        else:
+            record = store.load(args.execution)
+    except (LookupError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    timeline = build_timeline(record)
+    if args.json:
+        print(json.dumps(timeline.to_json(data=args.data), indent=2, ensure_ascii=False, default=str))
+    else:
+        render(timeline, console, data=args.data)
+    return EXIT_OK if timeline.status == "SUCCEEDED" else EXIT_FAILED
+
+
+def add_parser(sub: Any) -> None:
+    history = sub.add_parser("history", help="one execution state by state (local runs, or --aws)")
+    history.add_argument("execution", nargs="?",
+                         help="execution name or ARN (default: the most recent local run)")
+    history.add_argument("--list", action="store_true", help="list the recent local executions")
+    history.add_argument("--data", action="store_true",
+                         help="also print each state's input and output (includes prompts and answers)")
+    history.add_argument("--json", action="store_true", help="print the timeline as JSON")
+    history.add_argument("--history-dir", help=f"where local runs are kept (default {default_history_dir()}, "
+                                               f"the last {DEFAULT_KEEP})")
+    history.add_argument("--aws", action="store_true", help="read a deployed execution (GetExecutionHistory)")
+    history.add_argument("--state-machine-arn", help="with --aws and an execution name")
+    history.add_argument("--region", help="with --aws: AWS region")
+    history.set_defaults(func=cmd_history)

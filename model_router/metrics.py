@@ -1,0 +1,161 @@
+"""What each Lambda tells CloudWatch: one function per step turns that step's output into EMF metrics.
+
+Names and dimensions are chosen for the dashboard and alarms in template.yaml, and stay low-cardinality:
+``service`` on everything, plus ``Tier``, ``Strategy``, ``Status``, ``Error``, ``FromTier``/``ToTier``
+where a figure needs a breakdown; never a request id, prompt or answer. Every figure is published in
+the ``[service]`` roll-up as well, so alarms need no metric math over tiers.
+
+Powertools writes one EMF blob per invocation whose dimension sets apply to every metric in it;
+figures that need a breakdown of their own go out as a single metric (its own blob).
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from aws_lambda_powertools import Metrics, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
+
+from model_router.observability import SERVICE
+
+# Dimension names (the dashboard and alarms use these).
+TIER, STRATEGY, STATUS, ERROR, FROM_TIER, TO_TIER = "Tier", "Strategy", "Status", "Error", "FromTier", "ToTier"
+
+# Model errors that have a metric of their own (the dashboard's throttle rate and the alarm use Throttles).
+ERROR_METRICS = {
+    "ThrottlingException": "Throttles",
+    "ModelTimeoutException": "Timeouts",
+    "ContentFilteredException": "ContentFiltered",
+}
+
+# Every metric name this module emits, by the handler that emits it (tests check the template against it).
+EMITTED: dict[str, tuple[str, ...]] = {
+    "classifier": ("Requests", "InvalidRequests", "ClassifierDecisions"),
+    "invoker": ("ModelCalls", "ModelErrors", *ERROR_METRICS.values(), "GuardrailBlocks", "InputTokens",
+                "OutputTokens", "ModelCostUSD", "ModelLatency"),
+    "scorer": ("AnswerConfidence", "Escalations", "Fallbacks", "FailedRequests", "Results", "CostUSD",
+               "ModelsCostUSD", "OrchestrationCostUSD", "PremiumEstimateUSD", "SavingsUSD", "Attempts",
+               "EndToEndLatency"),
+    "batch": ("BatchItems", "BatchItemsFailed", "BatchCostUSD"),
+}
+
+
+def _single(metrics: Metrics, name: str, unit: MetricUnit, value: float, **dimensions: str) -> None:
+    """One metric with its own dimensions (printed at once, in this invocation's namespace)."""
+    with single_metric(name=name, unit=unit, value=value, namespace=metrics.namespace,
+                       default_dimensions={"service": SERVICE}) as metric:
+        for key, dim in dimensions.items():
+            metric.add_dimension(name=key, value=dim)
+
+
+def _breakdown(metrics: Metrics, **dimensions: str) -> None:
+    """Add a dimension set (with ``service``) to every metric of this invocation's blob."""
+    metrics.add_dimensions(service=SERVICE, **dimensions)
+
+
+# -- Classify Request ---------------------------------------------------------------------------------
+
+
+def record_classification(metrics: Metrics, state: dict[str, Any]) -> None:
+    metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
+    if not state["valid"]:
+        metrics.add_metric(name="InvalidRequests", unit=MetricUnit.Count, value=1)
+        return
+    classification = state["classification"]
+    _single(metrics, "ClassifierDecisions", MetricUnit.Count, 1,
+            **{TIER: classification["tier"], STRATEGY: classification["strategy"]})
+
+
+# -- Invoke Haiku / Sonnet / Opus -----------------------------------------------------------------------
+
+
+def record_model_call(metrics: Metrics, tier: str, attempt: dict[str, Any]) -> None:
+    _breakdown(metrics, **{TIER: tier})
+    metrics.add_metric(name="ModelCalls", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="InputTokens", unit=MetricUnit.Count, value=attempt["input_tokens"])
+    metrics.add_metric(name="OutputTokens", unit=MetricUnit.Count, value=attempt["output_tokens"])
+    metrics.add_metric(name="ModelCostUSD", unit=MetricUnit.NoUnit, value=attempt["cost_usd"])
+    metrics.add_metric(name="ModelLatency", unit=MetricUnit.Milliseconds, value=attempt["latency_ms"])
+    if attempt.get("stop_reason") == "guardrail_intervened":
+        metrics.add_metric(name="GuardrailBlocks", unit=MetricUnit.Count, value=1)
+
+
+def record_model_error(metrics: Metrics, tier: str, error_type: str) -> None:
+    """A failed call (each retry counts: the throttle rate is throttled calls / calls)."""
+    _breakdown(metrics, **{TIER: tier})
+    metrics.add_metric(name="ModelCalls", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="ModelErrors", unit=MetricUnit.Count, value=1)
+    if error_type in ERROR_METRICS:
+        metrics.add_metric(name=ERROR_METRICS[error_type], unit=MetricUnit.Count, value=1)
+    _single(metrics, "ModelErrors", MetricUnit.Count, 1, **{ERROR: error_type})
+
+
+# -- Score Answer / Record Failed Attempt --------------------------------------------------------------
+
+
+def _elapsed_ms(started: str | None, now: datetime.datetime) -> float | None:
+    if not started:
+        return None
+    try:
+        start = datetime.datetime.fromisoformat(started.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if start.tzinfo is None:
+        start = start.replace(tzinfo=datetime.UTC)
+    return max(0.0, (now - start).total_seconds() * 1000)
+
+
+def record_decision(metrics: Metrics, step: str, state: dict[str, Any], *, execution_started: str | None = None,
+                    now: datetime.datetime | None = None) -> None:
+    """After the scorer's ``score`` or ``failure`` step: what was decided, and for a result what it cost."""
+    decision = state["decision"]
+    action = decision["action"]
+    last = state["attempts"][-1]
+    if step == "score" and last.get("confidence") is not None:
+        _single(metrics, "AnswerConfidence", MetricUnit.NoUnit, last["confidence"], **{TIER: last["tier"]})
+    if action == "escalate":
+        _breakdown(metrics, **{FROM_TIER: last["tier"], TO_TIER: decision["next_tier"]})
+        metrics.add_metric(name="Escalations", unit=MetricUnit.Count, value=1)
+    elif action == "fallback":
+        error = (last.get("error") or {}).get("type", "unknown")
+        _breakdown(metrics, **{ERROR: error})
+        _breakdown(metrics, **{FROM_TIER: last["tier"], TO_TIER: decision["next_tier"]})
+        metrics.add_metric(name="Fallbacks", unit=MetricUnit.Count, value=1)
+    elif action == "accept":
+        _record_result(metrics, state, _elapsed_ms(execution_started, now or datetime.datetime.now(datetime.UTC)))
+    else:  # fail_fast / all_failed: the execution ends in a Fail state
+        _breakdown(metrics, **{ERROR: decision["error"]})
+        metrics.add_metric(name="FailedRequests", unit=MetricUnit.Count, value=1)
+
+
+def _record_result(metrics: Metrics, state: dict[str, Any], elapsed_ms: float | None) -> None:
+    cost = state["cost"]
+    # Tier is the tier whose answer was kept: Results by Tier is the model mix, cost and latency by it too.
+    _breakdown(metrics, **{TIER: state["best"]["tier"]})
+    _breakdown(metrics, **{STATUS: state["decision"]["status"]})
+    metrics.add_metric(name="Results", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="Attempts", unit=MetricUnit.Count, value=len(state["attempts"]))
+    metrics.add_metric(name="CostUSD", unit=MetricUnit.NoUnit, value=cost["total_usd"])
+    metrics.add_metric(name="ModelsCostUSD", unit=MetricUnit.NoUnit, value=cost["models_usd"])
+    metrics.add_metric(name="OrchestrationCostUSD", unit=MetricUnit.NoUnit, value=cost["orchestration_usd"])
+    metrics.add_metric(name="PremiumEstimateUSD", unit=MetricUnit.NoUnit, value=cost["premium_estimate_usd"])
+    metrics.add_metric(name="SavingsUSD", unit=MetricUnit.NoUnit, value=cost["savings_usd"])
+    if elapsed_ms is not None:
+        metrics.add_metric(name="EndToEndLatency", unit=MetricUnit.Milliseconds, value=round(elapsed_ms, 3))
+
+
+# -- Batch (the summary of one batch job) ------------------------------------------------------------------
+
+
+def record_batch_summary(metrics: Metrics, summary: dict[str, Any]) -> None:
+    """Items written, items that ended as error records (invalid or failed), and what the job cost.
+
+    ``summary`` is the batch summary: ``written``, ``by_status`` (status -> lines), ``cost.total_usd``.
+    """
+    by_status = summary.get("by_status") or {}
+    metrics.add_metric(name="BatchItems", unit=MetricUnit.Count, value=summary.get("written", 0))
+    metrics.add_metric(name="BatchItemsFailed", unit=MetricUnit.Count,
+                       value=by_status.get("invalid", 0) + by_status.get("failed", 0))
+    metrics.add_metric(name="BatchCostUSD", unit=MetricUnit.NoUnit,
+                       value=(summary.get("cost") or {}).get("total_usd", 0.0))

@@ -1,0 +1,178 @@
+"""Batch lines without the workflow: splitting, malformed lines, output records, the summary, the done-line
+store (SQLite locally, Powertools' DynamoDB layer on moto), and the local `model-router batch`."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from model_router.batch import lines
+from model_router.batch.idempotency import LineStore, SQLitePersistenceLayer, line_key
+from model_router.cli import main as cli_main
+
+SOURCE = {"bucket": "in", "key": "incoming/Team A/day 1.jsonl", "etag": "abc"}
+
+
+def test_split_keeps_physical_line_numbers_and_counts_blanks() -> None:
+    body = '{"prompt": "a"}\n\n   \n{"prompt": "b"}\r\nnot json\n{"prompt": "x\u2028y"}'.encode()
+    items, blank = lines.split_lines(body)
+    assert [i["line"] for i in items] == [1, 4, 5, 6] and blank == 2
+    assert items[1]["text"] == '{"prompt": "b"}'
+    assert json.loads(items[3]["text"]) == {"prompt": "x\u2028y"}  # U+2028 does not end a JSONL line
+    huge, _ = lines.split_lines(b"x" * (lines.MAX_LINE_BYTES + 1))
+    assert huge == [{"line": 1, "bytes": lines.MAX_LINE_BYTES + 1}]
+
+
+def test_a_line_that_is_not_utf8_is_an_error_record() -> None:
+    items, _ = lines.split_lines(b'{"prompt": "ok"}\n{"prompt": "caf\xe9"}\n')
+    assert items[1] == {"line": 2, "not_utf8_at": 15}
+    record = lines.prepare(items[1], SOURCE, None)["output"]
+    assert (record["status"], record["error"]["field"]) == ("invalid", "(line)")
+    assert record["error"]["message"] == "line 2, byte 16: not valid UTF-8"
+
+
+def test_default_request_ids_are_valid_and_derived_from_the_line() -> None:
+    assert lines.default_request_id(SOURCE, 7) == "day-1-line-7"
+    prepared = lines.prepare({"line": 7, "text": '{"prompt": "What is 2+2?"}'}, SOURCE, None)
+    assert prepared["action"] == "route" and prepared["request"]["request_id"] == "day-1-line-7"
+    assert prepared["source"] == SOURCE
+
+
+@pytest.mark.parametrize(
+    ("text", "error", "field", "message"),
+    [
+        ('{"prompt": "a",', lines.MALFORMED, "(line)", "line 3, column 16: not valid JSON"),
+        ('"just a string"', lines.INVALID, "(request)", "line 3: (request): must be a JSON object"),
+        ('{"prompt": "a", "tmperature": 1}', lines.INVALID, "tmperature", "line 3: tmperature: unknown field"),
+        ('{"messages": [{"role": "assistant", "content": "hi"}]}', lines.INVALID, "messages[0].role", "line 3"),
+    ],
+)
+def test_bad_lines_become_error_records_naming_line_and_field(text: str, error: str, field: str, message: str) -> None:
+    prepared = lines.prepare({"line": 3, "text": text}, SOURCE, None)
+    assert prepared["action"] == "settled"
+    record = prepared["output"]
+    assert (record["line"], record["status"], record["error"]["error"], record["error"]["field"]) == (
+        3, "invalid", error, field)
+    assert record["error"]["message"].startswith(message)
+
+
+def test_a_done_line_is_settled_from_the_store_without_parsing() -> None:
+    done = {"line": 2, "request_id": "x", "status": "answered", "result": {}}
+    assert lines.prepare({"line": 2, "text": "{broken"}, SOURCE, done) == {
+        "action": "settled", "output": {**done, "from_earlier_run": True}}
+
+
+def test_record_marks_only_answered_lines_done() -> None:
+    result = {"status": "answered_low_confidence", "tier": "opus"}
+    output, done = lines.record({"line": 4, "request_id": "r", "routed": {"result": result}})
+    assert done and output == {"line": 4, "request_id": "r", "status": "answered_low_confidence", "result": result}
+    cause = json.dumps({"message": "no allowed tier answered", "attempts": []})
+    output, done = lines.record({"line": 5, "request_id": "s", "routed": {"Error": "Router.AllModelsFailed",
+                                                                         "Cause": cause}})
+    assert not done and output["status"] == "failed"
+    assert output["error"]["message"] == "line 5: no allowed tier answered"
+    assert output["error"]["cause"] == {"message": "no allowed tier answered", "attempts": []}
+
+
+def _answered(line: int, tier: str, models: float, premium: float) -> dict[str, Any]:
+    cost = {"models_usd": models, "orchestration_usd": 0.0001, "premium_estimate_usd": premium}
+    return {"line": line, "request_id": f"r{line}", "status": "answered",
+            "result": {"tier": tier, "cost": cost, "attempts": [{"recorded_model": "m"}]}}
+
+
+def test_summary_counts_costs_and_failures() -> None:
+    outputs = [_answered(1, "haiku", 0.001, 0.01), _answered(2, "opus", 0.01, 0.01),
+               lines.error_line(3, "r3", "invalid", lines.MALFORMED, "line 3: bad", field="(line)")]
+    summary = lines.summarise(outputs, lines=3, blank=1, source=SOURCE, results={})
+    assert summary["by_status"] == {"answered": 2, "invalid": 1}
+    assert summary["by_tier"] == {"haiku": 1, "opus": 1}
+    assert summary["cost"]["models_usd"] == pytest.approx(0.011)
+    assert summary["cost"]["total_usd"] == pytest.approx(0.0112)
+    assert summary["cost"]["savings_usd"] == pytest.approx(0.009)
+    assert summary["cost"]["savings_pct"] == pytest.approx(45.0)
+    assert summary["failures"] == [{"line": 3, "request_id": "r3", "status": "invalid",
+                                    "error": lines.MALFORMED, "field": "(line)", "message": "line 3: bad"}]
+    assert summary["note"].startswith("Replay:")
+    many = lines.summarise([lines.error_line(n, "r", "failed", "E", "m") for n in range(1, 61)],
+                           lines=60, blank=0, source=SOURCE, results={})
+    out = lines.execution_output(many)
+    assert len(out["failures"]) == lines.FAILURES_IN_OUTPUT and out["failures_omitted"] == 10
+
+
+def test_sqlite_store_remembers_done_lines_per_input_version(tmp_path: Path) -> None:
+    store = LineStore(SQLitePersistenceLayer(tmp_path / "done.sqlite"))
+    output = {"line": 1, "request_id": "r1", "status": "answered", "result": {"answer": "4"}}
+    assert store.done(SOURCE, 1) is None
+    store.mark_done(SOURCE, 1, output)
+    assert store.done(SOURCE, 1) == output
+    assert store.done(SOURCE, 2) is None
+    assert store.done({**SOURCE, "etag": "new-upload"}, 1) is None
+    # Another process (a new connection) sees it too.
+    assert LineStore(SQLitePersistenceLayer(tmp_path / "done.sqlite")).done(SOURCE, 1) == output
+
+
+def test_sqlite_store_forgets_expired_lines(tmp_path: Path) -> None:
+    layer = SQLitePersistenceLayer(tmp_path / "done.sqlite")
+    store = LineStore(layer)
+    store.mark_done(SOURCE, 1, {"line": 1})
+    key = layer._get_hashed_idempotency_key(line_key(SOURCE, 1))
+    layer._db.execute("UPDATE idempotency SET expiration = ? WHERE id = ?", (int(time.time()) - 1, key))
+    assert store.done(SOURCE, 1) is None
+
+
+def test_dynamodb_store_uses_powertools_layer_on_the_templates_table_shape() -> None:
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+    with mock_aws():
+        boto3.client("dynamodb", region_name="us-east-1").create_table(
+            TableName="done-lines", BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}])
+        store = LineStore(DynamoDBPersistenceLayer(table_name="done-lines",
+                                                   boto3_session=boto3.session.Session(region_name="us-east-1")))
+        store.mark_done(SOURCE, 9, {"line": 9, "status": "answered"})
+        assert store.done(SOURCE, 9) == {"line": 9, "status": "answered"}
+        assert store.done(SOURCE, 10) is None
+
+
+def test_local_batch_command_writes_every_line_and_resumes_without_model_calls(
+    tmp_path: Path, answered_records: list[dict[str, Any]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from model_router.batch import local
+    from model_router.providers import provider_for, reset_providers
+
+    source = tmp_path / "requests.jsonl"
+    source.write_text("\n".join([json.dumps({"prompt": answered_records[0]["prompt"]}), "{oops",
+                                 json.dumps({"prompt": answered_records[1]["prompt"], "request_id": "keep-me"})]))
+    out = tmp_path / "out" / "results.jsonl"
+    argv = ["batch", str(source), str(out), "--workers", "1", "--no-progress", "--strategy", "heuristic"]
+    reset_providers()
+    assert cli_main(argv) == 1  # one malformed line
+    written = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [o["line"] for o in written] == [1, 2, 3]
+    assert [o["status"].split("_")[0] for o in written] == ["answered", "invalid", "answered"]
+    assert written[2]["request_id"] == "keep-me" and written[0]["request_id"] == "requests-line-1"
+    summary = json.loads((tmp_path / "out" / "results.summary.json").read_text())
+    assert summary["written"] == 3 and summary["failures"][0]["line"] == 2
+    assert "Batch summary" in capsys.readouterr().err
+    assert (tmp_path / "out" / "results.jsonl.done.sqlite").is_file()
+
+    log = provider_for(local._engine.function_settings("HaikuInvokerFunction")).log
+    calls = len(log)
+    out.unlink()  # as if interrupted before the output was complete
+    assert cli_main(argv) == 1
+    assert len(log) == calls  # every answered line came from the store
+    again = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [o.get("from_earlier_run") for o in again] == [True, None, True]
+    reset_providers()
+
+
+def test_local_batch_command_names_a_missing_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main(["batch", str(tmp_path / "nope.jsonl"), str(tmp_path / "out.jsonl")]) == 2
+    assert "input:" in capsys.readouterr().err
