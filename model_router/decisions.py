@@ -61,9 +61,11 @@ def _affordable(state: dict[str, Any], tiers: list[Tier], settings: Settings) ->
     features = Features(**{k: v for k, v in state["classification"]["signals"].items()
                             if k in Features.__dataclass_fields__})
     spent = sum(a["cost_usd"] for a in state["attempts"])
+    # The learned router's predicted output length per tier where it gave one (else the constant).
+    predicted = (state["classification"].get("route_estimates") or {}).get("expected_output_tokens") or {}
     fits = [t for t in tiers
             if spent + expected_cost(price_for(settings.model_ids[t], settings.price_overrides), features,
-                                     state["plan"]["max_tokens"]) <= budget]
+                                     state["plan"]["max_tokens"], predicted.get(t.value)) <= budget]
     return fits, len(fits) < len(tiers)
 
 

@@ -1,4 +1,6 @@
-"""The learned router: per-tier probability that a tier answers a prompt well, from the prompt text alone.
+"""The learned router: per-tier probability that a tier answers a prompt well, from the prompt text alone,
+and (when the model has them) each tier's predicted score gain over the economy tier and answer length,
+which the cost-aware start rule (:func:`model_router.routing.cost_aware_start`) weighs.
 
 Runtime code: it runs inside the classifier Lambda, so it is pure standard library (no numpy). The
 weights come from ``model-router train`` (:mod:`model_router.training`, offline) and ship as package
@@ -192,13 +194,32 @@ def _sigmoid(z: float) -> float:
     return e / (1.0 + e)
 
 
+@dataclass(frozen=True)
+class RoutePrediction:
+    """Everything the learned router's start rule weighs, for one prompt (no prompt text kept).
+
+    ``gains``: predicted recorded-score gain of each tier over the economy tier (the economy tier 0);
+    ``output_tokens``: predicted answer length per tier (the pre-call cost estimate and budget checks);
+    ``utilities``: what the start rule weighs against cost, ``blend * gain + (1 - blend) * (p - p_economy)``.
+    """
+
+    probabilities: dict[str, float]
+    gains: dict[str, float]
+    output_tokens: dict[str, int]
+    utilities: dict[str, float]
+    rule: str  # "cost": argmax utility - lam * extra cost; "margin": the cheapest tier near the best p
+
+
 @dataclass
 class TierModel:
-    """Per-tier logistic models over :func:`prompt_features`, each with a Platt calibration.
+    """Per-tier logistic models over :func:`prompt_features`, each with a Platt calibration; optionally
+    gain heads and output-length heads (Ridge) and the start rule training picked.
 
     ``weights[tier]`` maps bucket -> weight (buckets no fit record touched are absent), ``bias[tier]`` is
     the intercept and ``calibration[tier]`` = (a, b): p = sigmoid(a * (bias + w . x) + b), with a, b
-    fitted on out-of-fold scores.
+    fitted on out-of-fold scores. ``gain_weights``/``gain_bias``: predicted score gain over the economy tier
+    (tiers above it); ``token_weights``/``token_bias``: predicted log1p(output tokens) per tier.
+    ``start_rule``: {"rule": "cost" | "margin", "blend": w} (no heads, no rule: the margin rule).
     """
 
     weights: dict[str, dict[int, float]]
@@ -206,16 +227,39 @@ class TierModel:
     calibration: dict[str, tuple[float, float]]
     metadata: dict[str, Any] = field(default_factory=dict)
     n_buckets: int = N_BUCKETS
+    gain_weights: dict[str, dict[int, float]] = field(default_factory=dict)
+    gain_bias: dict[str, float] = field(default_factory=dict)
+    token_weights: dict[str, dict[int, float]] = field(default_factory=dict)
+    token_bias: dict[str, float] = field(default_factory=dict)
+    start_rule: dict[str, Any] = field(default_factory=dict)
 
     @property
     def tiers(self) -> list[str]:
         return [t.value for t in TIER_ORDER if t.value in self.weights]
 
+    @property
+    def gain_tiers(self) -> list[str]:
+        return [t.value for t in TIER_ORDER if t.value in self.gain_weights]
+
+    @property
+    def token_tiers(self) -> list[str]:
+        return [t.value for t in TIER_ORDER if t.value in self.token_weights]
+
+    @property
+    def rule(self) -> str:
+        """The start rule: "cost" only when training picked it and the heads it needs are present."""
+        wanted = str(self.start_rule.get("rule", "margin"))
+        complete = set(self.token_tiers) == set(self.tiers) and bool(self.gain_tiers)
+        return "cost" if wanted == "cost" and complete else "margin"
+
     def __post_init__(self) -> None:
-        # One lookup per feature for all tiers instead of one per tier (the hot loop of predict). Built
-        # with comprehensions over the union of buckets: this runs on the Lambda cold start.
-        getters = [self.weights[tier].get for tier in self.tiers]
-        buckets: set[int] = set().union(*(self.weights[tier] for tier in self.tiers))
+        # One lookup per feature serves every head (the hot loop of predict): a row holds the success
+        # heads' weights, then the gain heads', then the output-length heads'. Built with comprehensions
+        # over the union of buckets: this runs on the Lambda cold start.
+        heads = ([self.weights[t] for t in self.tiers] + [self.gain_weights[t] for t in self.gain_tiers]
+                 + [self.token_weights[t] for t in self.token_tiers])
+        getters = [head.get for head in heads]
+        buckets: set[int] = set().union(*heads)
         combined: dict[int, tuple[float, ...]]
         if len(getters) == 3:
             g0, g1, g2 = getters
@@ -223,12 +267,26 @@ class TierModel:
         else:
             combined = {b: tuple([g(b, 0.0) for g in getters]) for b in buckets}
         self._combined = combined
+        self._width = len(getters)
 
-    def scores(self, features: dict[int, float]) -> dict[str, float]:
-        """Raw (uncalibrated) decision values per tier."""
-        tiers = self.tiers
+    def _totals(self, features: dict[int, float]) -> list[float]:
+        """w . x for every head, in row order (success heads, gain heads, output-length heads)."""
         get = self._combined.get
-        if len(tiers) == 3:  # the shipped model: unrolled, it is the hot loop of every classification
+        if self._width == 8:  # the shipped model (3 + 2 + 3 heads): unrolled, the hot loop of every classification
+            t0 = t1 = t2 = t3 = t4 = t5 = t6 = t7 = 0.0
+            for bucket, value in features.items():
+                row = get(bucket)
+                if row is not None:
+                    t0 += row[0] * value
+                    t1 += row[1] * value
+                    t2 += row[2] * value
+                    t3 += row[3] * value
+                    t4 += row[4] * value
+                    t5 += row[5] * value
+                    t6 += row[6] * value
+                    t7 += row[7] * value
+            return [t0, t1, t2, t3, t4, t5, t6, t7]
+        if self._width == 3:  # success heads only (a model trained before the gain/length heads)
             t0 = t1 = t2 = 0.0
             for bucket, value in features.items():
                 row = get(bucket)
@@ -236,15 +294,40 @@ class TierModel:
                     t0 += row[0] * value
                     t1 += row[1] * value
                     t2 += row[2] * value
-            totals = [t0, t1, t2]
-        else:
-            totals = [0.0] * len(tiers)
-            for bucket, value in features.items():
-                row = get(bucket)
-                if row is not None:
-                    for position, weight in enumerate(row):
-                        totals[position] += weight * value
-        return {tier: self.bias[tier] + total for tier, total in zip(tiers, totals, strict=True)}
+            return [t0, t1, t2]
+        totals = [0.0] * self._width
+        for bucket, value in features.items():
+            row = get(bucket)
+            if row is not None:
+                for position, weight in enumerate(row):
+                    totals[position] += weight * value
+        return totals
+
+    def scores(self, features: dict[int, float]) -> dict[str, float]:
+        """Raw (uncalibrated) decision values per tier."""
+        tiers = self.tiers
+        totals = self._totals(features)
+        return {tier: self.bias[tier] + total for tier, total in zip(tiers, totals, strict=False)}
+
+    def predict_route(self, text: str) -> RoutePrediction:
+        """Success probabilities, predicted gains and output lengths per tier, from one pass over the features."""
+        totals = self._totals(prompt_features(text))
+        tiers, gain_tiers, token_tiers = self.tiers, self.gain_tiers, self.token_tiers
+        probabilities = {}
+        for tier, total in zip(tiers, totals, strict=False):
+            a, b = self.calibration[tier]
+            probabilities[tier] = _sigmoid(a * (self.bias[tier] + total) + b)
+        gains = dict.fromkeys(tiers, 0.0)
+        offset = len(tiers)
+        for position, tier in enumerate(gain_tiers):
+            gains[tier] = self.gain_bias[tier] + totals[offset + position]
+        offset += len(gain_tiers)
+        output_tokens = {tier: predicted_tokens(self.token_bias[tier] + totals[offset + position])
+                         for position, tier in enumerate(token_tiers)}
+        blend = float(self.start_rule.get("blend", 0.0))
+        economy = probabilities[tiers[0]] if tiers else 0.0
+        utilities = {t: blend * gains[t] + (1.0 - blend) * (probabilities[t] - economy) for t in tiers}
+        return RoutePrediction(probabilities, gains, output_tokens, utilities, self.rule)
 
     def predict(self, text: str) -> dict[str, float]:
         """Calibrated P(the tier's answer scores >= 0.5) per tier: {"haiku": p, "sonnet": p, "opus": p}."""
@@ -272,11 +355,32 @@ class TierModel:
         weights: dict[str, dict[int, float]] = {}
         bias: dict[str, float] = {}
         calibration: dict[str, tuple[float, float]] = {}
+        n_buckets = int(doc["n_buckets"])
         for tier, head in doc["tiers"].items():
-            weights[tier] = decode_weights(head["weights"], int(doc["n_buckets"]))
+            weights[tier] = decode_weights(head["weights"], n_buckets)
             bias[tier] = float(head["bias"])
             calibration[tier] = (float(head["calibration"]["a"]), float(head["calibration"]["b"]))
-        return cls(weights, bias, calibration, dict(doc.get("metadata", {})), int(doc["n_buckets"]))
+        gains = doc.get("gain_heads", {})
+        tokens = doc.get("token_heads", {})
+        return cls(
+            weights, bias, calibration, dict(doc.get("metadata", {})), n_buckets,
+            gain_weights={t: decode_weights(h["weights"], n_buckets) for t, h in gains.items()},
+            gain_bias={t: float(h["bias"]) for t, h in gains.items()},
+            token_weights={t: decode_weights(h["weights"], n_buckets) for t, h in tokens.items()},
+            token_bias={t: float(h["bias"]) for t, h in tokens.items()},
+            start_rule=dict(doc.get("start_rule", {})),
+        )
+
+
+# Predicted answer lengths are clamped to this range: a regression can overshoot on unusual prompts.
+MIN_PREDICTED_TOKENS = 1
+MAX_PREDICTED_TOKENS = 8192
+
+
+def predicted_tokens(log1p_tokens: float) -> int:
+    """Output tokens from the length head's log1p(tokens), rounded and clamped."""
+    value = math.expm1(min(log1p_tokens, math.log1p(MAX_PREDICTED_TOKENS)))
+    return max(MIN_PREDICTED_TOKENS, round(value))
 
 
 def decode_weights(encoded: dict[str, Any], n_buckets: int) -> dict[int, float]:

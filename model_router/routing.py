@@ -6,6 +6,7 @@ None of them calls a model: the classifier Lambda must stay cheap and fast.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar, Protocol
@@ -88,6 +89,9 @@ class Classification:
     signals: dict[str, Any]
     # Learned router only: each tier's predicted chance of answering well (the scorer's prior).
     tier_probabilities: dict[str, float] | None = None
+    # Learned router only: the numbers behind the start (predicted output tokens and cost per tier, gains,
+    # utilities, the rule and its cost weight). Budget checks read expected_output_tokens.
+    route_estimates: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -146,6 +150,9 @@ class RouteContext:
 
     tiers: tuple[Tier, ...]
     threshold: float
+    # What a pre-call cost estimate needs (the learned router's cost-aware start rule).
+    prices: dict[Tier, Price] | None = None
+    max_tokens: int | None = None
 
 
 class Router(Protocol):
@@ -170,9 +177,11 @@ class HeuristicRouter:
 
 
 class LearnedRouter:
-    """A model trained on recorded outcomes predicts each tier's chance of answering well from the prompt;
-    start at the cheapest tier predicted to do nearly as well as the best (the margin shrinks as the
-    confidence threshold rises)."""
+    """A model trained on recorded outcomes predicts, from the prompt, each tier's chance of answering well,
+    its score gain over the economy tier and its answer length. With the cost-aware rule (the one training
+    picked), start at the tier whose predicted quality best pays for its predicted extra cost at the
+    threshold's price (:func:`cost_weight`); else at the cheapest tier predicted to do nearly as well as
+    the best (the margin shrinks as the confidence threshold rises)."""
 
     name: ClassVar[str] = "learned"
     escalates: ClassVar[bool] = True
@@ -186,13 +195,37 @@ class LearnedRouter:
             tier = COMPLEXITY_TO_TIER[label]
             why = "no learned weights shipped: heuristic route (" + "; ".join(reasons) + ")"
             return Classification(label, tier, self.name, score, why, asdict(features))
-        probabilities = model.predict(prompt_text(request))
-        tier = start_tier(probabilities, context.tiers, context.threshold)
-        shown = ", ".join(f"{t.label} {probabilities[t.value]:.2f}" for t in context.tiers)
-        why = (f"predicted success {shown}: cheapest tier within {margin(context.threshold):.2f} of the best "
-               f"(threshold {context.threshold:.2f})")
+        prediction = model.predict_route(prompt_text(request))
+        probabilities = prediction.probabilities
+        estimates: dict[str, Any] = {"rule": "margin"}
+        if prediction.output_tokens:
+            estimates["expected_output_tokens"] = dict(prediction.output_tokens)
+        prices, max_tokens = context.prices, context.max_tokens
+        if prediction.rule == "cost" and prices is not None and max_tokens is not None:
+            costs = {t.value: expected_cost(prices[t], features, max_tokens, prediction.output_tokens[t.value])
+                     for t in context.tiers}
+            tier = cost_aware_start(prediction.utilities, costs, context.tiers, context.threshold)
+            lam = cost_weight(context.threshold)
+            estimates.update(
+                rule="cost", blend=model.start_rule.get("blend"),
+                lambda_per_usd=None if math.isinf(lam) else round(lam, 4),
+                expected_cost_usd={k: round(v, 8) for k, v in costs.items()},
+                gains={t.value: round(prediction.gains[t.value], 4) for t in context.tiers},
+                utilities={t.value: round(prediction.utilities[t.value], 4) for t in context.tiers},
+            )
+            shown = "; ".join(
+                f"{t.label} p {probabilities[t.value]:.2f} gain {prediction.gains[t.value]:+.2f} "
+                f"~{prediction.output_tokens[t.value]} out tokens ${costs[t.value]:.5f}" for t in context.tiers)
+            price = "nothing (threshold 0)" if math.isinf(lam) else f"{lam:.1f} per USD"
+            why = (f"predicted {shown}: best predicted quality minus {price} x extra cost "
+                   f"(threshold {context.threshold:.2f})")
+        else:
+            tier = start_tier(probabilities, context.tiers, context.threshold)
+            shown = ", ".join(f"{t.label} {probabilities[t.value]:.2f}" for t in context.tiers)
+            why = (f"predicted success {shown}: cheapest tier within {margin(context.threshold):.2f} of the best "
+                   f"(threshold {context.threshold:.2f})")
         return Classification(label, tier, self.name, score, why, asdict(features),
-                              {t.value: round(probabilities[t.value], 4) for t in TIER_ORDER})
+                              {t.value: round(probabilities[t.value], 4) for t in TIER_ORDER}, estimates)
 
 
 def margin(threshold: float) -> float:
@@ -207,6 +240,41 @@ def start_tier(probabilities: dict[str, float], tiers: tuple[Tier, ...], thresho
     """The cheapest of ``tiers`` predicted to do nearly as well as the best of them (within the margin)."""
     best = max(probabilities[t.value] for t in tiers)
     return next(t for t in tiers if probabilities[t.value] >= best - margin(threshold))
+
+
+# The cost-aware start rule prices predicted quality in USD. At threshold t the router pays up to
+# REFERENCE_COST_USD * t / (1 - t) of extra expected cost per unit of predicted recorded score (0..1):
+# 1 cent at 0.5, 4 cents at 0.8 (the default), nothing at 0, anything at 1. One cent puts the curve's
+# bend mid-range of the threshold sweep (half a cent crowded it towards 1: CV APGR 0.643 vs 0.650).
+REFERENCE_COST_USD = 0.01
+
+
+def cost_weight(threshold: float) -> float:
+    """lam(t) = (1 - t) / t / REFERENCE_COST_USD: predicted score one USD of extra cost must buy.
+
+    Monotone decreasing in the threshold: infinite at 0 (always the cheapest tier), 0 at 1 and above
+    (the best-predicted tier whatever it costs).
+    """
+    if threshold <= 0:
+        return math.inf
+    return max(0.0, 1.0 - threshold) / threshold / REFERENCE_COST_USD
+
+
+def cost_aware_start(utilities: dict[str, float], costs: dict[str, float], tiers: tuple[Tier, ...],
+                     threshold: float) -> Tier:
+    """The tier maximising ``utility - lam(threshold) * (cost - cost of the cheapest tier)``; ties go to
+    the cheaper tier. ``utilities``: predicted quality per tier; ``costs``: the pre-call cost estimate."""
+    lam = cost_weight(threshold)
+    chosen = tiers[0]
+    if math.isinf(lam):
+        return chosen
+    base = costs[chosen.value]
+    best = utilities[chosen.value]
+    for tier in tiers[1:]:
+        value = utilities[tier.value] - lam * (costs[tier.value] - base)
+        if value > best:
+            chosen, best = tier, value
+    return chosen
 
 
 class CascadeRouter:
@@ -241,8 +309,14 @@ ROUTERS: dict[str, type[Router]] = {
 }
 
 
-def expected_cost(price: Price, features: Features, max_tokens: int) -> float:
-    return price.cost(features.input_tokens, min(max_tokens, EXPECTED_OUTPUT_TOKENS))
+def expected_cost(price: Price, features: Features, max_tokens: int, output_tokens: int | None = None) -> float:
+    """A call's pre-call cost estimate: the request's input tokens and ``output_tokens`` (the learned
+    model's prediction for the tier) or else EXPECTED_OUTPUT_TOKENS, at most ``max_tokens``."""
+    return price.cost(features.input_tokens, min(max_tokens, expected_output(output_tokens)))
+
+
+def expected_output(output_tokens: int | None) -> int:
+    return EXPECTED_OUTPUT_TOKENS if output_tokens is None else output_tokens
 
 
 def allowed_tiers(routing: dict[str, Any]) -> tuple[Tier, ...]:
@@ -270,7 +344,8 @@ def plan_route(
     if not tiers:
         raise InvalidRequest("routing.tiers", "no tier is left once min_tier and max_tier are applied")
     features = Features.of(request)
-    found = router.classify(request, features, RouteContext(tiers, threshold))
+    max_tokens = request.get("inference", {}).get("maxTokens", max_output_tokens)
+    found = router.classify(request, features, RouteContext(tiers, threshold, prices, max_tokens))
     tier, reasons = found.tier, [found.reason]
 
     if "tier" in request and strategy != "static":
@@ -289,16 +364,17 @@ def plan_route(
         tier = moved
 
     budget = routing.get("max_cost_usd")
-    max_tokens = request.get("inference", {}).get("maxTokens", max_output_tokens)
+    predicted = (found.route_estimates or {}).get("expected_output_tokens") or {}
     if budget is not None:
         affordable = [t for t in tiers if t.rank <= tier.rank
-                      and expected_cost(prices[t], features, max_tokens) <= budget]
+                      and expected_cost(prices[t], features, max_tokens, predicted.get(t.value)) <= budget]
         if not affordable:
-            cheapest = expected_cost(prices[tiers[0]], features, max_tokens)
+            cheapest = expected_cost(prices[tiers[0]], features, max_tokens, predicted.get(tiers[0].value))
+            output = min(max_tokens, expected_output(predicted.get(tiers[0].value)))
             raise InvalidRequest(
                 "routing.max_cost_usd",
                 f"{budget} is below the estimated ${cheapest:.6f} of one {tiers[0].label} call "
-                f"(~{features.input_tokens} input + {min(max_tokens, EXPECTED_OUTPUT_TOKENS)} output tokens)",
+                f"(~{features.input_tokens} input + {output} output tokens)",
             )
         if affordable[-1] != tier:
             reasons.append(f"stepped down to {affordable[-1].label} to fit max_cost_usd={budget}")
@@ -306,7 +382,7 @@ def plan_route(
 
     classification = Classification(
         found.complexity, tier, strategy, found.score, "; ".join(reasons) + f" -> {tier.label}", found.signals,
-        found.tier_probabilities,
+        found.tier_probabilities, found.route_estimates,
     )
     plan = {
         "threshold": threshold,

@@ -10,7 +10,8 @@ only scored, for the provenance report. Per tier: a logistic regression over
 the per-task success rate (``smoothing``: target = s * task rate + (1 - s) * label, a cheap way to
 let a noisy per-prompt label borrow strength from its task) are picked by seeded K-fold
 cross-validation on the fit part (mean AUROC across folds); then a Platt calibration fitted on the
-out-of-fold scores of the picked setting, and the final fit on the whole fit part.
+out-of-fold scores of the picked setting, and the final fit on the whole fit part. Then the gain and
+output-length heads and the start rule, also by CV on the fit part (:mod:`model_router.route_training`).
 
 Reproducible: records are sorted, folds and solvers seeded, weights quantised, JSON keys sorted and
 the gzip header carries no time stamp, so the same inputs and seed give a byte-identical file.
@@ -41,6 +42,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
+from model_router import route_training
 from model_router.datasets import (
     TierMap,
     file_sha256,
@@ -58,7 +60,9 @@ from model_router.learned import (
     TierModel,
     prompt_features,
 )
-from model_router.tiers import TIER_ORDER
+from model_router.pricing import estimate_tokens
+from model_router.routing import REFERENCE_COST_USD
+from model_router.tiers import TIER_ORDER, Tier
 
 CORRECT = 0.5
 C_GRID: tuple[float, ...] = (1.0, 2.0, 4.0)
@@ -213,8 +217,9 @@ def _cross_validate(x: sparse.csr_matrix, y: np.ndarray, keys: Sequence[tuple[st
     return scores, oof
 
 
-def _encode_weights(weights: np.ndarray) -> dict[str, Any]:
-    quantised = np.rint(np.where(np.abs(weights) < PRUNE_BELOW, 0.0, weights) / WEIGHT_SCALE).astype(np.int64)
+def _encode_weights(weights: np.ndarray, *, prune_below: float = PRUNE_BELOW,
+                    scale: float = WEIGHT_SCALE) -> dict[str, Any]:
+    quantised = np.rint(np.where(np.abs(weights) < prune_below, 0.0, weights) / scale).astype(np.int64)
     nonzero = np.flatnonzero(quantised)
     gaps = np.diff(np.r_[0, nonzero]).astype("<u4")
     values = quantised[nonzero]
@@ -223,7 +228,7 @@ def _encode_weights(weights: np.ndarray) -> dict[str, Any]:
     return {
         "encoding": "delta-uint32-le/int32-le, base64",
         "count": int(nonzero.size),
-        "scale": WEIGHT_SCALE,
+        "scale": scale,
         "index": base64.b64encode(gaps.tobytes()).decode("ascii"),
         "value": base64.b64encode(values.astype("<i4").tobytes()).decode("ascii"),
     }
@@ -237,6 +242,7 @@ def train_tier_model(
     c_grid: Sequence[float] | None = None,
     smoothing_grid: Sequence[float] | None = None,
     folds: int | None = None,
+    alpha_grid: Sequence[float] | None = None,
     log: Any = None,
 ) -> dict[str, Any]:
     """Fit the per-tier heads on the fit part of ``records`` and return the model document (JSON-able).
@@ -259,7 +265,9 @@ def train_tier_model(
     labels = tier_labels(fit_records, maps)
     keys = [(str(r["source"]), str(r.get("task", ""))) for r in fit_records]
     tiers: dict[str, Any] = {}
-    for tier in TIER_ORDER:
+    # Out-of-fold calibrated success probabilities (NaN where a tier has no label): the start rule's CV.
+    oof_probabilities = np.full((len(fit_records), len(TIER_ORDER)), np.nan)
+    for column, tier in enumerate(TIER_ORDER):
         name = tier.value
         rows = np.array([i for i, lab in enumerate(labels) if lab[name] is not None], dtype=np.int64)
         y = np.array([lab[name] if lab[name] is not None else 0 for lab in labels], dtype=np.int64)
@@ -274,6 +282,7 @@ def train_tier_model(
         if positives in (0, rows.size) or min(positives, rows.size - positives) < 2:
             # Nothing to learn: a constant at the observed (smoothed) rate.
             rate = (positives + 1) / (rows.size + 2)
+            oof_probabilities[rows, column] = rate
             head.update(bias=round(math.log(rate / (1 - rate)), 4), weights=_encode_weights(np.zeros(N_BUCKETS)),
                         calibration={"method": "platt", "a": 1.0, "b": 0.0},
                         hyperparameters=None, cv_auroc={})
@@ -283,6 +292,7 @@ def train_tier_model(
         # Best mean fold AUROC; ties go to the stronger regularisation and the smaller smoothing.
         best_c, best_s = max(oof, key=lambda k: (cv[f"C={k[0]:g},smoothing={k[1]:g}"], -k[0], -k[1]))
         a, b = platt(oof[(best_c, best_s)], y[rows].astype(float))
+        oof_probabilities[rows, column] = 1.0 / (1.0 + np.exp(-np.clip(a * oof[(best_c, best_s)] + b, -30, 30)))
         target = _soft_target(y, keys, rows, best_s)
         model = _fit_head(x[rows], y[rows], target, best_c, seed)
         weights = np.zeros(N_BUCKETS)
@@ -299,6 +309,9 @@ def train_tier_model(
         if log is not None:
             print(f"  {name}: C={best_c:g} smoothing={best_s:g} CV AUROC {head['cv_auroc_best']:.4f} "
                   f"({rows.size} rows, {time.perf_counter() - started:.0f}s)", file=log)
+    route = _route_heads(fit_records, x, used, maps, keys, oof_probabilities, seed=seed, folds=folds,
+                         alpha_grid=tuple(alpha_grid if alpha_grid is not None else route_training.ALPHA_GRID),
+                         log=log, started=started)
     counts: dict[str, dict[str, int]] = {}
     for record in records:
         entry = counts.setdefault(str(record["source"]), {"fit": 0, "holdout": 0})
@@ -309,6 +322,7 @@ def train_tier_model(
         "hash_bits": HASH_BITS,
         "n_buckets": N_BUCKETS,
         "tiers": tiers,
+        **route,
         "metadata": {
             "seed": seed,
             "label": f"recorded score >= {CORRECT} of the model standing in for the tier; borrowed tiers masked",
@@ -322,6 +336,74 @@ def train_tier_model(
             "solver": f"scikit-learn {sklearn_version} LogisticRegression(liblinear)",
         },
     }
+
+
+def _route_heads(fit_records: Sequence[dict[str, Any]], x: sparse.csr_matrix, used: np.ndarray,
+                 maps: dict[str, TierMap], keys: Sequence[tuple[str, str]], oof_probabilities: np.ndarray, *,
+                 seed: int, folds: int, alpha_grid: Sequence[float], log: Any, started: float) -> dict[str, Any]:
+    """Gain heads, output-length heads and the start rule (:mod:`model_router.route_training`)."""
+    from model_router.eval.harness import THRESHOLDS
+    from model_router.pricing import tier_prices
+    from model_router.settings import Settings
+
+    settings = Settings.from_mapping({})
+    prices = tier_prices(settings.model_ids, settings.price_overrides)
+    n, width = len(fit_records), len(TIER_ORDER)
+    every_row = np.arange(n, dtype=np.int64)
+
+    lengths = route_training.length_targets(fit_records, maps)
+    fitted = route_training.fit_ridge(x, lengths, every_row, alphas=alpha_grid, folds=folds, seed=seed)
+    token_heads: dict[str, Any] = {}
+    for column, tier in enumerate(TIER_ORDER):
+        head = route_training.pruned_head(x, every_row, fitted["coef"][column], fitted["intercept"][column],
+                                          route_training.LENGTH_KEEP, used, N_BUCKETS, _encode_weights)
+        head.update(rows=n, alpha=fitted["alpha"][column],
+                    cv_mse={a: v[column] for a, v in fitted["cv_mse"].items()},
+                    cv_mse_best=fitted["cv_mse"][f"{fitted['alpha'][column]:g}"][column])
+        token_heads[tier.value] = head
+    oof_tokens = np.clip(np.rint(np.expm1(fitted["oof"])), 1, None)
+    if log is not None:
+        print(f"  output-length heads: alpha {fitted['alpha']} ({time.perf_counter() - started:.0f}s)", file=log)
+
+    oof_gains = np.full((n, width), np.nan)
+    oof_gains[:, 0] = 0.0
+    gain_heads: dict[str, Any] = {}
+    for tier_name, (rows, gains) in route_training.gain_targets(fit_records, maps).items():
+        column = TIER_ORDER.index(Tier(tier_name))
+        fit = route_training.fit_ridge(x, gains, rows, alphas=alpha_grid, folds=folds, seed=seed)
+        head = route_training.pruned_head(x, rows, fit["coef"][0], fit["intercept"][0], route_training.GAIN_KEEP,
+                                          used, N_BUCKETS, _encode_weights)
+        head.update(rows=int(rows.size), sources=sorted({keys[i][0] for i in rows}), alpha=fit["alpha"][0],
+                    cv_mse={a: v[0] for a, v in fit["cv_mse"].items()}, cv_mse_best=fit["cv_mse"][
+                        f"{fit['alpha'][0]:g}"][0])
+        gain_heads[tier_name] = head
+        oof_gains[rows, column] = fit["oof"][:, 0]
+        if log is not None:
+            print(f"  {tier_name} gain head: alpha {fit['alpha'][0]:g} ({time.perf_counter() - started:.0f}s)",
+                  file=log)
+
+    scores = np.full((n, width), np.nan)
+    true_tokens = np.expm1(lengths)
+    for i, record in enumerate(fit_records):
+        for tier, score in route_training._scores(record, maps[record["source"]]).items():
+            scores[i, TIER_ORDER.index(tier)] = score
+    input_tokens = np.array([estimate_tokens(r["prompt"]) for r in fit_records], dtype=float)
+    max_tokens = settings.max_output_tokens
+    rule = route_training.choose_start_rule(
+        [k[0] for k in keys],
+        {source: list(m.recorded_tiers) for source, m in maps.items()},
+        scores,
+        route_training.route_costs(input_tokens, true_tokens, prices, TIER_ORDER, max_tokens),
+        route_training.route_costs(input_tokens, oof_tokens, prices, TIER_ORDER, max_tokens),
+        oof_probabilities,
+        oof_gains,
+        THRESHOLDS,
+    )
+    rule.update(reference_cost_usd=REFERENCE_COST_USD, max_tokens=max_tokens,
+                prices={t.value: [p.input_per_1m, p.output_per_1m] for t, p in prices.items()})
+    if log is not None:
+        print(f"  start rule: {rule['rule']} blend {rule['blend']:g}; CV APGR {rule['cv_apgr']}", file=log)
+    return {"gain_heads": gain_heads, "token_heads": token_heads, "start_rule": rule}
 
 
 # --- evaluation and files ------------------------------------------------------------------------------
@@ -410,7 +492,57 @@ def provenance(doc: dict[str, Any], *, command: str, datasets: Sequence[Path], d
         lines.append(f"| {source} | " + " | ".join(
             "-" if row.get(t.value) is None else f"{row[t.value]:.4f}" for t in TIER_ORDER) + " |")
     lines += ["", "A '-' marks a tier with no model of its own on that source (borrowed; no label, not trained).", ""]
+    if doc.get("start_rule"):
+        lines += _route_provenance(doc)
     return "\n".join(lines)
+
+
+def _route_provenance(doc: dict[str, Any]) -> list[str]:
+    """The gain and output-length heads and the start rule (model_router.route_training)."""
+    rule = doc["start_rule"]
+    alphas = ", ".join(next(iter(doc["token_heads"].values()))["cv_mse"])
+    lines = [
+        "## Gain and output-length heads (Ridge over the same features, fit part only)",
+        "",
+        f"Gain head: recorded score of the tier minus the economy tier's, on rows where both have a model of "
+        f"their own. Output-length head: log1p(output tokens), the recorded answer's tokens (ceil(chars/4)) "
+        f"where the source has answer text, else the evaluation's per-task estimate. Ridge alpha in [{alphas}] "
+        f"picked by {doc['metadata']['cv_folds']}-fold CV (seed {doc['metadata']['seed']}; mean squared error); "
+        f"stored: the {route_training.GAIN_KEEP:,} (gain) / {route_training.LENGTH_KEEP:,} (length) largest "
+        "weights, the intercept absorbing the rest.",
+        "",
+        "| head | rows | alpha | CV MSE by alpha | stored weights |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for kind, heads in (("gain", doc["gain_heads"]), ("output length", doc["token_heads"])):
+        for tier, head in heads.items():
+            by_alpha = ", ".join(f"{a}: {v}" for a, v in head["cv_mse"].items())
+            lines.append(f"| {tier} {kind} | {head['rows']} | {head['alpha']:g} | {by_alpha} | "
+                         f"{head['weights']['count']:,} |")
+    names = list(rule["cv_apgr"])
+    sources = sorted({s for per in rule["cv"].values() for s in per})
+    lines += [
+        "",
+        "## Start rule (picked by CV on the fit part)",
+        "",
+        f"Picked: **{rule['rule']}**" + (f", blend {rule['blend']:g}" if rule["rule"] == "cost" else "") + ". "
+        "Candidates: the margin rule (cheapest tier within (1 - threshold) / 2 of the best predicted success) "
+        "and the cost-aware rule (argmax over tiers of blend x predicted gain + (1 - blend) x (p - p_economy) "
+        "minus lam(threshold) x predicted extra cost, lam = (1 - t) / t / "
+        f"{rule['reference_cost_usd']} USD), scored by the mean over sources (>= {route_training.MIN_RULE_ROWS} "
+        "fit records) of APGR on out-of-fold predictions, the curve swept over the evaluation's thresholds. "
+        f"Costs: Claude list prices {rule['prices']} (USD per 1M input/output tokens), output capped at "
+        f"{rule['max_tokens']} tokens; predicted from the out-of-fold output lengths, evaluated at the recorded ones.",
+        "",
+        "| candidate | mean APGR | " + " | ".join(f"{s} APGR (parity cost)" for s in sources) + " |",
+        "| --- | --- |" + " --- |" * len(sources),
+    ]
+    for name in names:
+        per = rule["cv"][name]
+        cells = [f"{per[s]['apgr']} ({per[s]['premium_parity_cost']})" if s in per else "-" for s in sources]
+        lines.append(f"| {name} | {rule['cv_apgr'][name]} | " + " | ".join(cells) + " |")
+    lines += ["", "Numbers from recorded outcomes: recorded models stand in for Haiku/Sonnet/Opus.", ""]
+    return lines
 
 
 def run(args: argparse.Namespace) -> int:

@@ -20,7 +20,14 @@ from model_router.contracts import validate_request
 from model_router.datasets import TierMap, is_holdout, read_records, tier_maps
 from model_router.pricing import Price, estimate_tokens
 from model_router.providers.replay import normalise, recorded_reply
-from model_router.routing import Features, expected_cost, heuristic_complexity, margin, start_tier
+from model_router.routing import (
+    Features,
+    cost_aware_start,
+    expected_cost,
+    heuristic_complexity,
+    margin,
+    start_tier,
+)
 from model_router.scoring import score_answer
 from model_router.tiers import COMPLEXITY_TO_TIER, TIER_ORDER, Tier
 
@@ -51,6 +58,10 @@ class Case:
     probabilities: dict[str, dict[Tier, float]] = field(default_factory=dict)
     # prior mode ("gap" or a classifier name) -> tier -> the scorer's confidence in that tier's answer
     confidence: dict[str, dict[Tier, float]] = field(default_factory=dict)
+    # classifier name -> tier -> its own pre-call cost estimate (the learned model's predicted output length)
+    predicted_cost: dict[str, dict[Tier, float]] = field(default_factory=dict)
+    # classifier name -> tier -> the utility its cost-aware start rule weighs (absent: the margin rule)
+    utilities: dict[str, dict[Tier, float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -142,6 +153,21 @@ def add_predictions(cases: list[Case], name: str, predict: Predictor) -> None:
         case.probabilities[name] = {t: float(probabilities[t.value]) for t in TIER_ORDER}
 
 
+def add_learned(cases: list[Case], model: Any, prices: dict[Tier, Price], max_tokens: int = 2048,
+                name: str = "learned") -> None:
+    """The learned router's predictions as the Classifier Lambda makes them: success probabilities, and
+    where the model has them, its pre-call cost estimates and the utilities of its cost-aware rule."""
+    for case in cases:
+        prediction = model.predict_route(case.prompt)
+        case.probabilities[name] = {t: float(prediction.probabilities[t.value]) for t in TIER_ORDER}
+        if prediction.output_tokens:
+            features = Features(**case.signals)
+            case.predicted_cost[name] = {t: expected_cost(prices[t], features, max_tokens,
+                                                          prediction.output_tokens[t.value]) for t in case.tiers}
+        if prediction.rule == "cost":
+            case.utilities[name] = {t: prediction.utilities[t.value] for t in TIER_ORDER}
+
+
 def add_confidences(cases: list[Case], records_by_id: dict[str, dict[str, Any]], paths_by_source: dict[str, str],
                     prior: str, max_tokens: int = 2048) -> None:
     """The scorer's confidence in each tier's recorded answer, as the Scorer Lambda computes it."""
@@ -184,11 +210,17 @@ def simulate(case: Case, policy: Policy, threshold: float, cap: float | None = N
         tier = wanted if wanted in tiers else next((t for t in tiers if t.rank > wanted.rank), tiers[-1])
     elif policy.start == "cheapest":
         tier = tiers[0]
+    elif policy.start in case.utilities:  # routing.LearnedRouter's cost-aware rule
+        costs = {t.value: c for t, c in case.predicted_cost[policy.start].items()}
+        tier = cost_aware_start({t.value: u for t, u in case.utilities[policy.start].items()}, costs, tiers,
+                                threshold)
     else:
         probabilities = {t.value: p for t, p in case.probabilities[policy.start].items()}
         tier = start_tier(probabilities, tiers, threshold)
+    # Budget checks use the router's own estimate where it has one (the learned model's output lengths).
+    expected = case.predicted_cost.get(policy.start, case.expected)
     if cap is not None:
-        affordable = [t for t in tiers if t.rank <= tier.rank and case.expected[t] <= cap]
+        affordable = [t for t in tiers if t.rank <= tier.rank and expected[t] <= cap]
         if not affordable:
             return Outcome(tiers[0], [], 0.0, "rejected")
         tier = affordable[-1]
@@ -206,7 +238,7 @@ def simulate(case: Case, policy: Policy, threshold: float, cap: float | None = N
         if confidence >= threshold:
             return Outcome(tier, attempts, spent, "answered")
         higher = [t for t in tiers if t.rank > tier.rank] if policy.escalate else []
-        if cap is not None and higher and spent + case.expected[higher[0]] > cap:
+        if cap is not None and higher and spent + expected[higher[0]] > cap:
             return Outcome(best[0], attempts, spent, "budget_capped")
         predicted = case.probabilities.get(policy.start) if policy.start in case.probabilities else None
         if higher and predicted is not None and predicted[higher[0]] < confidence + margin(threshold):

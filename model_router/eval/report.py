@@ -18,6 +18,7 @@ from model_router.eval.harness import (
     Point,
     Policy,
     add_confidences,
+    add_learned,
     add_predictions,
     budget_cap,
     evaluate,
@@ -107,7 +108,7 @@ def run_eval(
 
     model = load_tier_model()
     if model is not None:
-        add_predictions(cases, "learned", lambda prompts: [model.predict(p) for p in prompts])
+        add_learned(cases, model, prices)
     for name, router in _load_references(wanted, names, log).items():
         add_predictions(cases, name.removeprefix("ref: "), router.predict_many)
 

@@ -60,7 +60,7 @@ def check_operating_points(report: dict[str, Any], paths: Sequence[str | Path], 
                            sample: int, threshold: float, split: str) -> dict[str, Any]:
     """Run each product policy's operating point on up to ``sample`` requests per source."""
     from model_router.datasets import read_records
-    from model_router.eval.harness import add_confidences, add_predictions
+    from model_router.eval.harness import add_confidences, add_learned
     from model_router.eval.report import PRODUCT_POLICIES
     from model_router.learned import load_tier_model
     from model_router.local.engine import LocalEngine
@@ -77,7 +77,7 @@ def check_operating_points(report: dict[str, Any], paths: Sequence[str | Path], 
         sources = {c.source: str(path) for c in cases}
         picked = cases[:sample]
         if model is not None:
-            add_predictions(picked, "learned", model.predict_many)
+            add_learned(picked, model, prices)
             add_confidences(picked, records, sources, "learned")
         add_confidences(picked, records, sources, "gap")
         cap = budget_cap(cases)

@@ -11,7 +11,7 @@ import pytest
 
 from model_router.datasets import sample_path
 from model_router.eval import metrics
-from model_router.eval.harness import Policy, add_confidences, add_predictions, budget_cap, prepare, simulate
+from model_router.eval.harness import Policy, add_confidences, add_learned, budget_cap, prepare, simulate
 from model_router.eval.report import PRODUCT_POLICIES, compare, run_eval
 from model_router.eval.workflow import agrees, run_policy
 from model_router.learned import load_tier_model
@@ -61,7 +61,7 @@ def cases() -> list[Any]:
     sources = {c.source: path for c in picked}
     model = load_tier_model()
     if model is not None:
-        add_predictions(picked, "learned", lambda prompts: [model.predict(p) for p in prompts])
+        add_learned(picked, model, PRICES)
         add_confidences(picked, records, sources, "learned")
     add_confidences(picked, records, sources, "gap")
     return picked
