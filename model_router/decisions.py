@@ -13,7 +13,7 @@ from typing import Any
 
 from model_router.contracts import prompt_text
 from model_router.datasets import STAND_IN_NOTE
-from model_router.pricing import orchestration_cost, price_for
+from model_router.pricing import cost_summary, orchestration_cost, price_for
 from model_router.routing import Features, expected_cost, margin
 from model_router.scoring import score_answer
 from model_router.settings import Settings
@@ -203,15 +203,7 @@ def _accept(state: dict[str, Any], settings: Settings, status: str, reason: str)
         lambda_gb_seconds=(invoker_seconds + control_seconds) * LAMBDA_MEMORY_GB,
         express_gb_seconds=(invoker_seconds + control_seconds) * 0.0625,
     )
-    savings = premium_estimate - models_usd
-    state["cost"] = {
-        "total_usd": round(models_usd + orchestration, 8),
-        "models_usd": round(models_usd, 8),
-        "orchestration_usd": round(orchestration, 8),
-        "premium_estimate_usd": round(premium_estimate, 8),
-        "savings_usd": round(savings, 8),
-        "savings_pct": round(100 * savings / premium_estimate, 2) if premium_estimate else 0.0,
-    }
+    state["cost"] = cost_summary(models_usd, orchestration, premium_estimate)
     state["usage"] = {"input_tokens": sum(a["input_tokens"] for a in state["attempts"]),
                       "output_tokens": sum(a["output_tokens"] for a in state["attempts"])}
     state["notes"] = [STAND_IN_NOTE] if any(a.get("provider", "").startswith("replay") for a in answered) else []

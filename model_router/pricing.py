@@ -89,3 +89,17 @@ def orchestration_cost(
     if workflow_type == "EXPRESS":
         return float(p["express_per_request"] + express_gb_seconds * p["express_per_gb_second"] + lambda_cost)
     return float(state_transitions * p["standard_per_state_transition"] + lambda_cost)
+
+
+def cost_summary(models_usd: float, orchestration_usd: float, premium_estimate_usd: float) -> dict[str, float]:
+    """The result contract's ``cost`` object: totals, and the savings of the models against sending the
+    same work straight to the premium tier. Shared by one request's result and a batch's summary."""
+    savings = premium_estimate_usd - models_usd
+    return {
+        "total_usd": round(models_usd + orchestration_usd, 8),
+        "models_usd": round(models_usd, 8),
+        "orchestration_usd": round(orchestration_usd, 8),
+        "premium_estimate_usd": round(premium_estimate_usd, 8),
+        "savings_usd": round(savings, 8),
+        "savings_pct": round(100 * savings / premium_estimate_usd, 2) if premium_estimate_usd else 0.0,
+    }

@@ -22,6 +22,7 @@ from typing import Any
 from model_router.contracts import MAX_REQUEST_BYTES, validate_request
 from model_router.datasets import STAND_IN_NOTE
 from model_router.errors import InvalidRequest
+from model_router.pricing import cost_summary
 
 MALFORMED = "Batch.MalformedLine"
 INVALID = "Router.InvalidRequest"
@@ -160,7 +161,6 @@ def summarise(outputs: Iterable[dict[str, Any]], *, lines: int, blank: int, sour
         orchestration += cost.get("orchestration_usd", 0.0)
         premium += cost["premium_estimate_usd"]
         replayed = replayed or any(a.get("recorded_model") for a in result.get("attempts", []))
-    savings = premium - models
     summary: dict[str, Any] = {
         "input": source,
         "results": results,
@@ -171,14 +171,7 @@ def summarise(outputs: Iterable[dict[str, Any]], *, lines: int, blank: int, sour
         "from_earlier_run": reused,
         "by_status": dict(sorted(by_status.items())),
         "by_tier": dict(sorted(by_tier.items())),
-        "cost": {
-            "total_usd": round(models + orchestration, 8),
-            "models_usd": round(models, 8),
-            "orchestration_usd": round(orchestration, 8),
-            "premium_estimate_usd": round(premium, 8),
-            "savings_usd": round(savings, 8),
-            "savings_pct": round(100 * savings / premium, 2) if premium else 0.0,
-        },
+        "cost": cost_summary(models, orchestration, premium),
         "failures": sorted(failures, key=lambda f: f["line"]),
     }
     if replayed:
