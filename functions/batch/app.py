@@ -5,11 +5,11 @@ from functools import cache
 from typing import Any
 
 import boto3
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from model_router.batch import jobs
 from model_router.batch.idempotency import line_store
+from model_router.metrics import record_batch_summary
 from model_router.observability import observability
 from model_router.settings import get_settings
 
@@ -40,10 +40,7 @@ def _record(event: dict[str, Any]) -> dict[str, Any]:
 def _finish(event: dict[str, Any]) -> dict[str, Any]:
     summary = jobs.finish(event["batch"], event["items"], event["map_run"], s3_client())
     metrics.namespace = get_settings().metrics_namespace
-    metrics.add_metric(name="BatchLines", unit=MetricUnit.Count, value=summary["written"])
-    failed = sum(n for status, n in summary["by_status"].items() if status in ("invalid", "failed"))
-    metrics.add_metric(name="BatchLineFailures", unit=MetricUnit.Count, value=failed)
-    metrics.add_metric(name="BatchCostUSD", unit=MetricUnit.NoUnit, value=summary["cost"]["total_usd"])
+    record_batch_summary(metrics, summary)  # the dashboard's "batch failures" widget reads BatchItemsFailed
     return summary
 
 

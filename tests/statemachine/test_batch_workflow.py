@@ -130,8 +130,8 @@ def test_every_line_is_accounted_for_once(s3: Any, tmp_path: Path, mixed_lines: 
     assert stored == summary
     assert summary["results"]["key"] == f"results/team-a/day-1/{summary['input']['etag']}/results.jsonl"
     # The batch function's EMF figures (one blob at the end of the batch).
-    blob = next(json.loads(line) for line in engine.output if '"BatchLines"' in line)
-    assert (blob["BatchLines"], blob["BatchLineFailures"]) == ([8.0], [5.0])
+    blob = next(json.loads(line) for line in engine.output if '"BatchItemsFailed"' in line)
+    assert (blob["BatchItems"], blob["BatchItemsFailed"]) == ([8.0], [5.0])
 
 
 def test_a_rerun_calls_no_model_for_done_lines(s3: Any, tmp_path: Path, mixed_lines: list[str]) -> None:
