@@ -37,21 +37,33 @@ def line_key(source: dict[str, Any], line: int) -> dict[str, Any]:
     return {"input": f"s3://{source['bucket']}/{source['key']}", "version": version, "line": line}
 
 
+def create_store(path: Path) -> None:
+    """Create the SQLite file, its table and WAL mode. Worker processes that open a new file at the same
+    moment can fail the journal-mode switch with "database is locked" (it takes an exclusive lock without
+    waiting), so the local batch calls this once before it starts its workers; WAL mode stays with the file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path, timeout=60, isolation_level=None)
+    try:
+        if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            db.execute("PRAGMA journal_mode=WAL")
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS idempotency (id TEXT PRIMARY KEY, status TEXT NOT NULL,"
+            " expiration INTEGER, in_progress_expiration INTEGER, data TEXT, validation TEXT)"
+        )
+    finally:
+        db.close()
+
+
 class SQLitePersistenceLayer(BasePersistenceLayer):
     """Powertools idempotency records in one SQLite file (local batch runs; safe across processes)."""
 
     def __init__(self, path: str | Path):
         super().__init__()
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        create_store(self.path)
         self._db = sqlite3.connect(self.path, timeout=60, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS idempotency (id TEXT PRIMARY KEY, status TEXT NOT NULL,"
-            " expiration INTEGER, in_progress_expiration INTEGER, data TEXT, validation TEXT)"
-        )
 
     def _row(self, idempotency_key: str) -> tuple[Any, ...] | None:
         with self._lock:

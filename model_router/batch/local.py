@@ -20,6 +20,7 @@ from typing import Any
 
 from model_router.batch import lines as batch_lines
 from model_router.batch.definition import BATCH_ASL, item_processor_definition
+from model_router.batch.idempotency import create_store
 
 CHUNK = 16  # lines per task sent to a worker: amortises the inter-process hop
 _engine: Any = None  # one per worker process
@@ -105,6 +106,8 @@ def run_batch(
     items, blank = batch_lines.split_lines(body)
     env = {"IDEMPOTENCY_STORE": str((store or default_store(output_path)).resolve()), "IDEMPOTENCY_TABLE": "",
            **(env_overrides or {})}
+    if env["IDEMPOTENCY_STORE"] and not env["IDEMPOTENCY_TABLE"]:
+        create_store(Path(env["IDEMPOTENCY_STORE"]))  # once, before the workers open it
     tasks = [(source, items[i:i + CHUNK]) for i in range(0, len(items), CHUNK)]
     progress = Progress()
     outputs: list[dict[str, Any]] = []

@@ -4,6 +4,7 @@ store (SQLite locally, Powertools' DynamoDB layer on moto), and the local `model
 from __future__ import annotations
 
 import json
+import multiprocessing
 import time
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import pytest
 from moto import mock_aws
 
 from model_router.batch import lines
-from model_router.batch.idempotency import LineStore, SQLitePersistenceLayer, line_key
+from model_router.batch.idempotency import LineStore, SQLitePersistenceLayer, create_store, line_key
 from model_router.cli import main as cli_main
 
 SOURCE = {"bucket": "in", "key": "incoming/Team A/day 1.jsonl", "etag": "abc"}
@@ -176,3 +177,28 @@ def test_local_batch_command_writes_every_line_and_resumes_without_model_calls(
 def test_local_batch_command_names_a_missing_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli_main(["batch", str(tmp_path / "nope.jsonl"), str(tmp_path / "out.jsonl")]) == 2
     assert "input:" in capsys.readouterr().err
+
+
+def _open_store(path: str, barrier: Any, errors: Any) -> None:
+    barrier.wait()
+    try:
+        SQLitePersistenceLayer(path)
+    except Exception as exc:  # reported to the parent: the assertion is there
+        errors.put(repr(exc))
+
+
+def test_worker_processes_can_open_a_prepared_store_at_the_same_moment(tmp_path: Path) -> None:
+    # Two processes switching a new file to WAL at once get "database is locked" about a third of the time
+    # (the local batch's workers did, now and then): the batch prepares the store before it forks.
+    context = multiprocessing.get_context("fork")
+    errors = context.Queue()
+    for attempt in range(20):
+        path = tmp_path / f"store-{attempt}.sqlite"
+        create_store(path)
+        barrier = context.Barrier(2)
+        workers = [context.Process(target=_open_store, args=(str(path), barrier, errors)) for _ in range(2)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(timeout=60)
+    assert errors.empty(), errors.get()
