@@ -14,7 +14,6 @@ store that cannot be reached never blocks a call: the breaker fails open.
 
 from __future__ import annotations
 
-import logging
 import math
 import threading
 import time
@@ -23,11 +22,15 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Protocol
 
+from aws_lambda_powertools import Logger
+
 from model_router import errors
+from model_router.observability import SERVICE
 from model_router.providers.base import ModelCall, ModelProvider, ModelReply
 from model_router.settings import Settings
 
-logger = logging.getLogger(__name__)
+# A child of the function's Powertools logger: the breaker's warnings are structured JSON like the rest.
+logger = Logger(service=SERVICE, child=True)
 
 # Failures that say "this tier cannot serve now"; a malformed answer or a rejected request does not.
 AVAILABILITY_ERRORS: tuple[type[errors.ModelInvocationError], ...] = (
