@@ -88,7 +88,10 @@ class DemoSummary:
             "orchestration_usd": orchestration,
             "savings_pct": 100 * (premium_cost - routed_cost) / premium_cost if premium_cost else 0.0,
             "tier_mix": dict(Counter(r.result.output["tier"] for r in answered)),
-            "escalations": sum(a["outcome"] == "escalated" for a in attempts),
+            # An answer that was escalated from and then kept (it beat the next tier's) ends "accepted":
+            # count moves on from an answer, not the outcome label.
+            "escalations": sum(a["outcome"] not in ("failed", "skipped")
+                               for r in answered for a in r.result.output["attempts"][:-1]),
             "fallbacks": sum(a["outcome"] == "failed" for a in attempts),
             "note": STAND_IN_NOTE,
         }
