@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from itertools import accumulate, pairwise
+from operator import mul
 from pathlib import Path
 from typing import Any
 from zlib import crc32
@@ -270,38 +271,17 @@ class TierModel:
         self._width = len(getters)
 
     def _totals(self, features: dict[int, float]) -> list[float]:
-        """w . x for every head, in row order (success heads, gain heads, output-length heads)."""
+        """w . x for every head, in row order (success heads, gain heads, output-length heads).
+
+        The hot loop of every classification, kept in C: one weight-row lookup per feature, a transpose
+        (zip) and one ``sum(map(mul, ...))`` per head, in feature order as a plain loop would add them.
+        """
         get = self._combined.get
-        if self._width == 8:  # the shipped model (3 + 2 + 3 heads): unrolled, the hot loop of every classification
-            t0 = t1 = t2 = t3 = t4 = t5 = t6 = t7 = 0.0
-            for bucket, value in features.items():
-                row = get(bucket)
-                if row is not None:
-                    t0 += row[0] * value
-                    t1 += row[1] * value
-                    t2 += row[2] * value
-                    t3 += row[3] * value
-                    t4 += row[4] * value
-                    t5 += row[5] * value
-                    t6 += row[6] * value
-                    t7 += row[7] * value
-            return [t0, t1, t2, t3, t4, t5, t6, t7]
-        if self._width == 3:  # success heads only (a model trained before the gain/length heads)
-            t0 = t1 = t2 = 0.0
-            for bucket, value in features.items():
-                row = get(bucket)
-                if row is not None:
-                    t0 += row[0] * value
-                    t1 += row[1] * value
-                    t2 += row[2] * value
-            return [t0, t1, t2]
-        totals = [0.0] * self._width
-        for bucket, value in features.items():
-            row = get(bucket)
-            if row is not None:
-                for position, weight in enumerate(row):
-                    totals[position] += weight * value
-        return totals
+        present = [(row, value) for bucket, value in features.items() if (row := get(bucket)) is not None]
+        if not present:
+            return [0.0] * self._width
+        rows, values = zip(*present, strict=True)
+        return [float(sum(map(mul, column, values))) for column in zip(*rows, strict=True)]
 
     def scores(self, features: dict[int, float]) -> dict[str, float]:
         """Raw (uncalibrated) decision values per tier."""
