@@ -21,6 +21,7 @@ from typing import Any
 
 from model_router.batch import cli as batch_cli
 from model_router.datasets import STAND_IN_NOTE
+from model_router.settings import local_overrides
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -88,11 +89,7 @@ def _invoke_local(request: dict[str, Any], args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
-    env: dict[str, str] = {}
-    if args.dataset:
-        env["REPLAY_DATASET"] = str(Path(args.dataset).resolve())
-    if args.faults:
-        env["FAULT_INJECTION"] = args.faults
+    env = local_overrides(dataset=args.dataset, faults=args.faults)
     from model_router.local.executions import ExecutionStore, default_history_dir, execution_record
 
     # Every local run is kept (the last 100) for `model-router history`.
@@ -159,13 +156,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         for record in replayable(list(read_records(dataset))):
             print(f"{record['id']:<24} {' '.join(record['prompt'].split())[:90]}")
         return EXIT_OK
-    env: dict[str, str] = {}
-    if args.strategy:
-        env["DEFAULT_STRATEGY"] = args.strategy
-    if args.threshold is not None:
-        env["CONFIDENCE_THRESHOLD"] = str(args.threshold)
-    if args.faults:
-        env["FAULT_INJECTION"] = args.faults
+    env = local_overrides(strategy=args.strategy, threshold=args.threshold, faults=args.faults)
     started = time.perf_counter()
     summary = run_demo(n=args.n, seed=args.seed, dataset=dataset, env_overrides=env)
     elapsed = time.perf_counter() - started

@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from model_router.tiers import TIER_ORDER, Tier
@@ -183,7 +184,6 @@ def _circuit_breaker_settings(get: Callable[[str], str | None],
     }
 
 
-
 def _batch_settings(get: Callable[[str], str | None],
                     number: Callable[[str, float, float, float], float]) -> dict[str, Any]:
     return {
@@ -222,3 +222,18 @@ def settings_scope(env: Mapping[str, str]) -> Iterator[None]:
         yield
     finally:
         _scoped_env.reset(token)
+
+
+def local_overrides(*, dataset: str | os.PathLike[str] | None = None, strategy: str | None = None,
+                    threshold: float | None = None, faults: str | None = None) -> dict[str, str]:
+    """The environment a local run (invoke, demo, batch) adds to the template's for its command-line flags."""
+    env: dict[str, str] = {}
+    if dataset:
+        env["REPLAY_DATASET"] = str(Path(dataset).resolve())
+    if strategy:
+        env["DEFAULT_STRATEGY"] = strategy
+    if threshold is not None:
+        env["CONFIDENCE_THRESHOLD"] = str(threshold)
+    if faults:
+        env["FAULT_INJECTION"] = faults
+    return env

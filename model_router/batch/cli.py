@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from model_router.datasets import STAND_IN_NOTE
+from model_router.settings import local_overrides
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -45,13 +46,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     if input_path.resolve() == output_path.resolve():
         print("error: output: must not be the input file", file=sys.stderr)
         return EXIT_USAGE
-    env: dict[str, str] = {}
-    if args.dataset:
-        env["REPLAY_DATASET"] = str(Path(args.dataset).resolve())
-    if args.strategy:
-        env["DEFAULT_STRATEGY"] = args.strategy
-    if args.faults:
-        env["FAULT_INJECTION"] = args.faults
+    env = local_overrides(dataset=args.dataset, strategy=args.strategy, faults=args.faults)
     store = Path(args.store) if args.store else None
 
     from rich.console import Console
