@@ -112,8 +112,12 @@ def run_eval(
     for name, router in _load_references(wanted, names, log).items():
         add_predictions(cases, name.removeprefix("ref: "), router.predict_many)
 
-    records_by_id = {r["id"]: r for p in names for r in read_records(p)}
-    paths_by_source = {r["source"]: p for p in names for r in read_records(p)}
+    records_by_id: dict[str, dict[str, Any]] = {}
+    paths_by_source: dict[str, str] = {}
+    for path in names:  # one pass over each dataset for both maps
+        for record in read_records(path):
+            records_by_id[record["id"]] = record
+            paths_by_source[record["source"]] = path
     add_confidences(cases, records_by_id, paths_by_source, "gap")
     if model is not None:
         add_confidences(cases, records_by_id, paths_by_source, "learned")
