@@ -28,12 +28,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
-from itertools import accumulate, pairwise
-from operator import mul
+from itertools import accumulate, compress, pairwise, repeat
+from operator import and_, eq, itemgetter, mul, ne
 from pathlib import Path
 from typing import Any
 from zlib import crc32
 
+from model_router.regex_guard import GuardedRegex
 from model_router.tiers import TIER_ORDER
 
 FEATURES_VERSION = 1
@@ -54,25 +55,28 @@ CHAR_WEIGHT = 1.0
 MARKER_WEIGHT = 0.7
 
 _MASK = N_BUCKETS - 1
+
+# Packed weight rows (TierModel.head_totals): 48 bits per head, weights in units of 2**-24 (|w| < 128),
+# offset by 2**31, so a lane holds the sum of up to 2**16 rows; a block has at most ~2,400 keys.
+_LANE_BITS = 48
+_LANE_MASK = (1 << _LANE_BITS) - 1
+_LANE_UNITS = float(1 << 24)
+_LANE_OFFSET = 1 << 31
 _TOKEN = re.compile(r"[a-z]+|\d+|[^\sa-z\d]")
 _MC_OPTION = re.compile(r"^\s*(?:\(?[A-Ha-h][.)]|\([A-Ha-h]\)|[A-H]:)\s+\S", re.MULTILINE)
 _ANSWER_SUFFIX = re.compile(r"answer\s*:\s*$", re.IGNORECASE)
 _CODE_FENCE = re.compile(r"```")
-_CODE_KEYWORD = re.compile(
+_CODE_KEYWORD = GuardedRegex(re.compile(
     r"\bdef \w+\(|\bclass \w+[:(]|\breturn\b|\bimport \w+|\bfunction\s*\w*\(|#include|=>|>>>|\bassert\b"
-)
+), "def ", "class ", "return", "import ", "function", "#include", "=>", ">>>", "assert")
 _LATEX = re.compile(r"\\[a-zA-Z]+|\$[^$\n]+\$|\^\{|_\{")
 _MATH_OP = re.compile(r"\d\s*[-+*/^=<>×÷]\s*\d|[=<>≤≥]")
 _Q_PREFIX = re.compile(r"^\s*Q\s*:", re.IGNORECASE)
 _LIST_LINE = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s+", re.MULTILINE)
-_STATEMENT = re.compile(r"\bStatement \d\s*\|")
+_STATEMENT = GuardedRegex(re.compile(r"\bStatement \d\s*\|"), "statement ")
 _BOXED = re.compile(r"\\boxed")
 _BLANK = re.compile(r"_{3,}")
 _ENDINGS = frozenset("?.:)\"")
-
-
-def _bucket(key: str) -> int:
-    return crc32(key.encode("utf-8")) & _MASK
 
 
 def _bucketize(value: float, edges: tuple[float, ...]) -> int:
@@ -86,13 +90,15 @@ _RATIO_EDGES = (0.001, 0.01, 0.03, 0.06, 0.12, 0.25)
 _WORD_EDGES = (5.5, 10.5, 20.5, 40.5, 80.5, 160.5, 320.5)
 
 
-def _markers(text: str) -> list[str]:
-    """Task/structure markers and length buckets, as named binary features."""
+def _markers(text: str, lowered: str | None = None) -> list[str]:
+    """Task/structure markers and length buckets, as named binary features (``lowered``: ``text.lower()``)."""
+    if lowered is None:
+        lowered = text.lower()
     n = len(text)
     lines = text.count("\n") + 1
-    digits = sum(ch.isdigit() for ch in text)
+    digits = sum(map(str.isdigit, text))
     words = len(text.split())
-    upper = sum(ch.isupper() for ch in text)
+    upper = sum(map(str.isupper, text))
     found = [
         f"len:{_bucketize(math.log(n + 1), _LOG_CHAR_EDGES)}",
         f"lines:{_bucketize(lines, _LINE_EDGES)}",
@@ -109,7 +115,7 @@ def _markers(text: str) -> list[str]:
         found.append("answer_suffix")
     if _CODE_FENCE.search(text):
         found.append("code_fence")
-    code = len(_CODE_KEYWORD.findall(text))
+    code = _CODE_KEYWORD.count(text, lowered)
     if code:
         found.append(f"code_kw:{_bucketize(code, _COUNT_EDGES)}")
     latex = len(_LATEX.findall(text))
@@ -123,7 +129,7 @@ def _markers(text: str) -> list[str]:
     items = len(_LIST_LINE.findall(text))
     if items:
         found.append(f"list_items:{_bucketize(items, (*_COUNT_EDGES, 8.5))}")
-    if _STATEMENT.search(text):
+    if _STATEMENT.search(text, lowered):
         found.append("statement_pair")
     if _BOXED.search(text):
         found.append("boxed")
@@ -135,52 +141,96 @@ def _markers(text: str) -> list[str]:
     return found
 
 
-# Hashing each n-gram (encode + crc32) was most of a prediction; n-grams repeat across prompts, so a
-# warm Lambda remembers their buckets. Bounded per block so memory stays flat (~20 MB at the limit).
-_BUCKET_CACHE: dict[str, dict[str, int]] = {}
-_BUCKET_CACHE_LIMIT = 200_000
+# Sublinear TF, 1 + log(count), looked up: a count never exceeds a block's length (at most 801 word
+# features, 598 n-grams of one size), so the table covers every count the features can produce.
+_TF = (0.0, 1.0, *(1.0 + math.log(count) for count in range(2, 2048)))
 
 
-def _add_block(out: dict[int, float], counts: dict[str, int], prefix: str, weight: float) -> None:
-    """Sublinear TF (1 + log tf) of one block, L2-normalised within the block, scaled by ``weight``."""
+@dataclass(frozen=True, slots=True)
+class _Block:
+    """One feature block of a prompt: per distinct key its bucket and TF (in counting order), per bucket
+    the summed TF (keys that hash to one bucket add up), and the block's scale (weight / L2 norm)."""
+
+    buckets: list[int]
+    tfs: list[float]
+    merged: dict[int, float]
+    scale: float
+    weight: float
+
+
+def _block(items: list[str] | list[bytes], prefix: str, weight: float) -> _Block | None:
+    """Count ``items`` (str, or bytes already UTF-8 encoded) and hash each distinct one into a bucket:
+    CRC-32 of prefix + item, chained from the prefix's CRC so no concatenated copy is made. All in C."""
+    counts: Counter[Any] = Counter(items)
     if not counts:
-        return
-    values: dict[int, float] = {}
-    known = _BUCKET_CACHE.setdefault(prefix, {})
-    for key, count in counts.items():
-        index = known.get(key)
-        if index is None:
-            index = crc32((prefix + key).encode("utf-8")) & _MASK
-            if len(known) < _BUCKET_CACHE_LIMIT:
-                known[key] = index
-        values[index] = values.get(index, 0.0) + (1.0 if count == 1 else 1.0 + math.log(count))
-    norm = math.hypot(*values.values())
-    scale = weight / norm
-    for index, value in values.items():
-        out[index] = out.get(index, 0.0) + value * scale
+        return None
+    first = next(iter(counts))
+    encoded = counts.keys() if isinstance(first, bytes) else map(str.encode, counts.keys())
+    buckets = list(map(and_, map(crc32, encoded, repeat(crc32(prefix.encode()))), repeat(_MASK)))
+    tfs = list(map(_TF.__getitem__, counts.values()))
+    merged = dict(zip(buckets, tfs, strict=True))
+    if len(merged) < len(buckets):  # two keys share a bucket: their values add up
+        merged = {}
+        for index, tf in zip(buckets, tfs, strict=True):
+            merged[index] = merged.get(index, 0.0) + tf
+    return _Block(buckets, tfs, merged, weight / math.hypot(*merged.values()), weight)
 
 
-def _count(items: list[str]) -> dict[str, int]:
-    return Counter(items)  # counted in C
-
-
-def prompt_features(text: str) -> dict[int, float]:
-    """Hashed, L2-normalised sparse features of a prompt: {bucket: value}. Deterministic and stable."""
+def _blocks(text: str) -> list[_Block]:
+    """The prompt's feature blocks: word uni/bigrams, character n-grams, markers, and a bias."""
     lower = text.lower()
     tokens = _TOKEN.findall(lower[: WORD_LIMIT * 8])[:WORD_LIMIT]
     words = tokens + [f"{a} {b}" for a, b in pairwise(tokens)]
     if tokens:
         words.append("<s> " + tokens[0])
         words.append(tokens[-1] + " </s>")
-    out: dict[int, float] = {}
-    _add_block(out, _count(words), "w:", WORD_WEIGHT)
-    span = " ".join(lower[:CHAR_NGRAM_SPAN].split())
-    grams: list[str] = []
+    text_span = " ".join(lower[:CHAR_NGRAM_SPAN].split())
+    # ASCII has one byte per character: slice the encoded span, so no n-gram needs encoding.
+    span: str | bytes = text_span.encode() if text_span.isascii() else text_span
+    grams: list[Any] = []
     for size in CHAR_NGRAM_SIZES:
-        grams.extend(span[i : i + size] for i in range(len(span) - size + 1))
-    _add_block(out, _count(grams), "c:", CHAR_WEIGHT)
-    _add_block(out, _count(_markers(text)), "m:", MARKER_WEIGHT)
-    _add_block(out, {"bias": 1}, "b:", 0.3)
+        grams.extend(map(span.__getitem__, _SLICES[size][: max(0, len(span) - size + 1)]))
+    found = [_block(words, "w:", WORD_WEIGHT), _block(grams, "c:", CHAR_WEIGHT),
+             _block(_markers(text, lower), "m:", MARKER_WEIGHT), _block(["bias"], "b:", 0.3)]
+    return [block for block in found if block is not None]
+
+
+_SLICES = {size: [slice(i, i + size) for i in range(CHAR_NGRAM_SPAN)] for size in CHAR_NGRAM_SIZES}
+
+
+def _unnormalised(blocks: list[_Block]) -> dict[int, float]:
+    """Each block's merged values times its scale, blocks added up where they share a bucket."""
+    out: dict[int, float] = {}
+    for block in blocks:
+        scaled = dict(zip(block.merged, map(mul, block.merged.values(), repeat(block.scale)), strict=True))
+        if out.keys().isdisjoint(scaled):
+            out.update(scaled)
+        else:
+            for index, value in scaled.items():
+                out[index] = out.get(index, 0.0) + value
+    return out
+
+
+def _norm(blocks: list[_Block]) -> float:
+    """The L2 norm of the blocks added up (of :func:`_unnormalised`), without building the vector: each
+    block has norm ``weight``, so only buckets two blocks share add cross terms."""
+    square = sum(block.weight * block.weight for block in blocks)
+    for position, first in enumerate(blocks):
+        for second in blocks[position + 1:]:
+            small, large = sorted((first.merged, second.merged), key=len)
+            shared = small.keys() & large.keys()
+            if shared:
+                square += 2 * first.scale * second.scale * sum(small[i] * large[i] for i in shared)
+    return math.sqrt(square)
+
+
+def prompt_features(text: str) -> dict[int, float]:
+    """Hashed, L2-normalised sparse features of a prompt: {bucket: value}. Deterministic and stable.
+
+    Blocks: sublinear TF (1 + log tf), L2-normalised within the block, scaled by the block's weight; then
+    the whole vector L2-normalised. Training uses this; serving computes the same dot products from the
+    blocks directly (:meth:`TierModel.head_totals`)."""
+    out = _unnormalised(_blocks(text))
     norm = math.hypot(*out.values())
     if norm > 0:
         for index in out:
@@ -254,34 +304,62 @@ class TierModel:
         return "cost" if wanted == "cost" and complete else "margin"
 
     def __post_init__(self) -> None:
-        # One lookup per feature serves every head (the hot loop of predict): a row holds the success
-        # heads' weights, then the gain heads', then the output-length heads'. Built with comprehensions
-        # over the union of buckets: this runs on the Lambda cold start.
+        # The serving hot loop sums, per feature block, the weight rows of the block's buckets for every
+        # head. Rows are packed into one Python int per bucket: each head's weight, in units of
+        # 2**-24 and offset to be non-negative, in its own 48-bit lane. Summing a block is then one
+        # C-level sum() of ints (exact), unpacked once per head. Buckets no head uses share one int.
         heads = ([self.weights[t] for t in self.tiers] + [self.gain_weights[t] for t in self.gain_tiers]
                  + [self.token_weights[t] for t in self.token_tiers])
-        getters = [head.get for head in heads]
-        buckets: set[int] = set().union(*heads)
-        combined: dict[int, tuple[float, ...]]
-        if len(getters) == 3:
-            g0, g1, g2 = getters
-            combined = {b: (g0(b, 0.0), g1(b, 0.0), g2(b, 0.0)) for b in buckets}
-        else:
-            combined = {b: tuple([g(b, 0.0) for g in getters]) for b in buckets}
-        self._combined = combined
-        self._width = len(getters)
+        self._width = len(heads)
+        self._shifts = [_LANE_BITS * position for position in range(len(heads))]
+        zero = sum(_LANE_OFFSET << shift for shift in self._shifts)
+        packed = [zero] * self.n_buckets
+        for shift, head in zip(self._shifts, heads, strict=True):
+            for bucket, weight in head.items():
+                units = round(weight * _LANE_UNITS)
+                if abs(units) >= _LANE_OFFSET:
+                    raise ValueError(f"weight {weight} of bucket {bucket} is too large to pack (|w| < 128)")
+                packed[bucket] += units << shift
+        self._packed = packed
 
     def _totals(self, features: dict[int, float]) -> list[float]:
-        """w . x for every head, in row order (success heads, gain heads, output-length heads).
+        """w . x for every head, in head order (success heads, gain heads, output-length heads), from a
+        feature vector (:func:`prompt_features`): the plain reference for :meth:`head_totals`."""
+        heads = ([self.weights[t] for t in self.tiers] + [self.gain_weights[t] for t in self.gain_tiers]
+                 + [self.token_weights[t] for t in self.token_tiers])
+        values = list(features.values())
+        return [float(sum(map(mul, map(head.get, features, repeat(0.0)), values))) for head in heads]
 
-        The hot loop of every classification, kept in C: one weight-row lookup per feature, a transpose
-        (zip) and one ``sum(map(mul, ...))`` per head, in feature order as a plain loop would add them.
+    def _row_sums(self, buckets: list[int]) -> list[float]:
+        """Per head, the sum of the weights of ``buckets`` (a bucket listed twice counts twice)."""
+        total = sum(itemgetter(*buckets)(self._packed)) if len(buckets) > 1 else self._packed[buckets[0]]
+        offset = len(buckets) * _LANE_OFFSET
+        return [(((total >> shift) & _LANE_MASK) - offset) / _LANE_UNITS for shift in self._shifts]
+
+    def head_totals(self, text: str) -> list[float]:
+        """The same dot products as ``_totals(prompt_features(text))`` (equal to 1e-9), from the blocks.
+
+        Within a block every key that occurs once carries the same value, scale / norm, and a key that
+        occurs c times that value times the TF of c; so the rows are summed per TF value and scaled once.
+        The normalised vector itself is never built: this is the serving path of every classification.
         """
-        get = self._combined.get
-        present = [(row, value) for bucket, value in features.items() if (row := get(bucket)) is not None]
-        if not present:
-            return [0.0] * self._width
-        rows, values = zip(*present, strict=True)
-        return [float(sum(map(mul, column, values))) for column in zip(*rows, strict=True)]
+        blocks = _blocks(text)
+        norm = _norm(blocks)
+        totals = [0.0] * self._width
+        if norm == 0 or not self._width:
+            return totals
+        for block in blocks:
+            groups = {1.0: list(compress(block.buckets, map(eq, block.tfs, repeat(1.0))))}
+            if len(groups[1.0]) < len(block.buckets):
+                for bucket, tf in compress(zip(block.buckets, block.tfs, strict=True),
+                                           map(ne, block.tfs, repeat(1.0))):
+                    groups.setdefault(tf, []).append(bucket)
+            coefficient = block.scale / norm
+            for tf, buckets in groups.items():
+                if buckets:
+                    factor = coefficient * tf
+                    totals = [t + factor * s for t, s in zip(totals, self._row_sums(buckets), strict=True)]
+        return totals
 
     def scores(self, features: dict[int, float]) -> dict[str, float]:
         """Raw (uncalibrated) decision values per tier."""
@@ -291,12 +369,9 @@ class TierModel:
 
     def predict_route(self, text: str) -> RoutePrediction:
         """Success probabilities, predicted gains and output lengths per tier, from one pass over the features."""
-        totals = self._totals(prompt_features(text))
+        totals = self.head_totals(text)
         tiers, gain_tiers, token_tiers = self.tiers, self.gain_tiers, self.token_tiers
-        probabilities = {}
-        for tier, total in zip(tiers, totals, strict=False):
-            a, b = self.calibration[tier]
-            probabilities[tier] = _sigmoid(a * (self.bias[tier] + total) + b)
+        probabilities = self._probabilities(totals)
         gains = dict.fromkeys(tiers, 0.0)
         offset = len(tiers)
         for position, tier in enumerate(gain_tiers):
@@ -311,13 +386,16 @@ class TierModel:
 
     def predict(self, text: str) -> dict[str, float]:
         """Calibrated P(the tier's answer scores >= 0.5) per tier: {"haiku": p, "sonnet": p, "opus": p}."""
-        return self.predict_features(prompt_features(text))
+        return self._probabilities(self.head_totals(text))
 
     def predict_features(self, features: dict[int, float]) -> dict[str, float]:
+        return self._probabilities(self._totals(features))
+
+    def _probabilities(self, totals: list[float]) -> dict[str, float]:
         out: dict[str, float] = {}
-        for tier, score in self.scores(features).items():
+        for tier, total in zip(self.tiers, totals, strict=False):
             a, b = self.calibration[tier]
-            out[tier] = _sigmoid(a * score + b)
+            out[tier] = _sigmoid(a * (self.bias[tier] + total) + b)
         return out
 
     def predict_many(self, prompts: list[str]) -> list[dict[str, float]]:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Protocol
 
 from model_router.contracts import all_text, prompt_text
 from model_router.errors import InvalidRequest
 from model_router.pricing import Price, estimate_tokens
+from model_router.regex_guard import DIGITS, GuardedRegex
 from model_router.tiers import COMPLEXITY_TO_TIER, TIER_ORDER, Tier
 
 # Budget checks need an output length before the model has answered: assume this many tokens
@@ -24,24 +25,29 @@ SIMPLE_TASKS = {"chat", "qa", "classification", "extraction", "summarization", "
 MODERATE_TASKS = {"code", "math", "analysis", "writing", "creative"}
 COMPLEX_TASKS = {"reasoning", "planning"}
 
-_CODE = re.compile(
+_CODE = GuardedRegex(re.compile(
     r"```|\bdef \w+\(|\bclass \w+[:(]|\bfunction\s*\w*\(|#include|\bSELECT\b.+\bFROM\b|=>|\bimport \w+|"
     r"\b(write|implement|refactor|debug|fix) (a |an |the |this |my )?(python |java |sql |js |go |rust )?"
     r"(function|program|script|class|method|code|query|bug)|\btraceback\b|\bstack trace\b",
     re.IGNORECASE | re.DOTALL,
-)
-_MATH = re.compile(
+), "```", "def ", "class ", "function", "#include", "select", "=>", "import ", "write ", "implement ", "refactor ",
+    "debug ", "fix ", "traceback", "stack trace")
+_MATH = GuardedRegex(re.compile(
     r"\\frac|\\int|\\sum|\$[^$]+\$|\d+\s*[-+*/^×÷]\s*\d+|\b(solve|equation|integral|derivative|prove|"
     r"probability|theorem|calculate|compute|how many|how much|percent|ratio)\b",
     re.IGNORECASE,
-)
-_PROOF = re.compile(r"\b(prove|derive|show that|proof)\b", re.IGNORECASE)
-_MULTI_STEP = re.compile(
+), "\\", "$", *DIGITS, "solve", "equation", "integral", "derivative", "prove", "probability", "theorem", "calculate",
+    "compute", "how many", "how much", "percent", "ratio")
+_PROOF = GuardedRegex(re.compile(r"\b(prove|derive|show that|proof)\b", re.IGNORECASE),
+                      "prove", "derive", "show that", "proof")
+_MULTI_STEP = GuardedRegex(re.compile(
     r"\b(step[- ]by[- ]step|explain why|compare|contrast|analy[sz]e|design|trade-?offs?|justify|evaluate|"
     r"pros and cons|plan|strategy|architecture|first,? .{0,80}then|critique|in detail)\b",
     re.IGNORECASE | re.DOTALL,
-)
-_FORMAT = re.compile(r"\b(json|yaml|xml|csv|markdown table|as a table|bullet points)\b", re.IGNORECASE)
+), "step", "explain why", "compare", "contrast", "analy", "design", "trade", "justify", "evaluate", "pros and cons",
+    "plan", "strategy", "architecture", "first", "critique", "in detail")
+_FORMAT = GuardedRegex(re.compile(r"\b(json|yaml|xml|csv|markdown table|as a table|bullet points)\b", re.IGNORECASE),
+                       "json", "yaml", "xml", "csv", "markdown table", "as a table", "bullet points")
 _LIST_ITEM = re.compile(r"^\s*(\d+[.)]|[-*])\s+", re.MULTILINE)
 
 
@@ -61,19 +67,23 @@ class Features:
     questions: int
     list_items: int
 
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)  # every field is a scalar
+
     @classmethod
     def of(cls, request: dict[str, Any]) -> Features:
         prompt = prompt_text(request)
+        lowered = prompt.lower()
         return cls(
             input_tokens=estimate_tokens(all_text(request)),
             prompt_tokens=estimate_tokens(prompt),
             turns=len(request["messages"]),
             task_type=request.get("task_type"),
-            code=bool(_CODE.search(prompt)),
-            math=bool(_MATH.search(prompt)),
-            proof=bool(_PROOF.search(prompt)),
-            multi_step=len(_MULTI_STEP.findall(prompt)),
-            structured_output="response_format" in request or bool(_FORMAT.search(prompt)),
+            code=bool(_CODE.search(prompt, lowered)),
+            math=bool(_MATH.search(prompt, lowered)),
+            proof=bool(_PROOF.search(prompt, lowered)),
+            multi_step=_MULTI_STEP.count(prompt, lowered),
+            structured_output="response_format" in request or bool(_FORMAT.search(prompt, lowered)),
             questions=prompt.count("?"),
             list_items=len(_LIST_ITEM.findall(prompt)),
         )
@@ -94,8 +104,13 @@ class Classification:
     route_estimates: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
+        # Shallow: every field is a scalar or a flat/one-level dict built for this classification alone
+        # (dataclasses.asdict deep-copies recursively, a third of the classifier step's time).
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["tier"] = self.tier.value
+        for name in ("signals", "tier_probabilities", "route_estimates"):
+            if out[name] is not None:
+                out[name] = dict(out[name])
         return out
 
 
@@ -173,7 +188,7 @@ class HeuristicRouter:
     def classify(self, request: dict[str, Any], features: Features, context: RouteContext) -> Classification:
         label, score, reasons = heuristic_complexity(features)
         tier = COMPLEXITY_TO_TIER[label]
-        return Classification(label, tier, self.name, score, "; ".join(reasons), asdict(features))
+        return Classification(label, tier, self.name, score, "; ".join(reasons), features.as_dict())
 
 
 class LearnedRouter:
@@ -194,7 +209,7 @@ class LearnedRouter:
         if model is None:
             tier = COMPLEXITY_TO_TIER[label]
             why = "no learned weights shipped: heuristic route (" + "; ".join(reasons) + ")"
-            return Classification(label, tier, self.name, score, why, asdict(features))
+            return Classification(label, tier, self.name, score, why, features.as_dict())
         prediction = model.predict_route(prompt_text(request))
         probabilities = prediction.probabilities
         estimates: dict[str, Any] = {"rule": "margin"}
@@ -224,7 +239,7 @@ class LearnedRouter:
             shown = ", ".join(f"{t.label} {probabilities[t.value]:.2f}" for t in context.tiers)
             why = (f"predicted success {shown}: cheapest tier within {margin(context.threshold):.2f} of the best "
                    f"(threshold {context.threshold:.2f})")
-        return Classification(label, tier, self.name, score, why, asdict(features),
+        return Classification(label, tier, self.name, score, why, features.as_dict(),
                               {t.value: round(probabilities[t.value], 4) for t in TIER_ORDER}, estimates)
 
 
@@ -286,7 +301,7 @@ class CascadeRouter:
     def classify(self, request: dict[str, Any], features: Features, context: RouteContext) -> Classification:
         label, score, reasons = heuristic_complexity(features)
         why = f"cascade starts at the cheapest tier (complexity {label}: {'; '.join(reasons)})"
-        return Classification(label, context.tiers[0], self.name, score, why, asdict(features))
+        return Classification(label, context.tiers[0], self.name, score, why, features.as_dict())
 
 
 class StaticRouter:
@@ -298,7 +313,7 @@ class StaticRouter:
     def classify(self, request: dict[str, Any], features: Features, context: RouteContext) -> Classification:
         label, score, _ = heuristic_complexity(features)
         tier = Tier(request.get("tier", Tier.SONNET.value))
-        return Classification(label, tier, self.name, score, f"static route to {tier.label}", asdict(features))
+        return Classification(label, tier, self.name, score, f"static route to {tier.label}", features.as_dict())
 
 
 ROUTERS: dict[str, type[Router]] = {

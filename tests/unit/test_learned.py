@@ -78,6 +78,54 @@ def test_features_latency_on_the_vendored_sample(records: list[dict[str, Any]]) 
     assert timings[len(timings) // 2] < 0.005
 
 
+def _edge_prompts() -> list[str]:
+    return [
+        "", " ", "?", "a", "aaaa " * 400, "x" * 5000, "the the the the", "Q: 1+1=?\nA) 2\nB) 3\nAnswer:",
+        "Café au lait, naïve résumé: \u212aelvin and \u017fong s", "数学の問題を解いてください。" * 20,
+        "def f(x):\n    return x  # one two one two one two\n" * 30,
+    ]
+
+
+def test_serving_dot_products_equal_the_feature_vector_ones(records: list[dict[str, Any]]) -> None:
+    """head_totals (blocks, packed integer rows) is the serving path; _totals(prompt_features) the plain
+    definition training uses. They must agree on every head, for ordinary and odd prompts alike."""
+    model = load_tier_model()
+    assert model is not None
+    worst = 0.0
+    for prompt in [r["prompt"] for r in records] + _edge_prompts():
+        fast, plain = model.head_totals(prompt), model._totals(prompt_features(prompt))
+        assert len(fast) == len(plain) == 8
+        worst = max(worst, *(abs(a - b) for a, b in zip(fast, plain, strict=True)))
+    assert worst < 1e-6  # weights are packed in units of 2**-24
+    assert model.predict("Hello world") == pytest.approx(model.predict_features(prompt_features("Hello world")))
+
+
+def test_repeated_keys_and_shared_buckets_are_weighted_like_the_vector() -> None:
+    """A key that occurs c times carries 1 + log c; keys that share a bucket add up (the block norm sees
+    the sum). A one-head model with every bucket weighted 1 makes w . x the sum of the feature values."""
+    ones = dict.fromkeys(range(N_BUCKETS), 1.0)
+    model = TierModel({"haiku": ones}, {"haiku": 0.0}, {"haiku": (1.0, 0.0)})
+    for prompt in ["the the the cat", "abcabcabcabc", *_edge_prompts()]:
+        assert model.head_totals(prompt)[0] == pytest.approx(sum(prompt_features(prompt).values()), abs=1e-6)
+    blocks = learned._blocks("abcabcabcabc")
+    chars = blocks[1]
+    assert max(chars.tfs) == pytest.approx(1.0 + math.log(4))  # "abc" occurs 4 times in the span
+
+
+def test_ascii_and_unicode_spans_hash_their_ngrams_alike() -> None:
+    """ASCII spans are sliced as bytes, others as text; an n-gram's bucket must not depend on which."""
+    ascii_block = learned._blocks("hello")[1]
+    mixed_block = learned._blocks("hello é")[1]
+    assert set(ascii_block.buckets) <= set(mixed_block.buckets)
+    mask = N_BUCKETS - 1
+    assert crc32(b"c:hel") & mask in ascii_block.buckets and crc32("c:o é".encode()) & mask in mixed_block.buckets
+
+
+def test_packing_refuses_a_weight_it_cannot_hold() -> None:
+    with pytest.raises(ValueError, match="too large to pack"):
+        TierModel({"haiku": {7: 200.0}}, {"haiku": 0.0}, {"haiku": (1.0, 0.0)})
+
+
 # --- the shipped model -------------------------------------------------------------------------------------
 
 
