@@ -8,8 +8,10 @@ What each handler measures is in model_router/metrics.py.
 
 from __future__ import annotations
 
+import io
 import os
-from typing import Any
+import sys
+from typing import IO, Any, cast
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
@@ -19,11 +21,26 @@ SERVICE = "model-router"
 NAMESPACE = "ModelRouter"
 
 
+class _CurrentStdout(io.TextIOBase):
+    """A log stream that writes to whatever ``sys.stdout`` is at the time of the write.
+
+    Powertools binds its handler to the ``sys.stdout`` that exists when the logger is built. In Lambda that
+    never changes; locally the engine routes stdout to the execution running the handler, and test
+    runners swap stdout between tests, so a stream fixed at import time could miss the engine."""
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
 def observability(component: str) -> tuple[Logger, Metrics, Tracer]:
     # In Lambda, log init errors through the logger; in a local process the hook would claim every
     # uncaught exception of the CLI as this function's.
     in_lambda = "AWS_LAMBDA_FUNCTION_NAME" in os.environ
-    logger = Logger(service=SERVICE, log_uncaught_exceptions=in_lambda)
+    logger = Logger(service=SERVICE, log_uncaught_exceptions=in_lambda,
+                    stream=cast(IO[str], _CurrentStdout()))
     logger.append_keys(component=component)
     metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
     tracer = Tracer(service=SERVICE)

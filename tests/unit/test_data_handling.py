@@ -57,9 +57,9 @@ def _run_everything(engine: LocalEngine, records: list[dict[str, Any]]) -> tuple
 
 @pytest.fixture
 def captured(capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> Iterator[Callable[..., str]]:
-    """Everything the handlers emit. Powertools binds its log handler to whatever sys.stdout was when the
-    first handler module loaded (under pytest, possibly pytest's own capture file), so the service logger's
-    records are also formatted here exactly as Powertools prints them, extra fields included."""
+    """Everything the handlers emit, by every route out of the process: the engine's copy of their stdout,
+    the process' stdout/stderr, the logging records, and the service logger's records formatted here
+    exactly as Powertools prints them, extra fields included."""
     caplog.set_level(logging.DEBUG)
     records = io.StringIO()
     handler = logging.StreamHandler(records)
