@@ -28,8 +28,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
-from itertools import accumulate, compress, pairwise, repeat
-from operator import and_, eq, itemgetter, mul, ne
+from itertools import accumulate, compress, groupby, pairwise, repeat
+from operator import and_, eq, gt, itemgetter, mul, ne
 from pathlib import Path
 from typing import Any
 from zlib import crc32
@@ -62,6 +62,7 @@ _LANE_BITS = 48
 _LANE_MASK = (1 << _LANE_BITS) - 1
 _LANE_UNITS = float(1 << 24)
 _LANE_OFFSET = 1 << 31
+_first, _second = itemgetter(0), itemgetter(1)
 _TOKEN = re.compile(r"[a-z]+|\d+|[^\sa-z\d]")
 _MC_OPTION = re.compile(r"^\s*(?:\(?[A-Ha-h][.)]|\([A-Ha-h]\)|[A-H]:)\s+\S", re.MULTILINE)
 _ANSWER_SUFFIX = re.compile(r"answer\s*:\s*$", re.IGNORECASE)
@@ -169,10 +170,10 @@ def _block(items: list[str] | list[bytes], prefix: str, weight: float) -> _Block
     buckets = list(map(and_, map(crc32, encoded, repeat(crc32(prefix.encode()))), repeat(_MASK)))
     tfs = list(map(_TF.__getitem__, counts.values()))
     merged = dict(zip(buckets, tfs, strict=True))
-    if len(merged) < len(buckets):  # two keys share a bucket: their values add up
-        merged = {}
-        for index, tf in zip(buckets, tfs, strict=True):
-            merged[index] = merged.get(index, 0.0) + tf
+    if len(merged) < len(buckets):  # keys that share a bucket add up (in key order, a C pass per bucket)
+        shared = Counter(buckets)
+        for index in compress(shared, map(gt, shared.values(), repeat(1))):
+            merged[index] = sum(compress(tfs, map(eq, buckets, repeat(index))))
     return _Block(buckets, tfs, merged, weight / math.hypot(*merged.values()), weight)
 
 
@@ -349,13 +350,12 @@ class TierModel:
         if norm == 0 or not self._width:
             return totals
         for block in blocks:
-            groups = {1.0: list(compress(block.buckets, map(eq, block.tfs, repeat(1.0))))}
-            if len(groups[1.0]) < len(block.buckets):
-                for bucket, tf in compress(zip(block.buckets, block.tfs, strict=True),
-                                           map(ne, block.tfs, repeat(1.0))):
-                    groups.setdefault(tf, []).append(bucket)
             coefficient = block.scale / norm
-            for tf, buckets in groups.items():
+            groups = [(1.0, list(compress(block.buckets, map(eq, block.tfs, repeat(1.0)))))]
+            if len(groups[0][1]) < len(block.buckets):  # keys seen more than once, grouped by their TF
+                repeated = sorted(compress(zip(block.tfs, block.buckets, strict=True), map(ne, block.tfs, repeat(1.0))))
+                groups += [(tf, list(map(_second, group))) for tf, group in groupby(repeated, key=_first)]
+            for tf, buckets in groups:
                 if buckets:
                     factor = coefficient * tf
                     totals = [t + factor * s for t, s in zip(totals, self._row_sums(buckets), strict=True)]
