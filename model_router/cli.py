@@ -300,6 +300,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="also run each product policy's operating point through the real workflow on up "
                                "to N requests per dataset and check it agrees with the analytic sweep")
     evaluate.add_argument("--scorer", action="store_true", help="report the scorer's AUROC and reliability")
+    evaluate.add_argument("--bootstrap", type=int, default=1000, metavar="N",
+                          help="paired bootstrap resamples for APGR 95%% intervals (0: none)")
     evaluate.add_argument("--json", help="write the machine-readable report here")
     evaluate.add_argument("--plot", help="write the cost-quality curves (and scorer reliability) as a PNG")
     evaluate.add_argument("--compare", help="an earlier --json report: show deltas, exit 1 on a regression")

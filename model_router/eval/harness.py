@@ -260,6 +260,14 @@ class Point:
     rejected: float
 
 
+def per_request(cases: list[Case], policy: Policy, threshold: float | None,
+                cap: float | None = None) -> tuple[list[float], list[float]]:
+    """Each request's cost in USD and recorded quality under ``policy`` (a rejected request scores 0)."""
+    outcomes = [simulate(c, policy, threshold if threshold is not None else 1.0, cap) for c in cases]
+    return ([o.cost for o in outcomes],
+            [c.score[o.tier] if o.status != "rejected" else 0.0 for c, o in zip(cases, outcomes, strict=True)])
+
+
 def evaluate(cases: list[Case], policy: Policy, threshold: float | None, premium_cost: float,
              cap: float | None = None) -> Point:
     outcomes = [simulate(c, policy, threshold if threshold is not None else 1.0, cap) for c in cases]

@@ -22,6 +22,7 @@ from model_router.eval.harness import (
     add_predictions,
     budget_cap,
     evaluate,
+    per_request,
     prepare,
 )
 from model_router.pricing import Price, orchestration_cost, tier_prices
@@ -51,15 +52,11 @@ REFERENCES = (
     Policy("ref: knn-minilm", "reference: kNN over MiniLM embeddings (analytic only)", "knn-minilm"),
 )
 DEFAULT_POLICY = "learned+cascade"
+BOOTSTRAP_SAMPLES = 1000  # as model_router.eval.uncertainty (imported lazily: it needs numpy)
 
 
 def _policy_names() -> list[str]:
     return [p.name for p in (*BASELINES, *PRODUCT_POLICIES, *REFERENCES)] + ["random"]
-
-
-def _point_dict(point: Point) -> dict[str, Any]:
-    return {"threshold": point.threshold, "quality": round(point.quality, 4),
-            "cost_fraction": round(point.cost_fraction, 4)}
 
 
 def _load_references(names: set[str], paths: list[str], log: Any) -> dict[str, Any]:
@@ -95,8 +92,10 @@ def run_eval(
     split: str = "holdout",
     limit: int | None = None,
     log: Any = None,
+    bootstrap: int = BOOTSTRAP_SAMPLES,
 ) -> dict[str, Any]:
-    """Evaluate every policy on every source in ``paths``; returns the machine-readable report."""
+    """Evaluate every policy on every source in ``paths``; returns the machine-readable report.
+    ``bootstrap``: resamples for the APGR intervals (0: none)."""
     log = log or (lambda message: print(message, file=sys.stderr))
     names = [str(Path(p)) for p in paths]
     wanted = set(policies or _policy_names())
@@ -126,7 +125,7 @@ def run_eval(
     for case in cases:
         by_source[case.source].append(case)
     reports = [
-        _source_report(source, group, wanted, threshold, prices)
+        _source_report(source, group, wanted, threshold, prices, bootstrap, log)
         for source, group in sorted(by_source.items())
     ]
     return {
@@ -152,7 +151,7 @@ def _available(policy: Policy, cases: list[Case]) -> bool:
 
 
 def _source_report(source: str, cases: list[Case], wanted: set[str], threshold: float,
-                   prices: dict[Tier, Price]) -> dict[str, Any]:
+                   prices: dict[Tier, Price], samples: int, log: Any) -> dict[str, Any]:
     premium, economy = cases[0].tiers[-1], cases[0].tiers[0]
     premium_cost = sum(c.cost[premium] for c in cases)
     economy_point = evaluate(cases, Policy("e", "", f"fixed:{economy.value}", thresholded=False), None, premium_cost)
@@ -161,6 +160,7 @@ def _source_report(source: str, cases: list[Case], wanted: set[str], threshold: 
     cap = budget_cap(cases)
     n = len(cases)
     rows: list[dict[str, Any]] = []
+    curves: dict[str, tuple[list[list[float]], list[list[float]]]] = {}
     for policy in (*BASELINES, *PRODUCT_POLICIES, *REFERENCES):
         if policy.name not in wanted or not _available(policy, cases):
             continue
@@ -168,23 +168,69 @@ def _source_report(source: str, cases: list[Case], wanted: set[str], threshold: 
         point = evaluate(cases, policy, threshold if policy.thresholded else None, premium_cost, policy_cap)
         row = _row(policy, point, n, premium_cost)
         if policy.thresholded:
-            curve = [evaluate(cases, policy, t, premium_cost, policy_cap) for t in THRESHOLDS]
-            pairs = [(p.cost_fraction, p.quality) for p in curve]
+            per_threshold = [per_request(cases, policy, t, policy_cap) for t in THRESHOLDS]
+            curves[policy.name] = ([c for c, _ in per_threshold], [q for _, q in per_threshold])
+            # The same sums evaluate() makes, in the same order.
+            pairs = [(sum(c) / premium_cost if premium_cost else 0.0, sum(q) / n) for c, q in per_threshold]
             row.update(
                 apgr=round(metrics.apgr(pairs, c_e, q_e, q_p), 4),
                 cpt_50=_round(metrics.cpt(pairs, 50, c_e, q_e, q_p)),
                 cpt_80=_round(metrics.cpt(pairs, 80, c_e, q_e, q_p)),
                 premium_parity_cost=_round(metrics.premium_parity_cost(pairs, q_p)),
-                curve=[_point_dict(p) for p in curve],
+                curve=[{"threshold": t, "quality": round(q, 4), "cost_fraction": round(c, 4)}
+                       for t, (c, q) in zip(THRESHOLDS, pairs, strict=True)],
             )
         if policy.capped:
             row["max_cost_usd"] = round(cap, 8)
         rows.append(row)
     if "random" in wanted:
         rows.append(_random_row(rows, q_e, q_p, c_e, premium_cost, n))
+    comparisons = _apgr_uncertainty(cases, rows, curves, economy, premium, samples, log)
     return {"source": source, "n": n, "tiers": [t.value for t in cases[0].tiers],
             "always_premium_quality": round(q_p, 4), "always_economy_quality": round(q_e, 4),
-            "policies": rows}
+            "policies": rows, "apgr_comparisons": comparisons}
+
+
+def _apgr_uncertainty(cases: list[Case], rows: list[dict[str, Any]],
+                      curves: dict[str, tuple[list[list[float]], list[list[float]]]], economy: Tier, premium: Tier,
+                      samples: int, log: Any) -> list[dict[str, Any]]:
+    """Bootstrap intervals for each curve's APGR (``apgr_ci95``) and the default policy's APGR minus each
+    other policy's, on the same resampled requests."""
+    if not curves or samples <= 0:
+        return []
+    try:
+        from model_router.eval import uncertainty
+    except ImportError as exc:  # pragma: no cover - numpy comes with the train extra
+        log(f"APGR intervals skipped: {exc}")
+        return []
+    fixed = {tier: per_request(cases, Policy("fixed", "", f"fixed:{tier.value}", thresholded=False), None)
+             for tier in (economy, premium)}
+    resampled = uncertainty.apgr_samples(curves, fixed[economy], fixed[premium], samples=samples)
+    for row in rows:
+        if row["name"] in resampled:
+            row["apgr_ci95"] = uncertainty.interval(resampled[row["name"]])
+    if DEFAULT_POLICY not in resampled:
+        return []
+    return uncertainty.compare(resampled, DEFAULT_POLICY, [name for name in curves if name != DEFAULT_POLICY])
+
+
+def _uncertainty_lines(source: dict[str, Any]) -> list[str]:
+    """The default policy's APGR interval and its paired differences from the others, one line each."""
+    own = next((r for r in source["policies"] if r["name"] == DEFAULT_POLICY and r.get("apgr_ci95")), None)
+    if own is None:
+        return []
+    low, high = own["apgr_ci95"]
+    lines = [f"APGR {DEFAULT_POLICY} {own['apgr']:.3f}, 95% bootstrap interval {low:.3f}..{high:.3f}; "
+             f"paired differences (same resampled requests):"]
+    for row in source.get("apgr_comparisons", []):
+        low, high = row["ci95"]
+        if low == high == row["apgr_difference"] == 0:
+            lines.append(f"  - {row['versus']}: the same curve")
+            continue
+        verdict = "higher" if low > 0 else "lower" if high < 0 else "not distinguishable"
+        lines.append(f"  - {row['versus']}: {row['apgr_difference']:+.3f} [{low:+.3f}, {high:+.3f}] {verdict} "
+                     f"(higher in {row['share_of_resamples_better']:.0%} of resamples)")
+    return lines
 
 
 def _round(value: float | None) -> float | None:
@@ -209,7 +255,8 @@ def _row(policy: Policy, point: Point, n: int, premium_cost: float) -> dict[str,
         "attempts_per_request": round(attempts, 4),
         "decision_cost_per_1k_usd": round(1000 * decision, 6) if policy.start not in ("oracle",) else 0.0,
         "rejected_rate": round(point.rejected, 4),
-        "apgr": None, "cpt_50": None, "cpt_80": None, "premium_parity_cost": None, "curve": [],
+        "apgr": None, "apgr_ci95": None, "cpt_50": None, "cpt_80": None, "premium_parity_cost": None,
+        "curve": [],
     }
 
 
@@ -228,7 +275,7 @@ def _random_row(rows: list[dict[str, Any]], q_e: float, q_p: float, c_e: float, 
         "cost_fraction_of_premium": round(fraction, 4),
         "tier_share": {"haiku": round(1 - share, 4), "sonnet": 0.0, "opus": round(share, 4)},
         "escalation_rate": 0.0, "attempts_per_request": 1.0, "decision_cost_per_1k_usd": 0.0,
-        "rejected_rate": 0.0, "apgr": 0.5, "cpt_50": 0.5, "cpt_80": 0.8, "premium_parity_cost": None,
+        "rejected_rate": 0.0, "apgr": 0.5, "apgr_ci95": None, "cpt_50": 0.5, "cpt_80": 0.8, "premium_parity_cost": None,
         "curve": [],
     }
 
@@ -256,6 +303,8 @@ def print_report(report: dict[str, Any]) -> None:
                 _fmt(row["premium_parity_cost"], "{:.1%}"),
             )
         console.print(table)
+        for line in _uncertainty_lines(source):
+            console.print(line)
     console.print(f"[dim]{report['note']} Quality = mean recorded score of the accepted answer; costs are "
                   f"Claude list prices on estimated tokens (ceil(chars/4); per-task estimates where no answer "
                   f"text exists).[/dim]")
@@ -357,7 +406,7 @@ def main(args: Any) -> int:
         prices = {Tier(k): Price(float(v["input"]), float(v["output"]), "--prices") for k, v in data.items()}
     paths = args.dataset or default_datasets()
     report = run_eval(paths, policies=args.policy, prices=prices, threshold=args.threshold, split=args.split,
-                      limit=args.limit)
+                      limit=args.limit, bootstrap=getattr(args, "bootstrap", BOOTSTRAP_SAMPLES))
     scorer = None
     if args.plot or args.scorer:
         from model_router.eval.scorer_eval import scorer_reliability
