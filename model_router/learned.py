@@ -338,7 +338,8 @@ class TierModel:
         return [(((total >> shift) & _LANE_MASK) - offset) / _LANE_UNITS for shift in self._shifts]
 
     def head_totals(self, text: str) -> list[float]:
-        """The same dot products as ``_totals(prompt_features(text))`` (equal to 1e-9), from the blocks.
+        """The same dot products as ``_totals(prompt_features(text))`` (to ~1e-7: weights are packed in units
+        of 2**-24), computed from the blocks.
 
         Within a block every key that occurs once carries the same value, scale / norm, and a key that
         occurs c times that value times the TF of c; so the rows are summed per TF value and scaled once.

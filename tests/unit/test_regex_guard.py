@@ -61,7 +61,8 @@ def test_every_alternative_is_seen_by_its_guard() -> None:
 # Text built from the examples, the guards' own literals and the characters around them, upper- and lowercase.
 _PIECES = sorted(set(EXAMPLES) | {lit for g in GUARDED.values() for lit in g.literals}
                  | {lit.upper() for g in GUARDED.values() for lit in g.literals}
-                 | set(" \n\t()[]:|$=-*/+.,_1234567890abcSELECTfromFROMthenTHEN") | {"Statement 1 |", "\u212a", "\u017f"})
+                 | set(" \n\t()[]:|$=-*/+.,_1234567890abcSELECTfromFROMthenTHEN")
+                 | {"Statement 1 |", "\u212a", "\u017f"})
 
 
 @settings(max_examples=400, deadline=None)
