@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _util import percentile, report
 
 from model_router.datasets import read_records, sample_path
+from model_router.learned import load_tier_model
 from model_router.settings import Settings
 from model_router.steps import classify_step
 
@@ -31,6 +32,10 @@ def main() -> None:
     events = [{"request": {"prompt": r["prompt"]}, "execution_name": r["id"]} for r in read_records(sample_path())]
     print(f"classifier_requests: {args.n} x {args.repeats} per router ({len(events)} distinct recorded prompts, "
           "all sources)")
+    load_tier_model.cache_clear()
+    started = time.perf_counter()
+    load_tier_model()  # what a classifier Lambda's cold start pays once: read, decode and pack the weights
+    print(f"learned_model_load: {(time.perf_counter() - started) * 1000:.0f} ms")
     samples: dict[str, list[float]] = {"heuristic": [], "learned": []}
     medians: dict[str, list[float]] = {"heuristic": [], "learned": []}
     settings = {name: Settings.from_mapping({"DEFAULT_STRATEGY": name}) for name in samples}

@@ -6,7 +6,6 @@ import gzip
 import json
 import math
 import random
-import time
 from pathlib import Path
 from typing import Any
 from zlib import crc32
@@ -64,20 +63,6 @@ def test_features_see_task_markers() -> None:
     assert "q_prefix" in learned._markers("Q: who wrote Hamlet?")
 
 
-def test_features_latency_on_the_vendored_sample(records: list[dict[str, Any]]) -> None:
-    prompts = [r["prompt"] for r in records]
-    for prompt in prompts[:50]:
-        prompt_features(prompt)
-    timings = []
-    for prompt in prompts:
-        started = time.perf_counter()
-        prompt_features(prompt)
-        timings.append(time.perf_counter() - started)
-    timings.sort()
-    # Budget 1 ms p50 (measured ~0.5 ms); generous here so a loaded CI machine does not flake.
-    assert timings[len(timings) // 2] < 0.005
-
-
 def _edge_prompts() -> list[str]:
     return [
         "", " ", "?", "a", "aaaa " * 400, "x" * 5000, "the the the the", "Q: 1+1=?\nA) 2\nB) 3\nAnswer:",
@@ -131,11 +116,8 @@ def test_packing_refuses_a_weight_it_cannot_hold() -> None:
 
 def test_shipped_model_loads_and_predicts_calibrated_probabilities(records: list[dict[str, Any]]) -> None:
     load_tier_model.cache_clear()
-    started = time.perf_counter()
-    model = load_tier_model()
-    elapsed = time.perf_counter() - started
+    model = load_tier_model()  # its cold-start time: bench/bench_classifier.py
     assert model is not None, "model_router/data/router_model.json.gz is missing: run model-router train"
-    assert elapsed < 2.0  # ~0.1 s measured; the Lambda reads it on a cold start
     assert load_tier_model() is model  # cached
     assert set(model.tiers) == TIERS
     for record in records[:200]:
