@@ -159,11 +159,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return EXIT_OK
     env = local_overrides(strategy=args.strategy, threshold=args.threshold, faults=args.faults)
     started = time.perf_counter()
-    summary = run_demo(n=args.n, seed=args.seed, dataset=dataset, env_overrides=env)
+    sweep = [float(t) for t in args.sweep.split(",") if t.strip()] if args.sweep else []
+    summary = run_demo(n=args.n, seed=args.seed, dataset=dataset, env_overrides=env, sweep=sweep)
     elapsed = time.perf_counter() - started
     figures = summary.figures()
     if args.json:
-        _print_json({"figures": figures, "results": [
+        _print_json({"figures": figures,
+                     "threshold_sweep": {f"{t:g}": s.figures() for t, s in summary.sweep.items()},
+                     "results": [
             {"id": r.record["id"], "status": r.result.status, "error": r.result.error,
              "output": r.result.output, "quality": r.quality} for r in summary.rows]})
         return EXIT_OK if figures["failed"] == 0 else EXIT_FAILED
@@ -202,7 +205,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f" escalations {f['escalations']}, fallbacks {f['fallbacks']}\n"
         f"  [dim]{STAND_IN_NOTE}[/dim]"
     )
-    return EXIT_OK if figures["failed"] == 0 else EXIT_FAILED
+    if summary.sweep:
+        console.print(f"\n[bold]The same prompts at other thresholds[/bold] (routing.confidence_threshold; "
+                      f"the run above used {summary.threshold:g}):")
+        for value, other in sorted(summary.sweep.items()):
+            g = other.figures()
+            mix = ", ".join(f"{k.capitalize()} {v}" for k, v in sorted(g["tier_mix"].items()))
+            console.print(f"  {value:<5g} quality {g['quality_routed']:.3f}, {g['savings_pct']:+.1f}% saved vs "
+                          f"always-Opus, answered by {mix}; escalations {g['escalations']}")
+        console.print("  [dim]Lower thresholds trust cheaper tiers more: pick yours from `make eval`'s curves.[/dim]")
+    failed = figures["failed"] + sum(s.figures()["failed"] for s in summary.sweep.values())
+    return EXIT_OK if failed == 0 else EXIT_FAILED
 
 
 # -- eval -----------------------------------------------------------------------------------------------
@@ -284,6 +297,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--faults", help="inject faults, e.g. 'throttle=0.2,seed=7'")
     demo.add_argument("--list", action="store_true", help="list the replayable prompts and exit")
     demo.add_argument("--json", action="store_true", help="print figures and results as JSON")
+    demo.add_argument("--sweep", default="0.5,0.65,0.9", metavar="T,T,...",
+                      help="then run the same prompts at these confidence thresholds ('' for none)")
     demo.set_defaults(func=cmd_demo)
 
     evaluate = sub.add_parser("eval", help="policies vs baselines on recorded outcomes: quality, cost, APGR, CPT")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,10 @@ class DemoRow:
 @dataclass
 class DemoSummary:
     rows: list[DemoRow] = field(default_factory=list)
+    # The deployment's confidence threshold these rows ran at (unless a sweep row set its own).
+    threshold: float | None = None
+    # The same prompts again at other confidence thresholds (routing.confidence_threshold), by threshold.
+    sweep: dict[float, DemoSummary] = field(default_factory=dict)
 
     @property
     def answered(self) -> list[DemoRow]:
@@ -103,23 +108,36 @@ def run_demo(
     seed: int = 7,
     dataset: Path | None = None,
     env_overrides: dict[str, str] | None = None,
+    sweep: Sequence[float] = (),
 ) -> DemoSummary:
+    """Run ``n`` recorded prompts through the local workflow; then, for each threshold in ``sweep``, the
+    same prompts again with that ``routing.confidence_threshold`` (the trade-off the threshold sets)."""
     dataset = dataset or sample_path()
     env = {"REPLAY_DATASET": str(dataset), **(env_overrides or {})}
     engine = LocalEngine(env_overrides=env)
     settings = engine.function_settings("ScorerFunction")
     prices = tier_prices(settings.model_ids, settings.price_overrides)
-    summary = DemoSummary()
     maps = tier_maps(str(dataset))
-    for record in pick(replayable(list(read_records(dataset))), n, seed):
-        # Only the tiers the source recorded a model for: a borrowed tier would replay a stronger
-        # model's answer at a cheaper tier's price and flatter the savings.
-        tiers = [t.value for t in maps[record["source"]].recorded_tiers]
-        request = {"prompt": record["prompt"], "request_id": record["id"], "routing": {"tiers": tiers}}
-        result = engine.run(request, name=record["id"])
-        quality = None
-        if result.status == "SUCCEEDED":
-            quality = recorded_score(record, Tier(result.output["tier"]), str(dataset))
-        premium_quality, premium_cost = always_premium(record, prices, str(dataset))
-        summary.rows.append(DemoRow(record, result, quality, premium_quality, premium_cost))
+    records = pick(replayable(list(read_records(dataset))), n, seed)
+
+    def run(threshold: float | None) -> DemoSummary:
+        summary = DemoSummary(threshold=settings.confidence_threshold if threshold is None else threshold)
+        for record in records:
+            # Only the tiers the source recorded a model for: a borrowed tier would replay a stronger
+            # model's answer at a cheaper tier's price and flatter the savings.
+            routing: dict[str, Any] = {"tiers": [t.value for t in maps[record["source"]].recorded_tiers]}
+            if threshold is not None:
+                routing["confidence_threshold"] = threshold
+            request = {"prompt": record["prompt"], "request_id": record["id"], "routing": routing}
+            name = record["id"] if threshold is None else f"{record['id']}-t{threshold:g}"
+            result = engine.run(request, name=name)
+            quality = None
+            if result.status == "SUCCEEDED":
+                quality = recorded_score(record, Tier(result.output["tier"]), str(dataset))
+            premium_quality, premium_cost = always_premium(record, prices, str(dataset))
+            summary.rows.append(DemoRow(record, result, quality, premium_quality, premium_cost))
+        return summary
+
+    summary = run(None)
+    summary.sweep = {threshold: run(threshold) for threshold in sweep}
     return summary
