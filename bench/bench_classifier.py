@@ -53,6 +53,18 @@ def main() -> None:
                 assert state["valid"], state
             medians[name].append(percentile(run, 50))
             pooled.extend(run)
+    # What the 1 ms budget names: the learned router's features and heads alone, without validation,
+    # the heuristic signals and the route plan around them.
+    model = load_tier_model()
+    assert model is not None
+    alone = []
+    for _ in range(args.repeats):
+        for i in range(args.n):
+            prompt = events[i % len(events)]["request"]["prompt"]
+            started = time.perf_counter_ns()
+            model.predict_route(prompt)
+            alone.append((time.perf_counter_ns() - started) / 1000)
+    report("learned_features_and_heads", alone, "us")
     for name, pooled in samples.items():
         print(f"classifier_{name}_p50_per_repeat: {' '.join(f'{m:.1f}' for m in medians[name])} us")
         report(f"classifier_{name}", pooled, "us")

@@ -157,6 +157,7 @@ class _Block:
     merged: dict[int, float]
     scale: float
     weight: float
+    repeats: bool  # some key occurs more than once (its TF is above 1)
 
 
 def _block(items: list[str] | list[bytes], prefix: str, weight: float) -> _Block | None:
@@ -174,7 +175,7 @@ def _block(items: list[str] | list[bytes], prefix: str, weight: float) -> _Block
         shared = Counter(buckets)
         for index in compress(shared, map(gt, shared.values(), repeat(1))):
             merged[index] = sum(compress(tfs, map(eq, buckets, repeat(index))))
-    return _Block(buckets, tfs, merged, weight / math.hypot(*merged.values()), weight)
+    return _Block(buckets, tfs, merged, weight / math.hypot(*merged.values()), weight, len(counts) < len(items))
 
 
 def _blocks(text: str) -> list[_Block]:
@@ -341,8 +342,8 @@ class TierModel:
         """The same dot products as ``_totals(prompt_features(text))`` (to ~1e-7: weights are packed in units
         of 2**-24), computed from the blocks.
 
-        Within a block every key that occurs once carries the same value, scale / norm, and a key that
-        occurs c times that value times the TF of c; so the rows are summed per TF value and scaled once.
+        Within a block a key that occurs c times carries TF(c) x scale / norm (TF(1) = 1): so the block's
+        rows are summed once, the rows of keys seen more often added again per TF value, and scaled once.
         The normalised vector itself is never built: this is the serving path of every classification.
         """
         blocks = _blocks(text)
@@ -351,15 +352,14 @@ class TierModel:
         if norm == 0 or not self._width:
             return totals
         for block in blocks:
-            coefficient = block.scale / norm
-            groups = [(1.0, list(compress(block.buckets, map(eq, block.tfs, repeat(1.0)))))]
-            if len(groups[0][1]) < len(block.buckets):  # keys seen more than once, grouped by their TF
+            sums = self._row_sums(block.buckets)  # every key once, then the extra TF of repeated keys
+            if block.repeats:
                 repeated = sorted(compress(zip(block.tfs, block.buckets, strict=True), map(ne, block.tfs, repeat(1.0))))
-                groups += [(tf, list(map(_second, group))) for tf, group in groupby(repeated, key=_first)]
-            for tf, buckets in groups:
-                if buckets:
-                    factor = coefficient * tf
-                    totals = [t + factor * s for t, s in zip(totals, self._row_sums(buckets), strict=True)]
+                for tf, group in groupby(repeated, key=_first):
+                    extra = tf - 1.0
+                    sums = [s + extra * r for s, r in zip(sums, self._row_sums(list(map(_second, group))), strict=True)]
+            coefficient = block.scale / norm
+            totals = [t + coefficient * s for t, s in zip(totals, sums, strict=True)]
         return totals
 
     def scores(self, features: dict[int, float]) -> dict[str, float]:
