@@ -158,10 +158,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print(f"{record['id']:<24} {' '.join(record['prompt'].split())[:90]}")
         return EXIT_OK
     env = local_overrides(strategy=args.strategy, threshold=args.threshold, faults=args.faults)
-    started = time.perf_counter()
     sweep = [float(t) for t in args.sweep.split(",") if t.strip()] if args.sweep else []
     summary = run_demo(n=args.n, seed=args.seed, dataset=dataset, env_overrides=env, sweep=sweep)
-    elapsed = time.perf_counter() - started
     figures = summary.figures()
     if args.json:
         _print_json({"figures": figures,
@@ -195,7 +193,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     console.print(table)
     f = figures
     console.print(
-        f"\n[bold]Summary[/bold] ({f['answered']}/{f['requests']} answered, {elapsed:.1f} s)\n"
+        f"\n[bold]Summary[/bold] ({f['answered']}/{f['requests']} answered, {summary.seconds:.1f} s)\n"
         f"  quality (mean recorded score): routed {f['quality_routed']:.3f} vs always-Opus "
         f"{f['quality_always_premium']:.3f}\n"
         f"  model cost: routed ${f['cost_routed_usd']:.4f} vs always-Opus ${f['cost_always_premium_usd']:.4f}"

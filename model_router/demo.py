@@ -6,6 +6,7 @@ Numbers come from replayed answers of real models standing in for Claude tiers (
 from __future__ import annotations
 
 import random
+import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -68,6 +69,7 @@ class DemoSummary:
     rows: list[DemoRow] = field(default_factory=list)
     # The deployment's confidence threshold these rows ran at (unless a sweep row set its own).
     threshold: float | None = None
+    seconds: float = 0.0  # wall time of these rows' executions
     # The same prompts again at other confidence thresholds (routing.confidence_threshold), by threshold.
     sweep: dict[float, DemoSummary] = field(default_factory=dict)
 
@@ -122,6 +124,7 @@ def run_demo(
 
     def run(threshold: float | None) -> DemoSummary:
         summary = DemoSummary(threshold=settings.confidence_threshold if threshold is None else threshold)
+        started = time.perf_counter()
         for record in records:
             # Only the tiers the source recorded a model for: a borrowed tier would replay a stronger
             # model's answer at a cheaper tier's price and flatter the savings.
@@ -136,6 +139,7 @@ def run_demo(
                 quality = recorded_score(record, Tier(result.output["tier"]), str(dataset))
             premium_quality, premium_cost = always_premium(record, prices, str(dataset))
             summary.rows.append(DemoRow(record, result, quality, premium_quality, premium_cost))
+        summary.seconds = time.perf_counter() - started
         return summary
 
     summary = run(None)
