@@ -5,12 +5,12 @@ from __future__ import annotations
 import gzip
 import json
 import math
-import random
 from pathlib import Path
 from typing import Any
 from zlib import crc32
 
 import pytest
+from synthetic import synthetic_records
 
 from model_router import learned
 from model_router.datasets import is_holdout, read_records, sample_path, tier_maps
@@ -155,29 +155,9 @@ def test_load_refuses_a_model_of_other_features(tmp_path: Path) -> None:
 # --- training ------------------------------------------------------------------------------------------
 
 
-TOPICS = ["cats", "rivers", "prime numbers", "castles", "poems", "trains", "volcanoes", "coffee", "chess", "tides"]
-
-
 def _synthetic(n: int = 240, seed: int = 1) -> list[dict[str, Any]]:
-    """Prompts with 'hard' fail on economy (and mostly on standard); premium mostly succeeds."""
-    maps = tier_maps(str(sample_path()))
-    rng = random.Random(seed)
-    out = []
-    for i in range(n):
-        hard = i % 2 == 0
-        source = "llmrouter" if i % 3 else "routellm-gsm8k"
-        models = maps[source].models
-        prompt = f"{'A hard' if hard else 'An easy'} question number {i} about {rng.choice(TOPICS)}?"
-        scores = {
-            Tier.HAIKU: 0.0 if hard else 1.0,
-            Tier.SONNET: float(not hard or rng.random() < 0.3),
-            Tier.OPUS: float(rng.random() < 0.9),
-        }
-        outcomes = {models[t]: {"score": s, "response": None, "input_tokens": None, "output_tokens": None}
-                    for t, s in scores.items()}
-        out.append({"id": f"{source}-{i}", "source": source, "task": "synthetic", "prompt": prompt,
-                    "reference": None, "outcomes": outcomes, "complexity": "simple", "meta": {}})
-    return out
+    """'hard' prompts fail on economy (and mostly on standard); premium mostly succeeds."""
+    return synthetic_records(n, seed, sonnet_rate=0.3)
 
 
 FAST = {"c_grid": (1.0, 4.0), "smoothing_grid": (0.0, 0.5), "folds": 3}

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import json
 import math
-import random
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import pytest
+from synthetic import synthetic_records
 
 from model_router import learned
 from model_router.contracts import validate_request
-from model_router.datasets import sample_path, tier_maps
+from model_router.datasets import sample_path
 from model_router.decisions import _affordable
 from model_router.eval.harness import Policy, add_learned, prepare, simulate
 from model_router.learned import RoutePrediction, TierModel, load_tier_model, predicted_tokens
@@ -39,7 +39,6 @@ except ImportError:  # pragma: no cover - the dev extra installs it
 
 needs_sklearn = pytest.mark.skipif(not HAVE_SKLEARN, reason='training needs the train extra: pip install -e ".[train]"')
 PRICES = tier_prices(DEFAULT_MODEL_IDS)
-TOPICS = ["cats", "rivers", "prime numbers", "castles", "poems", "trains", "volcanoes", "coffee", "chess", "tides"]
 FAST = {"c_grid": (1.0,), "smoothing_grid": (0.0,), "folds": 3, "alpha_grid": (1.0, 10.0)}
 
 
@@ -92,22 +91,8 @@ def test_cost_estimate_is_monotone_in_predicted_tokens_and_capped() -> None:
 def _synthetic(n: int = 300, seed: int = 2) -> list[dict[str, Any]]:
     """'hard' prompts: economy fails, premium mostly succeeds, answers are long; 'easy': everyone succeeds,
     answers are short. GSM8K-like records carry answer texts (so lengths are learned from them)."""
-    maps = tier_maps(str(sample_path()))
-    rng = random.Random(seed)
-    out = []
-    for i in range(n):
-        hard = i % 2 == 0
-        source = "llmrouter" if i % 3 else "routellm-gsm8k"
-        models = maps[source].models
-        prompt = f"{'A hard' if hard else 'An easy'} question number {i} about {rng.choice(TOPICS)}?"
-        scores = {Tier.HAIKU: float(not hard), Tier.SONNET: float(not hard or rng.random() < 0.5),
-                  Tier.OPUS: float(rng.random() < 0.9)}
-        text = ("step " * 400 if hard else "yes ") if source == "routellm-gsm8k" else None
-        outcomes = {models[t]: {"score": s, "response": text, "input_tokens": None, "output_tokens": None}
-                    for t, s in scores.items()}
-        out.append({"id": f"{source}-{i}", "source": source, "task": "gsm8k" if hard else "mmlu", "prompt": prompt,
-                    "reference": None, "outcomes": outcomes, "complexity": "simple", "meta": {}})
-    return out
+    return synthetic_records(n, seed, sonnet_rate=0.5, hard_answer="step " * 400, easy_answer="yes ",
+                             tasks=("gsm8k", "mmlu"))
 
 
 @pytest.fixture(scope="module")
