@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from model_router.local.executions import DEFAULT_KEEP, ExecutionStore, default_history_dir
+from model_router.sfn_payloads import json_or_text
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DATA_LIMIT = 2_000  # characters of input/output shown per state with --data
@@ -106,15 +107,6 @@ def _time(value: Any) -> datetime.datetime:
     return stamp if stamp.tzinfo else stamp.replace(tzinfo=datetime.UTC)
 
 
-def _json(text: Any) -> Any:
-    if not isinstance(text, str):
-        return text
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
 def _details(event: dict[str, Any]) -> dict[str, Any]:
     return next((v for k, v in event.items() if k.endswith("EventDetails") and isinstance(v, dict)), {})
 
@@ -130,13 +122,13 @@ def build_timeline(record: dict[str, Any]) -> Timeline:
         stamp = _time(event["timestamp"])
         if kind.endswith("StateEntered"):
             open_visit = StateVisit(details.get("name", "?"), kind.removesuffix("StateEntered"), stamp,
-                                    input=_json(details.get("input")))
+                                    input=json_or_text(details.get("input")))
             if visits and visits[-1].next is None:
                 visits[-1].next = open_visit.name
             visits.append(open_visit)
         elif kind.endswith("StateExited") and open_visit is not None:
             open_visit.exited = stamp
-            open_visit.output = _json(details.get("output"))
+            open_visit.output = json_or_text(details.get("output"))
             open_visit.caught = open_visit._last_error_final
             open_visit = None
         elif open_visit is not None and kind.startswith(_TASK_PREFIXES):
@@ -170,10 +162,10 @@ def build_timeline(record: dict[str, Any]) -> Timeline:
 
 def _attempts(record: dict[str, Any], visits: list[StateVisit]) -> list[dict[str, Any]]:
     """The attempt records: from the result, else the failure's cause, else the last state that had them."""
-    output = _json(record.get("output"))
+    output = json_or_text(record.get("output"))
     if isinstance(output, dict) and isinstance(output.get("attempts"), list):
         return list(output["attempts"])
-    cause = _json(record.get("cause"))
+    cause = json_or_text(record.get("cause"))
     if isinstance(cause, dict) and isinstance(cause.get("attempts"), list):
         return list(cause["attempts"])
     for visit in reversed(visits):
@@ -204,7 +196,7 @@ def _attempt_line(attempt: dict[str, Any]) -> str:
 
 
 def cause_message(cause: Any) -> str:
-    parsed = _json(cause)
+    parsed = json_or_text(cause)
     if isinstance(parsed, dict):
         return str(parsed.get("message") or parsed.get("errorMessage") or "")[:300]
     return str(parsed or "")[:300]

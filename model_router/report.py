@@ -24,6 +24,7 @@ from typing import Any
 
 from model_router.datasets import STAND_IN_NOTE
 from model_router.metrics import ERROR_METRICS
+from model_router.sfn_payloads import json_or_text
 from model_router.tiers import TIER_ORDER
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -108,12 +109,7 @@ def _rate(part: int, whole: int) -> float:
 
 
 def _attempts_of_error(error: dict[str, Any]) -> list[dict[str, Any]]:
-    cause = error.get("cause")
-    if isinstance(cause, str):
-        try:
-            cause = json.loads(cause)
-        except json.JSONDecodeError:
-            return []
+    cause = json_or_text(error.get("cause"))
     attempts = cause.get("attempts") if isinstance(cause, dict) else None
     return attempts if isinstance(attempts, list) else []
 

@@ -23,6 +23,7 @@ from model_router.contracts import MAX_REQUEST_BYTES, validate_request
 from model_router.datasets import STAND_IN_NOTE
 from model_router.errors import InvalidRequest
 from model_router.pricing import cost_summary
+from model_router.sfn_payloads import json_or_text
 
 MALFORMED = "Batch.MalformedLine"
 INVALID = "Router.InvalidRequest"
@@ -106,15 +107,6 @@ def prepare(item: dict[str, Any], source: dict[str, Any], done: dict[str, Any] |
     return {"action": "route", "line": line, "request_id": request["request_id"], "source": source, "request": routed}
 
 
-def _cause(text: Any) -> Any:
-    if not isinstance(text, str):
-        return text
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
 def record(state: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     """The output line of a routed item, and whether the line is done (answered: never route it again)."""
     line, request_id = int(state["line"]), state["request_id"]
@@ -124,7 +116,7 @@ def record(state: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         return {"line": line, "request_id": request_id, "status": result["status"], "result": result}, True
     failure = routed
     error = failure.get("Error") or "States.Runtime"
-    cause = _cause(failure.get("Cause"))
+    cause = json_or_text(failure.get("Cause"))
     status = "invalid" if error == INVALID else "failed"
     detail = cause if isinstance(cause, dict) else {}
     message = cause if isinstance(cause, str) else detail.get("message") or detail.get("errorMessage") or error
