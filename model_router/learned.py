@@ -310,8 +310,7 @@ class TierModel:
         # head. Rows are packed into one Python int per bucket: each head's weight, in units of
         # 2**-24 and offset to be non-negative, in its own 48-bit lane. Summing a block is then one
         # C-level sum() of ints (exact), unpacked once per head. Buckets no head uses share one int.
-        heads = ([self.weights[t] for t in self.tiers] + [self.gain_weights[t] for t in self.gain_tiers]
-                 + [self.token_weights[t] for t in self.token_tiers])
+        heads = self._heads()
         self._width = len(heads)
         self._shifts = [_LANE_BITS * position for position in range(len(heads))]
         zero = sum(_LANE_OFFSET << shift for shift in self._shifts)
@@ -327,10 +326,13 @@ class TierModel:
     def _totals(self, features: dict[int, float]) -> list[float]:
         """w . x for every head, in head order (success heads, gain heads, output-length heads), from a
         feature vector (:func:`prompt_features`): the plain reference for :meth:`head_totals`."""
-        heads = ([self.weights[t] for t in self.tiers] + [self.gain_weights[t] for t in self.gain_tiers]
-                 + [self.token_weights[t] for t in self.token_tiers])
         values = list(features.values())
-        return [float(sum(map(mul, map(head.get, features, repeat(0.0)), values))) for head in heads]
+        return [float(sum(map(mul, map(head.get, features, repeat(0.0)), values))) for head in self._heads()]
+
+    def _heads(self) -> list[dict[int, float]]:
+        """Every head's weights, in the order of the totals: success, gain, output-length heads."""
+        return ([self.weights[t] for t in self.tiers] + [self.gain_weights[t] for t in self.gain_tiers]
+                + [self.token_weights[t] for t in self.token_tiers])
 
     def _row_sums(self, buckets: list[int]) -> list[float]:
         """Per head, the sum of the weights of ``buckets`` (a bucket listed twice counts twice)."""
