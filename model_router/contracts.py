@@ -16,8 +16,9 @@ from typing import Any
 import jsonschema
 from jsonschema import Draft202012Validator
 
-from model_router import request_hygiene
+from model_router import request_hygiene, response_format
 from model_router.errors import InvalidRequest
+from model_router.request_hygiene import field_path
 from model_router.tiers import Tier
 
 # Step Functions caps state payloads at 256 KiB. The request travels inside the workflow state next to
@@ -35,15 +36,6 @@ def schema(name: str) -> dict[str, Any]:
 @cache
 def validator(name: str) -> Draft202012Validator:
     return Draft202012Validator(schema(name), format_checker=Draft202012Validator.FORMAT_CHECKER)
-
-
-def field_path(path: Any) -> str:
-    """``deque(['messages', 0, 'role'])`` -> ``messages[0].role``."""
-    out = ""
-    for part in path:
-        name = request_hygiene.printable(str(part))
-        out += f"[{part}]" if isinstance(part, int) else (f".{name}" if out else name)
-    return out or "(request)"
 
 
 def _describe(error: jsonschema.ValidationError) -> tuple[str, str]:
@@ -76,6 +68,11 @@ def _describe(error: jsonschema.ValidationError) -> tuple[str, str]:
 
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]*")
+REQUEST_ID_MAX_LENGTH = 128  # the schema's maxLength
+
+
+def _json_bytes(value: Any) -> int:
+    return len(json.dumps(value, ensure_ascii=False).encode("utf-8"))
 
 
 def _check_text(field: str, text: str) -> None:
@@ -88,6 +85,13 @@ def _check_text(field: str, text: str) -> None:
 
 def _blocks(value: str | list[dict[str, str]]) -> list[dict[str, str]]:
     return [{"text": value}] if isinstance(value, str) else [{"text": b["text"]} for b in value]
+
+
+def valid_request_id(value: Any) -> str | None:
+    """``value`` when it is a request id the contract accepts (safe to echo in errors and logs), else None."""
+    if isinstance(value, str) and len(value) <= REQUEST_ID_MAX_LENGTH and _REQUEST_ID.fullmatch(value):
+        return value
+    return None
 
 
 def validate_request(raw: Any, *, default_request_id: str | None = None) -> dict[str, Any]:
@@ -118,13 +122,16 @@ def validate_request(raw: Any, *, default_request_id: str | None = None) -> dict
                 _check_text(f"messages[{i}].content[{j}].text", block["text"])
     request_hygiene.check_values(raw)
 
-    size = len(json.dumps(raw, ensure_ascii=False).encode("utf-8"))
+    size = _json_bytes(raw)
     if size > MAX_REQUEST_BYTES:
-        field = "prompt" if "prompt" in raw else "messages"
+        # Name the field that makes it too big, not the prompt by default: a 300 KB system prompt or
+        # response_format is the caller's to shrink.
+        sizes = {key: _json_bytes(value) for key, value in raw.items()}
+        field = max(sizes, key=lambda key: sizes[key])
         raise InvalidRequest(
             field,
-            f"request is {size} bytes, over the {MAX_REQUEST_BYTES}-byte limit that keeps the workflow "
-            "state under Step Functions' 256 KiB payload cap",
+            f"is {sizes[field]} bytes, which makes the request {size} bytes, over the {MAX_REQUEST_BYTES}-byte "
+            "limit that keeps the workflow state under Step Functions' 256 KiB payload cap",
         )
 
     messages: list[dict[str, Any]]
@@ -154,6 +161,7 @@ def validate_request(raw: Any, *, default_request_id: str | None = None) -> dict
     if tier and ((low and Tier(tier).rank < Tier(low).rank) or (high and Tier(tier).rank > Tier(high).rank)):
         raise InvalidRequest("tier", f"'{tier}' is outside routing.min_tier..max_tier")
     if "response_format" in raw:
+        response_format.check_request_format(raw["response_format"])  # bounds first: check_schema walks it all
         try:
             Draft202012Validator.check_schema(raw["response_format"])
         except jsonschema.SchemaError as exc:

@@ -30,7 +30,8 @@ from model_router.tiers import TIER_ORDER, Tier
 INVOKE_STATES: dict[str, Tier] = {f"Invoke {tier.label}": tier for tier in TIER_ORDER}
 INVOKER_FUNCTIONS: dict[Tier, str] = {tier: f"{tier.label}InvokerFunction" for tier in TIER_ORDER}
 # The errors a router execution may end in: anything else is an unstructured failure.
-STRUCTURED_ERRORS = ("Router.InvalidRequest", "Router.ModelRequestRejected", "Router.AllModelsFailed")
+STRUCTURED_ERRORS = ("Router.InvalidRequest", "Router.ModelRequestRejected", "Router.AllModelsFailed",
+                     "Router.ScoringFailed")
 # The campaign: per call, throttle 20%, 5xx 5%, timeout 2%, malformed 5% and truncated 5%.
 MIXED_FAULTS = "throttle=0.2,server_error=0.05,timeout=0.02,malformed=0.05,truncated=0.05"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 from urllib.parse import unquote
 
@@ -24,10 +24,6 @@ MAX_NESTING = 32
 # (U+0080-U+009F) is left alone: it turns up in real, mis-decoded text that models handle fine.
 C0_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f]")
 SURROGATE = re.compile(r"[\ud800-\udfff]")
-# A quantified group whose body ends in a quantifier, e.g. (a+)+ or (\w*)*: catastrophic backtracking in
-# Python's re. The scorer validates answers against response_format patterns, so one such pattern lets a
-# request stall the Scorer Lambda until it times out.
-_NESTED_QUANTIFIER = re.compile(r"[+*}]\)[+*{]")
 
 
 def printable(name: str) -> str:
@@ -38,10 +34,12 @@ def printable(name: str) -> str:
     return name
 
 
-def _path(parts: tuple[str | int, ...]) -> str:
+def field_path(parts: Iterable[Any]) -> str:
+    """``("messages", 0, "role")`` -> ``messages[0].role``: how every error names a field."""
     out = ""
     for part in parts:
-        out += f"[{part}]" if isinstance(part, int) else (f".{printable(part)}" if out else printable(part))
+        name = printable(str(part))
+        out += f"[{part}]" if isinstance(part, int) else (f".{name}" if out else name)
     return out or "(request)"
 
 
@@ -61,7 +59,7 @@ def check_nesting(raw: dict[str, Any]) -> None:
     """Reject absurdly nested input before the schema validator or json.dumps recurse into it."""
     for where, _ in _walk(raw):
         if len(where) > MAX_NESTING:
-            top = _path(where[:2])
+            top = field_path(where[:2])
             raise InvalidRequest(top, f"is nested more than {MAX_NESTING} levels deep")
 
 
@@ -69,16 +67,16 @@ def check_values(raw: dict[str, Any]) -> None:
     """Every string (keys too) is valid UTF-8 without C0 control characters; every number is finite."""
     for where, item in _walk(raw):
         if isinstance(item, float) and not math.isfinite(item):
-            raise InvalidRequest(_path(where), f"must be a finite number, got {item}")
+            raise InvalidRequest(field_path(where), f"must be a finite number, got {item}")
         texts = [(where, item)] if isinstance(item, str) else []
         if isinstance(item, dict):
             texts.extend(((*where, key), key) for key in item if isinstance(key, str))
         for text_path, text in texts:
             if SURROGATE.search(text):
-                raise InvalidRequest(_path(text_path), "contains an unpaired surrogate (not valid UTF-8)")
+                raise InvalidRequest(field_path(text_path), "contains an unpaired surrogate (not valid UTF-8)")
             control = C0_CONTROL.search(text)
             if control:
-                raise InvalidRequest(_path(text_path), f"contains control character U+{ord(control.group(0)):04X}")
+                raise InvalidRequest(field_path(text_path), f"contains control character U+{ord(control.group(0)):04X}")
 
 
 def _resolve_pointer(root: Any, pointer: str) -> bool:
@@ -103,13 +101,13 @@ def check_response_format(response_format: dict[str, Any]) -> None:
         if not isinstance(item, dict):
             continue
         if "$id" in item and len(where) > 1:
-            raise InvalidRequest(_path((*where, "$id")), "only the top-level schema may set $id "
+            raise InvalidRequest(field_path((*where, "$id")), "only the top-level schema may set $id "
                                  "(a nested $id moves where references resolve)")
         for keyword in ("$ref", "$dynamicRef"):
             ref = item.get(keyword)
             if not isinstance(ref, str):
                 continue
-            field = _path((*where, keyword))
+            field = field_path((*where, keyword))
             if not ref.startswith("#"):
                 raise InvalidRequest(field, f"{ref!r} is not a local reference: response_format may only refer "
                                      "inside itself ('#/...'), it is never fetched")
@@ -118,10 +116,3 @@ def check_response_format(response_format: dict[str, Any]) -> None:
                 _resolve_pointer(response_format, fragment)
             if not resolved:
                 raise InvalidRequest(field, f"{ref!r} does not resolve inside response_format")
-        patterns = [((*where, "pattern"), item["pattern"])] if isinstance(item.get("pattern"), str) else []
-        if isinstance(item.get("patternProperties"), dict):
-            patterns.extend(((*where, "patternProperties", key), key) for key in item["patternProperties"])
-        for pattern_path, pattern in patterns:
-            if _NESTED_QUANTIFIER.search(pattern):
-                raise InvalidRequest(_path(pattern_path), f"{pattern!r} nests quantifiers (like (a+)+), which "
-                                     "can backtrack for minutes on a short answer; rewrite it without nesting")

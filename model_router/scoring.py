@@ -30,9 +30,8 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from jsonschema import Draft202012Validator
-
 from model_router.answer_claims import strip_self_assessment
+from model_router.response_format import check_answer
 from model_router.tiers import COMPLEXITY_TO_TIER, TIER_ORDER, Tier
 
 # Prior confidence by how far the tier sits below the tier the classifier asked for.
@@ -100,19 +99,23 @@ def _json_payload(answer: str) -> Any:
 
 
 def _format_problem(answer: str, response_format: dict[str, Any]) -> tuple[str | None, str]:
-    """(None, "") when the answer is JSON matching ``response_format``; else (problem kind, message)."""
+    """(None, "") when the answer is JSON matching ``response_format``; else (problem kind, message).
+
+    ``json_unchecked``: the caller's schema needed more work than the check may spend on one answer.
+    """
     try:
         payload = _json_payload(answer)
     except (ValueError, RecursionError):  # JSONDecodeError is a ValueError; absurd nesting recurses
         return "json_invalid", ""
-    try:
-        problems = list(Draft202012Validator(response_format).iter_errors(payload))
-    except RecursionError:
-        problems = ["nested too deeply to check"]
-    if problems:
-        first = problems[0]
-        return "json_schema_violation", f"{getattr(first, 'message', first)!s:.80}"
-    return None, ""
+    check = check_answer(payload, response_format)
+    if not check.checked:
+        return "json_unchecked", check.message
+    return (None, "") if check.ok else ("json_schema_violation", check.message)
+
+
+def _format_reason(kind: str | None, message: str) -> str:
+    """The reason a score gives for a format check that found nothing wrong."""
+    return f"JSON {message} against response_format" if kind == "json_unchecked" else "JSON matches response_format"
 
 
 def _echoes(answer: str, prompt: str) -> bool:
@@ -521,6 +524,7 @@ def answer_features(
     tier: Tier | None = None,
     prior_from_table: bool = False,
     complexity: str | None = None,
+    format_problem: tuple[str | None, str] | None = None,
 ) -> dict[str, float]:
     """Answer-level signals as numbers (deterministic; never raises on any text).
 
@@ -530,6 +534,7 @@ def answer_features(
     separate features (``prior_logit`` / ``table_prior_logit``): the model is calibrated for each.
     ``tier``: which tier answered (Haiku 0, Sonnet 0.5, Opus 1; None reads as Sonnet). ``complexity``:
     the classifier's label (only the hand-set "very short answer to a hard request" uses it).
+    ``format_problem``: :func:`_format_problem`'s verdict when the caller has it already.
     """
     stripped = answer.strip()
     words = len(stripped.split())
@@ -547,7 +552,9 @@ def answer_features(
     covered = len(prompt_numbers & answer_numbers) / len(prompt_numbers) if prompt_numbers else 0.0
     lines = [ln for ln in stripped.splitlines() if ln.strip()]
     steps = sum(1 for ln in lines if re.search(r"\d", ln) and re.search(r"[=+*/×x-]\s*\$?\d", ln))
-    format_kind = _format_problem(stripped, response_format)[0] if response_format is not None and stripped else None
+    if format_problem is None and response_format is not None and stripped:
+        format_problem = _format_problem(stripped, response_format)
+    format_kind = format_problem[0] if format_problem else None
     tail = stripped[-1:] if stripped else ""
     conclusions = _conclusion_values(stripped) if quantitative else []
     last_sentence = re.split(r"(?<=[.!?])\s+(?=\S)", lines[-1][-2000:])[-1] if lines else ""
@@ -746,6 +753,21 @@ def _resolve_prior(prior: float | None, tier: Tier, complexity: str) -> tuple[fl
     return value, f"prior {value:.2f} ({tier.label} for a {complexity} request)"
 
 
+# Text signals (hedges, equations, final answers) read at most this much of an answer: the start, and the
+# end where the conclusion is. Every recorded answer the scorer was calibrated on is far shorter (< 5 KB).
+SCORED_HEAD_CHARS = 4_000
+SCORED_TAIL_CHARS = 12_000
+
+
+def _bounded_view(answer: str) -> tuple[str, str]:
+    """The text the signals read, and a reason when it is not the whole answer."""
+    if len(answer) <= SCORED_HEAD_CHARS + SCORED_TAIL_CHARS:
+        return answer, ""
+    view = answer[:SCORED_HEAD_CHARS] + "\n...\n" + answer[-SCORED_TAIL_CHARS:]
+    return view, (f"text signals read the first {SCORED_HEAD_CHARS:,} and last {SCORED_TAIL_CHARS:,} of "
+                  f"{len(answer):,} characters")
+
+
 def score_answer(
     answer: str,
     *,
@@ -771,16 +793,22 @@ def score_answer(
     if not answer.strip():
         return Score(0.0, [prior_reason, "empty answer"])
     model = load_scorer_model()
+    # The whole answer is checked against response_format (JSON cannot be cut); text signals look at a
+    # bounded view, so a huge answer costs no more than MAX_SCORED_CHARS of one.
+    format_problem = _format_problem(answer.strip(), response_format) if response_format is not None else None
+    answer, bounded_reason = _bounded_view(answer)
+    if bounded_reason:
+        prior_reason = f"{prior_reason}; {bounded_reason}"
 
     def scored(text: str) -> Score:
         if model is None:
             return heuristic_score(text, stop_reason=stop_reason, prompt=prompt, complexity=complexity,
                                    signals=signals, response_format=response_format, prior=prior_value,
-                                   prior_reason=prior_reason)
+                                   prior_reason=prior_reason, format_problem=format_problem)
         return _calibrated_score(model, text, stop_reason=stop_reason, tier=tier, prompt=prompt,
                                  complexity=complexity, signals=signals, response_format=response_format,
                                  prior=prior_value, prior_from_table=prior is None or not math.isfinite(prior),
-                                 prior_reason=prior_reason)
+                                 prior_reason=prior_reason, format_problem=format_problem)
 
     # "I am 100% confident", "confidence: 0.99", notes to the grader are not evidence: an answer scores
     # no higher with them than without them (answer_claims.py). A JSON answer may carry such fields by design.
@@ -796,10 +824,15 @@ def score_answer(
 
 def _calibrated_score(model: ScorerModel, answer: str, *, stop_reason: str, tier: Tier, prompt: str,
                       complexity: str, signals: dict[str, Any], response_format: dict[str, Any] | None,
-                      prior: float, prior_from_table: bool, prior_reason: str) -> Score:
+                      prior: float, prior_from_table: bool, prior_reason: str,
+                      format_problem: tuple[str | None, str] | None = None) -> Score:
+    if format_problem is None and response_format is not None and answer.strip():
+        format_problem = _format_problem(answer.strip(), response_format)
     features = answer_features(answer, stop_reason=stop_reason, prompt=prompt, signals=signals,
                                response_format=response_format, prior=prior, tier=tier,
-                               prior_from_table=prior_from_table, complexity=complexity)
+                               prior_from_table=prior_from_table, complexity=complexity,
+                               format_problem=format_problem)
+    format_kind, format_message = format_problem or (None, "")
     probability = _sigmoid(model.logit(features))
     reasons = [prior_reason, f"calibrated P(right) {probability:.2f} before hand-set penalties"]
     skip = _PRIOR_FEATURES if features["quantitative"] else _PRIOR_FEATURES | _QUANTITATIVE_FEATURES
@@ -817,7 +850,7 @@ def _calibrated_score(model: ScorerModel, answer: str, *, stop_reason: str, tier
             confidence *= 1 - amount
             why = _HARD_PENALTY_WORDS.get(name, name)
             if name == "json_schema_violation":
-                why = f"{why}: {_format_problem(answer.strip(), response_format or {})[1]}"
+                why = f"{why}: {format_message}"
             elif name == "too_short":
                 why = f"very short answer ({len(answer.split())} words) to a {complexity} request"
             reasons.append(f"{why} (-{amount:.0%})")
@@ -827,7 +860,7 @@ def _calibrated_score(model: ScorerModel, answer: str, *, stop_reason: str, tier
         hedges = _hedges(answer.strip(), prompt)
         reasons.append(f"{len(hedges)} hedge(s): {', '.join(sorted(set(hedges))[:3])} (-{amount:.0%})")
     if response_format is not None and not features["json_invalid"] and not features["json_schema_violation"]:
-        reasons.append("JSON matches response_format")
+        reasons.append(_format_reason(format_kind, format_message))
     return Score(round(max(0.0, min(1.0, confidence)), 4), reasons)
 
 
@@ -841,6 +874,7 @@ def heuristic_score(
     response_format: dict[str, Any] | None,
     prior: float,
     prior_reason: str,
+    format_problem: tuple[str | None, str] | None = None,
 ) -> Score:
     """The fallback without a model file: ``prior`` x (1 - penalty) of every signal that fired."""
     confidence = prior
@@ -865,13 +899,13 @@ def heuristic_score(
         amount = min(HEDGE_PENALTY["per_unit"] * density, HEDGE_PENALTY["max"])
         penalise(amount, f"{len(hedges)} hedge(s): {', '.join(sorted(set(hedges))[:3])}")
     if response_format is not None:
-        kind, message = _format_problem(stripped, response_format)
+        kind, message = format_problem or _format_problem(stripped, response_format)
         if kind == "json_invalid":
             penalise(0.85, "answer is not the JSON the response_format asks for")
         elif kind == "json_schema_violation":
             penalise(0.75, f"JSON breaks response_format: {message}")
         else:
-            reasons.append("JSON matches response_format")
+            reasons.append(_format_reason(kind, message))
     quantitative = _is_quantitative(prompt, signals)
     if quantitative and not _FINAL_NUMBER.search(stripped) and not re.search(r"\d", stripped[-200:]):
         penalise(0.35, "numeric question without a final number")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from model_router.circuit import with_circuit_breaker
-from model_router.contracts import validate_request
+from model_router.contracts import valid_request_id, validate_request
 from model_router.decisions import failure_step, score_step
 from model_router.errors import InvalidRequest
 from model_router.invoking import invoke_model
@@ -34,10 +34,11 @@ def classify_step(event: dict[str, Any], settings: Settings) -> dict[str, Any]:
             max_output_tokens=settings.max_output_tokens,
         )
     except InvalidRequest as exc:
-        request_id = raw.get("request_id") if isinstance(raw, dict) else None
+        # Echo the caller's id only when it is a valid one: an invalid id may be huge or hold anything.
+        request_id = valid_request_id(raw.get("request_id")) if isinstance(raw, dict) else None
         return {
             "valid": False,
-            "request_id": str(request_id or default_id or ""),
+            "request_id": request_id or str(default_id or ""),
             "invalid": {"field": exc.field, "message": exc.message, "cause": f"{exc.field}: {exc.message}"},
         }
     return {

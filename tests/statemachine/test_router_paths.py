@@ -547,6 +547,30 @@ def test_all_models_failed_lists_every_attempt(engine_with: Callable[..., LocalE
     assert run.seconds < FAST_S
 
 
+def test_a_scorer_crash_ends_in_a_structured_error_naming_the_paid_call(
+        engine: LocalEngine, simple_record: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    # A scorer Lambda that crashes or times out (on AWS: Sandbox.Timedout) after Haiku answered.
+    def crash(*_args: Any, **_kwargs: Any) -> Any:
+        raise RuntimeError("scorer crashed")
+
+    monkeypatch.setattr("model_router.decisions.score_answer", crash)
+    run = Run(engine, {"prompt": simple_record["prompt"], "request_id": "unscored-1"})
+    result = run.result
+    assert (result.status, result.error) == ("FAILED", "Router.ScoringFailed")
+    assert result.states_entered == [*START, "Invoke Haiku", "Score Answer", "Describe Scoring Failure",
+                                     "Scoring Failed"]
+    cause = result.cause_json()
+    assert cause["request_id"] == "unscored-1"
+    assert cause["error"] == "RuntimeError"
+    paid = cause["unscored_attempt"]
+    assert (paid["tier"], paid["model_id"]) == ("haiku", DEFAULT_MODEL_IDS[Tier.HAIKU])
+    assert paid["cost_usd"] > 0 and paid["output_tokens"] > 0
+    assert cause["earlier_attempts"] == []
+    # The answer is the caller's data: it stays out of an error cause that lands in logs and consoles.
+    assert recorded(simple_record, Tier.HAIKU)[:40] not in json.dumps(cause)
+    assert run.calls == {Tier.HAIKU: 1}
+
+
 def test_failure_from_sonnet_tries_opus_then_haiku(engine_with: Callable[..., LocalEngine],
                                                    moderate_record: dict[str, Any]) -> None:
     # Higher untried tiers come first, then lower ones (no answer yet, and the error is not a context overflow).

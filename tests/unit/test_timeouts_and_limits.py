@@ -203,5 +203,5 @@ def test_a_request_at_the_limit_with_huge_answers_stays_under_256_kib(huge_datas
 def test_a_request_over_the_limit_is_refused_naming_the_field(engine: LocalEngine, size: int) -> None:
     result = engine.run({"prompt": prompt_of_request_size(size, {})})
     assert (result.status, result.error) == ("FAILED", "Router.InvalidRequest")
-    assert (result.cause or "").startswith("prompt: request is") and "256 KiB" in (result.cause or "")
+    assert (result.cause or "").startswith("prompt: is ") and "256 KiB" in (result.cause or "")
     assert not any(name.startswith("Invoke ") for name in result.states_entered)
