@@ -47,7 +47,7 @@ validate: install-dev sam-tools
 bench: install
 	$(BIN)/python bench/bench_engine.py
 	$(BIN)/python bench/bench_classifier.py
-	$(BIN)/python bench/bench_scorer.py
+	$(BIN)/python bench/bench_hostile_input.py
 	$(BIN)/python bench/bench_eval_workflow.py
 	$(BIN)/python bench/bench_batch.py
 	# The fault campaign at a CI-friendly size; the README's table is the full run (--n 2000 --outage-n 500).

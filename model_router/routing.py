@@ -33,7 +33,9 @@ _CODE = GuardedRegex(re.compile(
 ), "```", "def ", "class ", "function", "#include", "select", "=>", "import ", "write ", "implement ", "refactor ",
     "debug ", "fix ", "traceback", "stack trace")
 _MATH = GuardedRegex(re.compile(
-    r"\\frac|\\int|\\sum|\$[^$]+\$|\d+\s*[-+*/^×÷]\s*\d+|\b(solve|equation|integral|derivative|prove|"
+    # (?<!\d): start only where a run of digits starts; from every digit of a long run, \d+ would backtrack
+    # through the rest of it (quadratic: minutes on a 120 KB string of digits). The same prompts match.
+    r"\\frac|\\int|\\sum|\$[^$]+\$|(?<!\d)\d+\s*[-+*/^×÷]\s*\d|\b(solve|equation|integral|derivative|prove|"
     r"probability|theorem|calculate|compute|how many|how much|percent|ratio)\b",
     re.IGNORECASE,
 ), "\\", "$", *DIGITS, "solve", "equation", "integral", "derivative", "prove", "probability", "theorem", "calculate",
