@@ -1,12 +1,17 @@
 """model-router: run the router locally or on AWS, demo it, check it.
 
-    model-router demo                      # real workflow, replayed real answers, no AWS
-    model-router invoke "What is 2+2?"     # one request through the local workflow
-    model-router invoke --file req.json --aws --state-machine-arn ARN
-    model-router validate                  # static checks: cfn-lint, statelint, sam validate --lint
-    model-router batch in.jsonl out.jsonl  # every line through the batch workflow locally (resumable)
-    model-router history [EXECUTION]       # one execution state by state (local runs, or --aws)
+Offline, no AWS account (from a checkout; answers replay recorded real model outputs):
+    model-router route "What is 2+2?"      # where ANY prompt would go and why: tier, estimates, cost (no model call)
+    model-router demo                      # recorded prompts through the real workflow, and what routing saved
+    model-router demo --list               # the recorded prompts the local run can answer, by id (--json: in full)
+    model-router invoke --id routellm-gsm8k-924   # one recorded prompt through the local workflow
+    model-router history                   # that execution state by state (or give its name; --aws for a deployed one)
+    model-router batch examples/batch.jsonl results.jsonl   # every line through the batch workflow (exit 1: line 4
+                                           # of the example is invalid on purpose; rerun to resume)
     model-router report results.jsonl      # the dashboard's figures over a results file (local or s3://)
+    model-router validate                  # static checks: cfn-lint, statelint, sam validate --lint
+
+On a deployed stack: model-router invoke --aws --state-machine-arn ARN "your prompt" (or --file request.json)
 """
 
 from __future__ import annotations
