@@ -4,7 +4,7 @@ Offline, no AWS account (from a checkout; answers replay recorded real model out
     model-router route "What is 2+2?"      # where ANY prompt would go and why: tier, estimates, cost (no model call)
     model-router demo                      # recorded prompts through the real workflow, and what routing saved
     model-router demo --list               # the recorded prompts the local run can answer, by id (--json: in full)
-    model-router invoke --id routellm-gsm8k-924   # one recorded prompt through the local workflow
+    model-router invoke --id routellm-gsm8k-41    # one recorded prompt, by id, through the local workflow
     model-router history                   # that execution state by state (or give its name; --aws for a deployed one)
     model-router batch examples/batch.jsonl results.jsonl   # every line through the batch workflow (exit 1: line 4
                                            # of the example is invalid on purpose; rerun to resume)
@@ -210,9 +210,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
         records = replayable(list(read_records(dataset)))
         if args.json:
             maps = tier_maps(str(dataset))
+            # The tiers a source recorded a model for (a tier borrowing another's model is left out).
+            recorded = {source: {t.value: m.models[t] for t in m.recorded_tiers} for source, m in maps.items()}
             _print_json({"dataset": dataset.name, "run_one": "model-router invoke --id ID", "prompts": [
                 {"id": r["id"], "source": r["source"], "task": r["task"], "prompt": r["prompt"],
-                 "recorded_tiers": {t.value: maps[r["source"]].models[t] for t in maps[r["source"]].recorded_tiers},
+                 "recorded_tiers": recorded.get(r["source"], {}),
                  **({"turns": r["meta"]["turns"]} if (r.get("meta") or {}).get("turns") else {})}
                 for r in records]})
             return EXIT_OK

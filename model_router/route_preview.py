@@ -34,6 +34,16 @@ NOTE = ("No model was called: the start tier is the classifier's decision; succe
 LEARNED_NOTE = ("The learned router's predictions come from recorded outcomes of open and commercial models standing "
                 "in for Haiku/Sonnet/Opus (model_router/data/router_model.md), not from Claude.")
 
+DESCRIPTION = """\
+Classify one request with the Classify Request step's own code and the deployment's default settings,
+and show its route plan: the start tier and why, the signals, each tier's estimated success, output
+tokens and cost, the escalation path and the caps that applied. No model is called and no recorded data
+is needed: it works for any prompt.
+
+    model-router route "What is 2+2?"
+    model-router route --max-tier sonnet --max-cost 0.01 "Prove that there are infinitely many primes."
+    model-router route -f examples/structured.json --json   # from a checkout
+"""
 JSON_FIELDS = """\
 --json prints one object (no prompt text in it):
   start_tier        the tier the workflow would call first (haiku, sonnet or opus)
@@ -58,10 +68,7 @@ def add_parser(sub: Any) -> None:
     route = sub.add_parser(
         "route",
         help="where a prompt would go and why: tier, estimates, cost per tier (no model call, any prompt)",
-        description="Classify one request with the Classify Request step's own code and the deployment's default "
-                    "settings, and show the route plan: the start tier and why, the signals, each tier's estimates "
-                    "and the escalation path. No model is called and no recorded data is needed: it works for any "
-                    "prompt.",
+        description=DESCRIPTION,
         epilog=JSON_FIELDS + "\nexit status: 0 planned, 2 invalid request (Router.InvalidRequest: FIELD: why) or "
                              "bad usage",
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -14,7 +14,8 @@ The rules (README.md, examples/README.md and the examples in ``model-router --he
 * A plain command line runs in this process through ``model_router.cli.main``, the console script's entry point
   (argv split as the shell splits it); a line with shell syntax (a pipe, ``$(...)``, a redirection) runs under
   bash with the environment's scripts first on ``PATH``.
-* In the ``--help`` text, the indented lines that start with ``model-router`` run the same way, in one copy.
+* In the ``--help`` texts (``model-router --help``: cli.py's docstring; ``model-router route --help``), the
+  indented lines that start with ``model-router`` run the same way, in one copy.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from pathlib import Path
 
 import pytest
 
-from model_router import cli
+from model_router import cli, route_preview
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 
@@ -221,8 +222,8 @@ def test_every_command_of_a_docs_shell_block_runs(block: Block, project_copy: Pa
 
 
 def test_every_example_in_the_help_text_runs_offline(project_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    block = help_examples(cli.__doc__ or "")
-    assert len(block.commands) >= 8
+    block = help_examples((cli.__doc__ or "") + route_preview.DESCRIPTION)
+    assert len(block.commands) >= 11
     failures = run_block(block, project_copy, capsys)
     assert not failures, "\n".join(failures)
 
