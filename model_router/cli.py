@@ -342,12 +342,12 @@ def build_parser() -> argparse.ArgumentParser:
     invoke.add_argument("--min-tier", choices=["haiku", "sonnet", "opus"])
     invoke.add_argument("--max-tier", choices=["haiku", "sonnet", "opus"])
     invoke.add_argument("--request-id")
-    invoke.add_argument("--id", help="run the recorded prompt with this id (model-router demo --list shows them)")
     invoke.add_argument("--dataset", help="replay from this recorded-outcomes JSONL (default: bundled sample)")
     invoke.add_argument("--faults", help="inject faults locally, e.g. 'haiku.throttle=1,seed=7'")
     invoke.add_argument("--history", action="store_true",
                         help="print the execution state by state to stderr (later: model-router history)")
     invoke.add_argument("--no-precheck", action="store_true", help="run even if the replay set lacks the prompt")
+    invoke.add_argument("--id", help="run the recorded prompt with this id (model-router demo --list shows them)")
     invoke.add_argument("--verbose", "-v", action="store_true", help="echo the functions' logs to stderr")
     invoke.add_argument("--aws", action="store_true", help="start an execution of a deployed state machine")
     invoke.add_argument("--state-machine-arn", help="with --aws: the RouterStateMachineArn stack output")
