@@ -1,12 +1,17 @@
 """model-router: run the router locally or on AWS, demo it, check it.
 
-    model-router demo                      # real workflow, replayed real answers, no AWS
-    model-router invoke "What is 2+2?"     # one request through the local workflow
-    model-router invoke --file req.json --aws --state-machine-arn ARN
-    model-router validate                  # static checks: cfn-lint, statelint, sam validate --lint
-    model-router batch in.jsonl out.jsonl  # every line through the batch workflow locally (resumable)
-    model-router history [EXECUTION]       # one execution state by state (local runs, or --aws)
+Offline, no AWS account (from a checkout; answers replay recorded real model outputs):
+    model-router route "What is 2+2?"      # where ANY prompt would go and why: tier, estimates, cost (no model call)
+    model-router demo                      # recorded prompts through the real workflow, and what routing saved
+    model-router demo --list               # the recorded prompts the local run can answer, by id (--json: in full)
+    model-router invoke --id routellm-gsm8k-41    # one recorded prompt, by id, through the local workflow
+    model-router history                   # that execution state by state (or give its name; --aws for a deployed one)
+    model-router batch examples/batch.jsonl results.jsonl   # every line through the batch workflow (exit 1: line 4
+                                           # of the example is invalid on purpose; rerun to resume)
     model-router report results.jsonl      # the dashboard's figures over a results file (local or s3://)
+    model-router validate                  # static checks: cfn-lint, statelint, sam validate --lint
+
+On a deployed stack: model-router invoke --aws --state-machine-arn ARN "your prompt" (or --file request.json)
 """
 
 from __future__ import annotations
@@ -83,8 +88,9 @@ def _invoke_local(request: dict[str, Any], args: argparse.Namespace) -> int:
 
     if not args.no_precheck and not _recorded(request, args.dataset):
         print(
-            "error: the local run answers from recorded real model outputs, and this prompt is not among them.\n"
-            "  pick one:  model-router demo --list\n"
+            "error: this prompt is not recorded: the local run answers only from recorded real model outputs.\n"
+            f"  see where it would go (no model call):  {_route_hint(args)}\n"
+            "  run a recorded prompt:  model-router demo --list, then model-router invoke --id ID\n"
             "  or call a deployed stack:  model-router invoke --aws --state-machine-arn ARN ...\n"
             "  (--no-precheck runs the workflow anyway: every tier fails and it ends in Router.AllModelsFailed)",
             file=sys.stderr,
@@ -142,7 +148,52 @@ def _invoke_aws(request: dict[str, Any], args: argparse.Namespace) -> int:
     return EXIT_USAGE if error == "Router.InvalidRequest" else EXIT_FAILED
 
 
+def _use_recorded_prompt(args: argparse.Namespace) -> int | None:
+    """``invoke --id ID``: the recorded prompt with that id becomes the prompt (and, unless given, the
+    request_id), exactly as if its full text had been typed; the routing flags apply as usual. Returns an
+    exit status when it cannot (the error printed), else None."""
+    from model_router.datasets import read_records, sample_path
+    from model_router.demo import replayable
+
+    if args.prompt is not None or args.file:
+        print("error: give one of a prompt, --file REQUEST.json or --id ID", file=sys.stderr)
+        return EXIT_USAGE
+    dataset = Path(args.dataset) if args.dataset else sample_path()
+    try:
+        records = replayable(list(read_records(dataset)))
+    except (OSError, ValueError) as exc:
+        print(f"error: --dataset: cannot read {args.dataset}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    by_id = {str(record["id"]): record for record in records}
+    record = by_id.get(args.id)
+    if record is None:
+        import difflib
+
+        close = difflib.get_close_matches(args.id, by_id, n=3)
+        maybe = f" (did you mean {', '.join(close)}?)" if close else ""
+        print(f"error: --id: no recorded prompt {args.id!r} in {dataset.name}{maybe}; "
+              "list them with: model-router demo --list", file=sys.stderr)
+        return EXIT_USAGE
+    args.prompt = record["prompt"]
+    args.request_id = args.request_id or record["id"]
+    return None
+
+
+def _route_hint(args: argparse.Namespace) -> str:
+    """The `model-router route` command for what this invoke was given."""
+    import shlex
+
+    if args.file:
+        return f"model-router route --file {shlex.quote(args.file)}"
+    prompt = args.prompt or ""
+    if len(prompt) <= 80 and "\n" not in prompt:
+        return f"model-router route {shlex.quote(prompt)}"
+    return "model-router route --file REQUEST.json  (or: model-router route 'YOUR PROMPT')"
+
+
 def cmd_invoke(args: argparse.Namespace) -> int:
+    if args.id is not None and (failed := _use_recorded_prompt(args)) is not None:
+        return failed
     request = _build_request(args)
     return _invoke_aws(request, args) if args.aws else _invoke_local(request, args)
 
@@ -154,8 +205,25 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     dataset = Path(args.dataset).resolve() if args.dataset else sample_path()
     if args.list:
-        for record in replayable(list(read_records(dataset))):
-            print(f"{record['id']:<24} {' '.join(record['prompt'].split())[:90]}")
+        from model_router.datasets import tier_maps
+
+        records = replayable(list(read_records(dataset)))
+        if args.json:
+            maps = tier_maps(str(dataset))
+            # The tiers a source recorded a model for (a tier borrowing another's model is left out).
+            recorded = {source: {t.value: m.models[t] for t in m.recorded_tiers} for source, m in maps.items()}
+            _print_json({"dataset": dataset.name, "run_one": "model-router invoke --id ID", "prompts": [
+                {"id": r["id"], "source": r["source"], "task": r["task"], "prompt": r["prompt"],
+                 "recorded_tiers": recorded.get(r["source"], {}),
+                 **({"turns": r["meta"]["turns"]} if (r.get("meta") or {}).get("turns") else {})}
+                for r in records]})
+            return EXIT_OK
+        print(f"{len(records)} recorded prompts; run one: model-router invoke --id ID "
+              "(full prompts: model-router demo --list --json)", file=sys.stderr)
+        width = max((len(str(r["id"])) for r in records), default=0)
+        for record in records:
+            prompt = " ".join(record["prompt"].split())
+            print(f"{record['id']:<{width}}  {prompt[:90] + '…' if len(prompt) > 90 else prompt}")
         return EXIT_OK
     env = local_overrides(strategy=args.strategy, threshold=args.threshold, faults=args.faults)
     sweep = [float(t) for t in args.sweep.split(",") if t.strip()] if args.sweep else []
@@ -279,6 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
     invoke.add_argument("--history", action="store_true",
                         help="print the execution state by state to stderr (later: model-router history)")
     invoke.add_argument("--no-precheck", action="store_true", help="run even if the replay set lacks the prompt")
+    invoke.add_argument("--id", help="run the recorded prompt with this id (model-router demo --list shows them)")
     invoke.add_argument("--verbose", "-v", action="store_true", help="echo the functions' logs to stderr")
     invoke.add_argument("--aws", action="store_true", help="start an execution of a deployed state machine")
     invoke.add_argument("--state-machine-arn", help="with --aws: the RouterStateMachineArn stack output")
@@ -294,7 +363,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--threshold", type=float)
     demo.add_argument("--faults", help="inject faults, e.g. 'throttle=0.2,seed=7'")
     demo.add_argument("--list", action="store_true", help="list the replayable prompts and exit")
-    demo.add_argument("--json", action="store_true", help="print figures and results as JSON")
+    demo.add_argument("--json", action="store_true",
+                      help="print figures and results as JSON; with --list, the full recorded prompts")
     demo.add_argument("--sweep", default="0.5,0.65,0.9", metavar="T,T,...",
                       help="then run the same prompts at these confidence thresholds ('' for none)")
     demo.set_defaults(func=cmd_demo)
@@ -326,9 +396,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     from model_router.history import add_parser as add_history_parser
     from model_router.report import add_parser as add_report_parser
+    from model_router.route_preview import add_parser as add_route_parser
 
     add_history_parser(sub)
     add_report_parser(sub)
+    add_route_parser(sub)
 
     validate = sub.add_parser("validate", help="static checks: cfn-lint, statelint, sam validate --lint")
     validate.add_argument("--root", default=".", help="project root (default: current directory)")

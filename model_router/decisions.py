@@ -53,20 +53,43 @@ def _lower_untried(state: dict[str, Any], tier: Tier) -> list[Tier]:
     return [t for t in reversed(_allowed(state)) if t.rank < tier.rank and t not in tried]
 
 
+def expected_attempt_cost(state: dict[str, Any], tier: Tier, settings: Settings) -> float:
+    """One call's pre-call cost estimate on ``tier`` for the classified request in ``state``: what every
+    budget check uses (the request's input tokens, the learned router's predicted output length for the
+    tier where it gave one, else EXPECTED_OUTPUT_TOKENS, at most maxTokens; the deployment's prices)."""
+    features = Features(**{k: v for k, v in state["classification"]["signals"].items()
+                            if k in Features.__dataclass_fields__})
+    predicted = (state["classification"].get("route_estimates") or {}).get("expected_output_tokens") or {}
+    return expected_cost(price_for(settings.model_ids[tier], settings.price_overrides), features,
+                         state["plan"]["max_tokens"], predicted.get(tier.value))
+
+
 def _affordable(state: dict[str, Any], tiers: list[Tier], settings: Settings) -> tuple[list[Tier], bool]:
     """Tiers whose expected cost still fits the request's budget; and whether the budget cut any."""
     budget = state["plan"].get("max_cost_usd")
     if budget is None:
         return tiers, False
-    features = Features(**{k: v for k, v in state["classification"]["signals"].items()
-                            if k in Features.__dataclass_fields__})
     spent = sum(a["cost_usd"] for a in state["attempts"])
-    # The learned router's predicted output length per tier where it gave one (else the constant).
-    predicted = (state["classification"].get("route_estimates") or {}).get("expected_output_tokens") or {}
-    fits = [t for t in tiers
-            if spent + expected_cost(price_for(settings.model_ids[t], settings.price_overrides), features,
-                                     state["plan"]["max_tokens"], predicted.get(t.value)) <= budget]
+    fits = [t for t in tiers if spent + expected_attempt_cost(state, t, settings) <= budget]
     return fits, len(fits) < len(tiers)
+
+
+def escalation_path(state: dict[str, Any], settings: Settings) -> tuple[list[Tier], bool]:
+    """The tiers a just-classified run would answer on if every answer scored under the threshold: the start
+    tier, then each escalation :func:`score_step` would allow, every call assumed to cost its pre-call
+    estimate. Returns (path, whether the budget cut it short). The scorer may stop earlier (an answer at or
+    over the threshold, or a next tier not predicted to do better); failures may fall back elsewhere."""
+    planned: dict[str, Any] = {"plan": state["plan"], "classification": state["classification"], "attempts": []}
+    tier = Tier(state["route"]["tier"])
+    path = [tier]
+    while state["plan"]["escalate"]:
+        planned["attempts"].append({"tier": tier.value, "cost_usd": expected_attempt_cost(planned, tier, settings)})
+        higher, capped = _affordable(planned, _higher_untried(planned, tier), settings)
+        if not higher:
+            return path, capped
+        tier = higher[0]
+        path.append(tier)
+    return path, False
 
 
 def _new_attempt(state: dict[str, Any], **fields: Any) -> dict[str, Any]:
