@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from model_router.datasets import STAND_IN_NOTE, read_records, sample_path, tier_maps
+from model_router.datasets import STAND_IN_NOTE, read_records, sample_path
 from model_router.evaluation import always_premium, recorded_score
 from model_router.local.engine import ExecutionResult, LocalEngine
 from model_router.pricing import tier_prices
@@ -119,19 +119,20 @@ def run_demo(
     engine = LocalEngine(env_overrides=env)
     settings = engine.function_settings("ScorerFunction")
     prices = tier_prices(settings.model_ids, settings.price_overrides)
-    maps = tier_maps(str(dataset))
     records = pick(replayable(list(read_records(dataset))), n, seed)
 
     def run(threshold: float | None) -> DemoSummary:
         summary = DemoSummary(threshold=settings.confidence_threshold if threshold is None else threshold)
         started = time.perf_counter()
         for record in records:
-            # Only the tiers the source recorded a model for: a borrowed tier would replay a stronger
-            # model's answer at a cheaper tier's price and flatter the savings.
-            routing: dict[str, Any] = {"tiers": [t.value for t in maps[record["source"]].recorded_tiers]}
+            # The same request invoke and batch send: Classify Request itself keeps to the tiers the
+            # record's source recorded a model for (providers.tier_limit).
+            routing: dict[str, Any] = {}
             if threshold is not None:
                 routing["confidence_threshold"] = threshold
-            request = {"prompt": record["prompt"], "request_id": record["id"], "routing": routing}
+            request: dict[str, Any] = {"prompt": record["prompt"], "request_id": record["id"]}
+            if routing:
+                request["routing"] = routing
             name = record["id"] if threshold is None else f"{record['id']}-t{threshold:g}"
             result = engine.run(request, name=name)
             quality = None
