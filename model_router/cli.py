@@ -277,7 +277,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--bootstrap", type=int, default=1000, metavar="N",
                           help="paired bootstrap resamples for APGR 95%% intervals (0: none)")
     evaluate.add_argument("--json", help="write the machine-readable report here")
-    evaluate.add_argument("--plot", help="write the cost-quality curves (and scorer reliability) as a PNG")
+    evaluate.add_argument("--plot", metavar="PATH",
+                          help="write the figures (~900 px wide PNGs): into directory PATH as curves-<source>.png "
+                               "(cost-quality, one per source) and scorer-reliability.png; a PATH ending in .png "
+                               "is a stem instead: <stem>-<source>.png and <stem>-scorer-reliability.png")
     evaluate.add_argument("--compare", help="an earlier --json report: show deltas, exit 1 on a regression")
     evaluate.add_argument("--tolerance", type=float, default=0.01, help="allowed quality drop at equal cost")
     evaluate.set_defaults(func=cmd_eval)
