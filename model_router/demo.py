@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from model_router.datasets import STAND_IN_NOTE, read_records, sample_path
 from model_router.evaluation import always_premium, recorded_score
 from model_router.pricing import tier_prices
-from model_router.tiers import TIER_ORDER, Tier
+from model_router.tiers import COMPLEXITY_TO_TIER, TIER_ORDER, Tier
 
 if TYPE_CHECKING:
     from model_router.local.engine import ExecutionResult
@@ -87,6 +87,9 @@ def describe_start(classification: dict[str, Any]) -> str:
             return f"{tier.label}: {compared}{gain:+.2f} for +${extra:.4f}"
         return f"learned → {tier.label}"
     if classification["strategy"] == "heuristic":
+        wanted = COMPLEXITY_TO_TIER.get(classification["complexity"], tier)
+        if wanted != tier and "not in the tiers that can answer it" in classification.get("reason", ""):
+            return f"{classification['complexity']} → {tier.label} ({wanted.label} unrecorded)"
         return f"{classification['complexity']} → {tier.label}"
     return f"{classification['strategy']} → {tier.label}"
 
@@ -297,10 +300,14 @@ def render(summary: DemoSummary, console: Any, target: float = QUALITY_TARGET) -
         )
     console.print(table)
     legend = "  ".join(f"{MARKS[k]} {v}" for k, v in MARK_MEANINGS.items())
-    console.print(f"[dim]path: tier, mark, scorer confidence:  {legend}\n"
-                  f"start: the learned router's predicted gain of the dearer tier over Haiku, for its extra cost; "
-                  f"at {threshold:g} it {_price_of_quality(threshold)}\n"
+    learned = any(r.result.output and (r.result.output["classification"].get("route_estimates") or {})
+                  .get("rule") == "cost" for r in summary.rows)
+    start = (f"start: the learned router's predicted gain of the dearer tier over Haiku, for its extra cost; "
+             f"at {threshold:g} it {_price_of_quality(threshold)}" if learned
+             else "start: the strategy's first tier (heuristic: the complexity label's tier)")
+    console.print(f"[dim]path: tier, mark, scorer confidence:  {legend}\n{start}\n"
                   "score: recorded score of the answer returned (0-1); vs Opus: saved against always-Opus[/dim]")
+    superseded = f" ({f['superseded']} paid for and not kept)" if f["superseded"] else ""
     console.print(
         f"\n[bold]At the deployment's threshold {threshold:g}[/bold] ({f['answered']}/{f['requests']} answered, "
         f"{summary.seconds:.1f} s)\n"
@@ -310,7 +317,7 @@ def render(summary: DemoSummary, console: Any, target: float = QUALITY_TARGET) -
         f"  ->  [bold]{f['savings_pct']:.1f}% saved[/bold]\n"
         f"  orchestration (Step Functions + Lambda, estimated): ${f['orchestration_usd']:.4f}\n"
         f"  started on: {_mix(f['start_mix'])}; answered by: {_mix(f['tier_mix'])}; "
-        f"escalations {f['escalations']} ({f['superseded']} paid for and not kept), fallbacks {f['fallbacks']}"
+        f"escalations {f['escalations']}{superseded}, fallbacks {f['fallbacks']}"
     )
     point = operating_point(summary, target)
     if summary.sweep:

@@ -133,3 +133,11 @@ def test_the_operating_point_is_the_cheapest_threshold_that_keeps_the_target_and
     assert point["default"]["savings_pct"] == pytest.approx(-1.0)
     assert operating_point(summary, 0.99)["threshold"] == 0.9
     assert operating_point(summary, 1.01)["threshold"] is None
+
+
+def test_with_the_heuristic_router_a_moderate_request_on_a_source_without_sonnet_says_why_it_starts_on_opus(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "-n", "2", "--strategy", "heuristic", "--sweep", ""]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"routellm-gsm8k-720 +│ moderate → Opus \(Sonnet unrecorded\) +│ Opus ✓", out)
+    assert "start: the strategy's first tier (heuristic: the complexity label's tier)" in out
