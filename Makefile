@@ -4,7 +4,7 @@
 #   make lint      ruff + mypy          make validate   cfn-lint, statelint, sam validate --lint
 #   make bench     benchmark numbers    make build / deploy   sam build / sam deploy --guided
 #   make scan      checkov (IaC security scan) on template.yaml, as written and after the SAM transform
-#   make eval      "Does it pay?": every policy vs the baselines on the dev data's holdout (docs/eval/)
+#   make eval      "Does it pay?": every policy vs the baselines on the dev data's holdout (docs/eval/: report, figures)
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -56,7 +56,7 @@ bench: install
 # Uses ../shared/data when it sits beside the project, else the bundled sample.
 eval: install-dev
 	mkdir -p docs/eval
-	$(BIN)/model-router eval --scorer --workflow 400 --json docs/eval/report.json --plot docs/eval/curves.png \
+	$(BIN)/model-router eval --scorer --workflow 400 --json docs/eval/report.json --plot docs/eval \
 		| tee docs/eval/report.txt
 
 clean:

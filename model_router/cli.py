@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from model_router.batch import cli as batch_cli
-from model_router.datasets import STAND_IN_NOTE
+from model_router.demo import DEFAULT_SWEEP, QUALITY_TARGET
 from model_router.settings import local_overrides
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -201,7 +201,7 @@ def cmd_invoke(args: argparse.Namespace) -> int:
 # -- demo -------------------------------------------------------------------------------------------
 def cmd_demo(args: argparse.Namespace) -> int:
     from model_router.datasets import read_records, sample_path
-    from model_router.demo import describe_path, replayable, run_demo
+    from model_router.demo import replayable, run_demo
 
     dataset = Path(args.dataset).resolve() if args.dataset else sample_path()
     if args.list:
@@ -225,62 +225,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
             prompt = " ".join(record["prompt"].split())
             print(f"{record['id']:<{width}}  {prompt[:90] + '…' if len(prompt) > 90 else prompt}")
         return EXIT_OK
+    from model_router.demo import as_json, render
+
+    if not 0 < args.target <= 1:
+        print("error: --target is a share of always-Opus quality, in (0, 1] (e.g. 0.95)", file=sys.stderr)
+        return EXIT_USAGE
     env = local_overrides(strategy=args.strategy, threshold=args.threshold, faults=args.faults)
     sweep = [float(t) for t in args.sweep.split(",") if t.strip()] if args.sweep else []
     summary = run_demo(n=args.n, seed=args.seed, dataset=dataset, env_overrides=env, sweep=sweep)
-    figures = summary.figures()
     if args.json:
-        _print_json({"figures": figures,
-                     "threshold_sweep": {f"{t:g}": s.figures() for t, s in summary.sweep.items()},
-                     "results": [
-            {"id": r.record["id"], "status": r.result.status, "error": r.result.error,
-             "output": r.result.output, "quality": r.quality} for r in summary.rows]})
-        return EXIT_OK if figures["failed"] == 0 else EXIT_FAILED
-
-    from rich.table import Table
-
-    console = _console()
-    table = Table(title=f"model-router demo: {len(summary.rows)} real prompts through the real workflow (local)")
-    for column in ("request", "classified", "path (✓ accepted, ✗ escalated, ⚠ failed)", "cost", "vs Opus", "score"):
-        table.add_column(column, justify="right" if column in ("cost", "vs Opus", "score") else "left")
-    for row in summary.rows:
-        res = row.result
-        if res.status != "SUCCEEDED":
-            table.add_row(row.record["id"], "", f"[red]{res.error}[/red]", "", "", "")
-            continue
-        out = res.output
-        cls = out["classification"]
-        table.add_row(
-            row.record["id"],
-            f"{cls['complexity']} → {cls['tier'].capitalize()}",
-            describe_path(out["attempts"]),
-            f"${out['cost']['models_usd']:.5f}",
-            f"{out['cost']['savings_pct']:+.0f}%",
-            f"{row.quality:.2f}" if row.quality is not None else "",
-        )
-    console.print(table)
-    f = figures
-    console.print(
-        f"\n[bold]Summary[/bold] ({f['answered']}/{f['requests']} answered, {summary.seconds:.1f} s)\n"
-        f"  quality (mean recorded score): routed {f['quality_routed']:.3f} vs always-Opus "
-        f"{f['quality_always_premium']:.3f}\n"
-        f"  model cost: routed ${f['cost_routed_usd']:.4f} vs always-Opus ${f['cost_always_premium_usd']:.4f}"
-        f"  ->  [bold green]{f['savings_pct']:.1f}% saved[/bold green]\n"
-        f"  orchestration (Step Functions + Lambda, estimated): ${f['orchestration_usd']:.4f}\n"
-        f"  answered by: {', '.join(f'{k.capitalize()} {v}' for k, v in sorted(f['tier_mix'].items()))};"
-        f" escalations {f['escalations']}, fallbacks {f['fallbacks']}\n"
-        f"  [dim]{STAND_IN_NOTE}[/dim]"
-    )
-    if summary.sweep:
-        console.print(f"\n[bold]The same prompts at other thresholds[/bold] (routing.confidence_threshold; "
-                      f"the run above used {summary.threshold:g}):")
-        for value, other in sorted(summary.sweep.items()):
-            g = other.figures()
-            mix = ", ".join(f"{k.capitalize()} {v}" for k, v in sorted(g["tier_mix"].items()))
-            console.print(f"  {value:<5g} quality {g['quality_routed']:.3f}, {g['savings_pct']:+.1f}% saved vs "
-                          f"always-Opus, answered by {mix}; escalations {g['escalations']}")
-        console.print("  [dim]Lower thresholds trust cheaper tiers more: pick yours from `make eval`'s curves.[/dim]")
-    failed = figures["failed"] + sum(s.figures()["failed"] for s in summary.sweep.values())
+        _print_json(as_json(summary, args.target))
+    else:
+        render(summary, _console(), args.target)
+    failed = sum(run.figures()["failed"] for run in summary.runs().values())
     return EXIT_OK if failed == 0 else EXIT_FAILED
 
 
@@ -365,8 +322,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--list", action="store_true", help="list the replayable prompts and exit")
     demo.add_argument("--json", action="store_true",
                       help="print figures and results as JSON; with --list, the full recorded prompts")
-    demo.add_argument("--sweep", default="0.5,0.65,0.9", metavar="T,T,...",
-                      help="then run the same prompts at these confidence thresholds ('' for none)")
+    demo.add_argument("--sweep", default=",".join(f"{t:g}" for t in DEFAULT_SWEEP), metavar="T,T,...",
+                      help="then run the same prompts at these confidence thresholds "
+                           "('' for none; default %(default)s)")
+    demo.add_argument("--target", type=float, default=QUALITY_TARGET, metavar="SHARE",
+                      help="quality target for the suggested operating point, as a share of always-Opus quality "
+                           "(default %(default)s): the threshold run with the highest savings that meets it")
     demo.set_defaults(func=cmd_demo)
 
     evaluate = sub.add_parser("eval", help="policies vs baselines on recorded outcomes: quality, cost, APGR, CPT")
@@ -386,7 +347,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--bootstrap", type=int, default=1000, metavar="N",
                           help="paired bootstrap resamples for APGR 95%% intervals (0: none)")
     evaluate.add_argument("--json", help="write the machine-readable report here")
-    evaluate.add_argument("--plot", help="write the cost-quality curves (and scorer reliability) as a PNG")
+    evaluate.add_argument("--plot", metavar="PATH",
+                          help="write the figures (~900 px wide PNGs): into directory PATH as curves-<source>.png "
+                               "(cost-quality, one per source) and scorer-reliability.png; a PATH ending in .png "
+                               "is a stem instead: <stem>-<source>.png and <stem>-scorer-reliability.png")
     evaluate.add_argument("--compare", help="an earlier --json report: show deltas, exit 1 on a regression")
     evaluate.add_argument("--tolerance", type=float, default=0.01, help="allowed quality drop at equal cost")
     evaluate.set_defaults(func=cmd_eval)

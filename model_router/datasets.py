@@ -24,7 +24,8 @@ SAMPLE_NAME = "sample.jsonl.gz"
 # Printed wherever numbers come from replayed data.
 STAND_IN_NOTE = (
     "Replay: recorded answers of real open/commercial models stand in for Claude Haiku/Sonnet/Opus "
-    "(per source: economy -> Haiku, standard -> Sonnet, premium -> Opus); costs use Claude prices."
+    "(per source: economy -> Haiku, standard -> Sonnet, premium -> Opus; a tier its source recorded no model for "
+    "is not used); costs use Claude prices."
 )
 
 
@@ -60,12 +61,15 @@ class TierMap:
 
     source: str
     models: dict[Tier, str]
-    # Tiers whose model is borrowed from another tier because the source has none (RouteLLM has no standard).
+    # Tiers the source has no model for (RouteLLM has no standard), with the tier whose model would stand in.
+    # Nothing priced routes to them: replay refuses them and Classify Request leaves them out
+    # (ReplayProvider.available_tiers); training masks them. Only the three-tier path tests and the fault
+    # campaign let them answer with the donor's model (REPLAY_BORROWED_TIERS).
     borrowed: dict[Tier, Tier]
 
     @property
     def recorded_tiers(self) -> list[Tier]:
-        """Tiers with a model of their own: what demos and evaluations route between."""
+        """Tiers with a model of their own: what every replayed request (demo, invoke, batch, eval) routes between."""
         return [t for t in self.models if t not in self.borrowed]
 
 

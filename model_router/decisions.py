@@ -230,5 +230,6 @@ def _accept(state: dict[str, Any], settings: Settings, status: str, reason: str)
     state["usage"] = {"input_tokens": sum(a["input_tokens"] for a in state["attempts"]),
                       "output_tokens": sum(a["output_tokens"] for a in state["attempts"])}
     state["notes"] = [STAND_IN_NOTE] if any(a.get("provider", "").startswith("replay") for a in answered) else []
+    state["notes"] += state["plan"].get("notes", [])  # e.g. tiers the provider cannot answer this request on
     state["decision"] = {"action": "accept", "status": status, "reason": reason}
     return state

@@ -351,8 +351,11 @@ def plan_route(
     default_threshold: float,
     prices: dict[Tier, Price],
     max_output_tokens: int,
+    available: frozenset[Tier] | None = None,
+    unavailable_reason: str = "",
 ) -> tuple[Classification, dict[str, Any]]:
-    """Classify ``request`` (already validated) and return (classification, plan)."""
+    """Classify ``request`` (already validated) and return (classification, plan). ``available``: the tiers
+    the model provider can answer this request on, when not all (providers.tier_limit), and why."""
     routing = request.get("routing", {})
     strategy = routing.get("strategy", default_strategy)
     router = ROUTERS[strategy]()
@@ -360,6 +363,14 @@ def plan_route(
     tiers = allowed_tiers(routing)
     if not tiers:
         raise InvalidRequest("routing.tiers", "no tier is left once min_tier and max_tier are applied")
+    notes: list[str] = []
+    if available is not None and not set(tiers) <= available:
+        kept = tuple(t for t in tiers if t in available)
+        if not kept:
+            raise InvalidRequest("routing.tiers", f"none of the allowed tiers ({', '.join(t.value for t in tiers)}) "
+                                                  f"can answer this request: {unavailable_reason}")
+        tiers = kept
+        notes.append(unavailable_reason)
     features = Features.of(request)
     max_tokens = request.get("inference", {}).get("maxTokens", max_output_tokens)
     found = router.classify(request, features, RouteContext(tiers, threshold, prices, max_tokens))
@@ -377,7 +388,8 @@ def plan_route(
     elif tier not in tiers:
         # The nearest allowed tier above the one asked for (one exists: tier is below the top).
         moved = next(t for t in tiers if t.rank > tier.rank)
-        reasons.append(f"{tier.label} is not in routing.tiers: start at {moved.label}")
+        where = "routing.tiers" if tier not in allowed_tiers(routing) else "the tiers that can answer it"
+        reasons.append(f"{tier.label} is not in {where}: start at {moved.label}")
         tier = moved
 
     budget = routing.get("max_cost_usd")
@@ -411,4 +423,6 @@ def plan_route(
         "fallback": bool(routing.get("fallback", True)),
         "max_tokens": max_tokens,
     }
+    if notes:
+        plan["notes"] = notes  # copied into the result's notes (decisions._accept)
     return classification, plan

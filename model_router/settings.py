@@ -58,6 +58,10 @@ class Settings:
     fault_injection: str | None = None
     # Evaluation runs only: the replay provider answers outcome-only records with a flagged empty reply.
     replay_outcome_only: bool = False
+    # Tests of the three-tier workflow paths and the fault campaign only: a tier the record's source has no
+    # model for replays the next tier's recorded answer (the bundled sources with answer text record two
+    # tiers). Its costs flatter savings, so demo, invoke, batch and eval never set it.
+    replay_borrowed_tiers: bool = False
     # CloudWatch namespace of the EMF metrics (template parameter MetricsNamespace).
     metrics_namespace: str = "ModelRouter"
     # Circuit breaker (model_router/circuit.py): "dynamodb" when the stack gives a table, "memory" for local
@@ -156,6 +160,7 @@ class Settings:
             workflow_type=workflow_type,
             fault_injection=get("FAULT_INJECTION"),
             replay_outcome_only=(get("REPLAY_OUTCOME_ONLY") or "").lower() in ("1", "true"),
+            replay_borrowed_tiers=(get("REPLAY_BORROWED_TIERS") or "").lower() in ("1", "true"),
             metrics_namespace=get("POWERTOOLS_METRICS_NAMESPACE") or "ModelRouter",
             **_circuit_breaker_settings(get, number),
             tier_max_output_tokens=(int(number("TIER_MAX_OUTPUT_TOKENS", 0, 1, 128_000))

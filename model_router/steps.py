@@ -13,7 +13,7 @@ from model_router.decisions import failure_step, score_step
 from model_router.errors import InvalidRequest
 from model_router.invoking import invoke_model
 from model_router.pricing import tier_prices
-from model_router.providers import ModelProvider
+from model_router.providers import ModelProvider, tier_limit
 from model_router.routing import plan_route
 from model_router.settings import Settings
 
@@ -26,12 +26,16 @@ def classify_step(event: dict[str, Any], settings: Settings) -> dict[str, Any]:
     default_id = event.get("execution_name")
     try:
         request = validate_request(raw, default_request_id=default_id)
+        # Which tiers can answer at all (every tier on Bedrock; replay: those its source recorded a model for).
+        limit = tier_limit(settings, request["messages"])
         classification, plan = plan_route(
             request,
             default_strategy=settings.default_strategy,
             default_threshold=settings.confidence_threshold,
             prices=tier_prices(settings.model_ids, settings.price_overrides),
             max_output_tokens=settings.max_output_tokens,
+            available=limit.tiers if limit else None,
+            unavailable_reason=limit.reason if limit else "",
         )
     except InvalidRequest as exc:
         # Echo the caller's id only when it is a valid one: an invalid id may be huge or hold anything.

@@ -24,8 +24,10 @@ def answered_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 # Path tests pin the heuristic router so the paths they walk do not move when the learned weights are
-# retrained; the learned router runs through the real workflow in tests/unit/test_eval.py.
-PATH_TEST_ENV = {"DEFAULT_STRATEGY": "heuristic"}
+# retrained; the learned router runs through the real workflow in tests/unit/test_eval.py. They walk
+# three-tier paths, and the bundled sources with answer text record two tiers: Sonnet replays the premium
+# model there (REPLAY_BORROWED_TIERS, mechanics only; demo, invoke, batch and eval never borrow).
+PATH_TEST_ENV = {"DEFAULT_STRATEGY": "heuristic", "REPLAY_BORROWED_TIERS": "1"}
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from model_router.datasets import STAND_IN_NOTE, read_records, sample_path
+from model_router.datasets import STAND_IN_NOTE, portable_path, read_records, sample_path, tier_maps
 from model_router.eval import metrics
 from model_router.eval.harness import (
     THRESHOLDS,
@@ -128,6 +128,9 @@ def run_eval(
         _source_report(source, group, wanted, threshold, prices, bootstrap, log)
         for source, group in sorted(by_source.items())
     ]
+    for source_report in reports:  # which recorded model stands in for each tier (figure captions)
+        tier_map = tier_maps(paths_by_source[source_report["source"]])[source_report["source"]]
+        source_report["stand_ins"] = {t.value: tier_map.models[t] for t in tier_map.recorded_tiers}
     return {
         "dataset": names if len(names) > 1 else names[0],
         "split": split,
@@ -314,46 +317,147 @@ def _fmt(value: float | None, pattern: str) -> str:
     return "-" if value is None else pattern.format(value)
 
 
-def plot_report(report: dict[str, Any], out: str | Path, scorer: dict[str, Any] | None = None) -> None:
+# One look per policy, the same in every figure: distinct colour, marker and line style (readable in grey
+# too); the default policy drawn heaviest. Fixed-tier baselines and the oracle are single points.
+CURVE_STYLES: dict[str, dict[str, Any]] = {
+    "learned+cascade": {"color": "#009e73", "marker": "D", "linestyle": "-", "linewidth": 2.6},
+    "learned+cascade capped": {"color": "#009e73", "marker": "d", "linestyle": "--", "linewidth": 1.4},
+    "learned": {"color": "#0072b2", "marker": "o", "linestyle": "-", "linewidth": 1.6},
+    "cascade": {"color": "#e69f00", "marker": "s", "linestyle": "-", "linewidth": 1.6},
+    "cascade capped": {"color": "#e69f00", "marker": "s", "linestyle": "--", "linewidth": 1.2,
+                       "markerfacecolor": "white"},
+    "heuristic": {"color": "#8c564b", "marker": "v", "linestyle": "-.", "linewidth": 1.4},
+    "ref: tfidf-lr": {"color": "#cc79a7", "marker": "^", "linestyle": ":", "linewidth": 1.8},
+    "ref: knn-minilm": {"color": "#d55e00", "marker": "P", "linestyle": ":", "linewidth": 1.8},
+}
+POINT_STYLES: dict[str, dict[str, Any]] = {
+    "always-economy": {"color": "#555555", "marker": "<", "s": 70},
+    "always-standard": {"color": "#555555", "marker": "o", "s": 60},
+    "always-premium": {"color": "black", "marker": ">", "s": 70},
+    "oracle": {"color": "#f0c000", "marker": "*", "s": 190, "edgecolors": "black", "linewidths": 0.6},
+    "random": {"color": "#999999", "marker": "x", "s": 60},
+}
+FIGURE_WIDTH_PX, FIGURE_DPI = 900, 100
+SCORER_FIGURE = "scorer-reliability.png"
+
+
+def figure_paths(out: str | Path, sources: Sequence[str], scorer: bool) -> dict[str, Path]:
+    """Where ``--plot PATH`` writes each figure, by source (and "scorer"). PATH is a directory (created if
+    missing): ``curves-<source>.png`` per source and ``scorer-reliability.png``. A PATH ending in ``.png`` is
+    a stem instead: ``<stem>-<source>.png`` and ``<stem>-scorer-reliability.png`` beside it."""
+    out = Path(out)
+    if out.suffix.lower() == ".png":
+        folder, stem = out.parent, out.stem
+        named = {source: folder / f"{stem}-{source}.png" for source in sources}
+        if scorer:
+            named["scorer"] = folder / f"{stem}-{SCORER_FIGURE}"
+        return named
+    named = {source: out / f"curves-{source}.png" for source in sources}
+    if scorer:
+        named["scorer"] = out / SCORER_FIGURE
+    return named
+
+
+def _stand_in_caption(source: dict[str, Any]) -> str:
+    models = source.get("stand_ins") or {}
+    if models:
+        shown = "; ".join(f"{Tier(t).label} = {m.rsplit('/', 1)[-1]}" for t, m in models.items())
+        return (f"Replay: recorded answers of real models stand in for the Claude tiers ({shown}); "
+                "Claude list prices, estimated tokens.")
+    return STAND_IN_NOTE
+
+
+def plot_report(report: dict[str, Any], out: str | Path, scorer: dict[str, Any] | None = None) -> list[Path]:
+    """One cost-quality figure per source (and one for the scorer's reliability), each ~900 px wide:
+    see :func:`figure_paths` for where they go. Returns the files written."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     sources = report["sources"]
-    panels = len(sources) + (1 if scorer else 0)
-    fig, axes = plt.subplots(1, panels, figsize=(5.2 * panels, 4.6), squeeze=False)
-    for ax, source in zip(axes[0], sources, strict=False):
-        for row in source["policies"]:
-            if row["curve"]:
-                xs = [p["cost_fraction"] for p in row["curve"]]
-                ys = [p["quality"] for p in row["curve"]]
-                ax.plot(xs, ys, marker=".", linewidth=1.2, markersize=3,
-                        label=f"{row['name']} (APGR {row['apgr']:.2f})")
-            else:
-                ax.scatter([row["cost_fraction_of_premium"]], [row["quality"]], marker="x" if row["name"] ==
-                           "random" else "o", zorder=5, label=row["name"])
-        ax.set_title(f"{source['source']} (n={source['n']})", fontsize=10)
-        ax.set_xlabel("cost / always-premium")
-        ax.set_ylabel("quality (mean recorded score)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=6, loc="lower right")
+    paths = figure_paths(out, [s["source"] for s in sources], bool(scorer))
+    written: list[Path] = []
+    for source in sources:
+        fig = _source_figure(plt, source, report)
+        written.append(_save(plt, fig, paths[source["source"]]))
     if scorer:
-        ax = axes[0][-1]
-        for name, rep in scorer.items():
-            bins = rep.get("reliability", [])
-            ax.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], marker="o",
-                    label=f"{name} (AUROC {rep.get('auroc', 0) or 0:.2f})")
-        ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=0.8)
-        ax.set_title("scorer reliability (holdout answers)", fontsize=10)
-        ax.set_xlabel("confidence")
-        ax.set_ylabel("observed accuracy")
-        ax.legend(fontsize=7)
-        ax.grid(alpha=0.3)
-    fig.suptitle("model-router: replayed real answers stand in for Claude tiers; Claude prices", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(out, dpi=120)
+        written.append(_save(plt, _scorer_figure(plt, scorer), paths["scorer"]))
+    return written
+
+
+def _save(plt: Any, fig: Any, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=FIGURE_DPI)
     plt.close(fig)
+    return path
+
+
+def _source_figure(plt: Any, source: dict[str, Any], report: dict[str, Any]) -> Any:
+    fig, ax = plt.subplots(figsize=(FIGURE_WIDTH_PX / FIGURE_DPI, 5.6))
+    operating = report.get("threshold")
+    for row in source["policies"]:
+        if row["curve"]:
+            style = dict(CURVE_STYLES.get(row["name"], {"marker": ".", "linestyle": "-"}))
+            xs = [100 * p["cost_fraction"] for p in row["curve"]]
+            ys = [p["quality"] for p in row["curve"]]
+            default = ", the default" if row["name"] == DEFAULT_POLICY else ""
+            label = f"{row['name']} (APGR {row['apgr']:.2f}){default}"
+            ax.plot(xs, ys, label=label, markevery=5, markersize=5, zorder=4 if row["name"] == DEFAULT_POLICY else 3,
+                    **style)
+            if row["cost_fraction_of_premium"] is not None and row["threshold"] is not None:
+                # The policy at the operating threshold: a ringed marker on its curve.
+                ax.scatter([100 * row["cost_fraction_of_premium"]], [row["quality"]], s=90, facecolors="none",
+                           edgecolors=style.get("color", "black"), linewidths=1.6, zorder=6)
+        else:
+            style = POINT_STYLES.get(row["name"], {"marker": "o"})
+            ax.scatter([100 * row["cost_fraction_of_premium"]], [row["quality"]], label=row["name"], zorder=5,
+                       **style)
+    if operating is not None:
+        ax.scatter([], [], s=90, facecolors="none", edgecolors="black", linewidths=1.6,
+                   label=f"at threshold {operating:g} (the deployment's)")
+    premium = source.get("always_premium_quality")
+    if premium is not None:
+        ax.axhline(premium, color="black", linewidth=0.6, linestyle=(0, (2, 3)), zorder=1)
+    ax.set_xlabel("model cost as % of always-premium (Opus)")
+    ax.set_ylabel("quality (mean recorded score, 0-1)")
+    ax.xaxis.set_major_formatter(matplotlib_percent())
+    ax.grid(alpha=0.3)
+    noise = " (too few to read: noise)" if source["n"] < 50 else ""
+    ax.set_title(f"{source['source']}: cost vs quality, {source['n']} {report.get('split', '')} requests{noise}, "
+                 f"tiers {'/'.join(source['tiers'])}", fontsize=11, loc="left")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False,
+              title="policy (curves: threshold 0 to 1)", title_fontsize=8)
+    fig.text(0.01, 0.015, _stand_in_caption(source) + "  Dotted line: always-premium quality.", fontsize=7.5,
+             color="#444444", wrap=True)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    return fig
+
+
+def matplotlib_percent() -> Any:
+    from matplotlib.ticker import FuncFormatter
+
+    return FuncFormatter(lambda value, _pos: f"{value:.0f}%")
+
+
+def _scorer_figure(plt: Any, scorer: dict[str, Any]) -> Any:
+    fig, ax = plt.subplots(figsize=(FIGURE_WIDTH_PX / FIGURE_DPI, 5.2))
+    looks = [("#0072b2", "o"), ("#e69f00", "s"), ("#009e73", "D"), ("#cc79a7", "^")]
+    for (name, rep), (color, marker) in zip(scorer.items(), looks * 4, strict=False):
+        bins = [b for b in rep.get("reliability", []) if b.get("count", 1)]
+        ax.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], color=color, marker=marker,
+                label=f"{name}: AUROC {rep.get('auroc') or 0:.2f}, n={rep.get('n', '?')}")
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=0.8, label="perfectly calibrated")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("scorer confidence (bin mean)")
+    ax.set_ylabel("share of those answers that are right (score >= 0.5)")
+    ax.set_title("Scorer reliability on holdout answers (both recorded models)", fontsize=11, loc="left")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    ax.grid(alpha=0.3)
+    fig.text(0.01, 0.015, STAND_IN_NOTE, fontsize=7.5, color="#444444", wrap=True)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return fig
 
 
 # -- regression check -------------------------------------------------------------------------------------
@@ -430,7 +534,8 @@ def main(args: Any) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
     if args.plot:
-        plot_report(report, args.plot, scorer)
+        for path in plot_report(report, args.plot, scorer):
+            print(f"figure: {portable_path(path)}", file=sys.stderr)
     if args.compare:
         lines, regressed = compare(report, json.loads(Path(args.compare).read_text()), args.tolerance)
         print("\n".join(lines))

@@ -19,10 +19,11 @@ from model_router.tiers import Tier
 
 
 def request_for(case: Case, policy: Policy, threshold: float, cap: float | None) -> dict[str, Any]:
+    # No routing.tiers: Classify Request keeps to the tiers the record's source recorded (case.tiers) itself,
+    # as it does for invoke, batch and the demo; agreement checks that it does.
     routing: dict[str, Any] = {
         "strategy": policy.strategy,
         "confidence_threshold": threshold,
-        "tiers": [t.value for t in case.tiers],
     }
     if policy.strategy == "learned" and not policy.escalate:
         routing["escalate"] = False

@@ -42,6 +42,21 @@ class ModelProvider(Protocol):
     def converse(self, call: ModelCall) -> ModelReply: ...
 
 
+@dataclass(frozen=True)
+class TierLimit:
+    """The tiers a provider can answer one request on, when that is not every tier, and why (the reason
+    goes into the result's ``notes``). Bedrock answers on every deployed tier, so it never limits."""
+
+    tiers: frozenset[Tier]
+    reason: str
+
+
+class LimitsTiers(Protocol):
+    """The optional provider hook Classify Request asks before it picks a start tier (providers.tier_limit)."""
+
+    def available_tiers(self, messages: list[dict[str, Any]]) -> TierLimit | None: ...
+
+
 class CallLog:
     """Thread-safe record of the calls a provider received (tests assert on it)."""
 

@@ -2,6 +2,13 @@
 
 The reply carries the recorded answer text and nothing else: recorded scores are for evaluation
 and never reach the scorer.
+
+A tier answers only with the model its record's source recorded for that tier (datasets.tier_maps).
+A source with no model for a tier (RouteLLM: economy and premium only, no standard) cannot answer on
+that tier: :meth:`ReplayProvider.available_tiers` says so to Classify Request, which routes between
+the recorded tiers only, and a call on such a tier is refused. Borrowing the premium model's answer
+at Sonnet's price would flatter the savings. (``borrowed_tiers=True``, REPLAY_BORROWED_TIERS, lets such a
+tier replay the next tier's model: for tests of the three-tier workflow paths and the fault campaign only.)
 """
 
 from __future__ import annotations
@@ -9,6 +16,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +24,8 @@ from model_router import errors
 from model_router.contracts import message_text
 from model_router.datasets import TierMap, output_token_estimate, read_records, sample_path, tier_maps
 from model_router.pricing import estimate_tokens
-from model_router.providers.base import CallLog, ModelCall, ModelReply
+from model_router.providers.base import CallLog, ModelCall, ModelReply, TierLimit
+from model_router.tiers import Tier
 
 
 def normalise(text: str) -> str:
@@ -41,13 +50,32 @@ def recorded_reply(text: str, answer_recorded: bool, task: str, max_tokens: int)
     return RecordedReply(text, "end_turn", output_tokens)
 
 
+@lru_cache(maxsize=4)
+def _prompt_index(path: str, mtime_ns: int, size: int) -> dict[str, dict[str, Any]]:
+    """Normalised prompt -> record, read once per dataset file and shared by every provider instance
+    (the classifier's and each invoker's). First record wins where a prompt repeats (MMLU has duplicates).
+    Keyed by the file's mtime and size too, so a rewritten file is read again."""
+    index: dict[str, dict[str, Any]] = {}
+    for record in read_records(path):
+        index.setdefault(normalise(record["prompt"]), record)
+    return index
+
+
+def _labels(tiers: list[Tier]) -> str:
+    names = [t.label for t in tiers]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
 class ReplayProvider:
     name = "replay"
 
-    def __init__(self, dataset: str | Path | None = None, *, outcome_only: bool = False):
+    def __init__(self, dataset: str | Path | None = None, *, outcome_only: bool = False,
+                 borrowed_tiers: bool = False):
         self.dataset = Path(dataset) if dataset else sample_path()
         # Evaluation only: answer outcome-only records (no text upstream) with an empty, flagged reply.
         self.outcome_only = outcome_only
+        # Workflow-path tests and the fault campaign only: a tier with no recorded model replays the next one's.
+        self.borrowed_tiers = borrowed_tiers
         self.log = CallLog()
         self._lock = threading.Lock()
         self._index: dict[str, dict[str, Any]] | None = None
@@ -56,15 +84,26 @@ class ReplayProvider:
     def index(self) -> dict[str, dict[str, Any]]:
         with self._lock:
             if self._index is None:
-                # First record wins where a prompt repeats (MMLU has duplicate questions).
-                index: dict[str, dict[str, Any]] = {}
-                for record in read_records(self.dataset):
-                    index.setdefault(normalise(record["prompt"]), record)
-                self._index = index
+                stat = self.dataset.stat()
+                self._index = _prompt_index(str(self.dataset), stat.st_mtime_ns, stat.st_size)
             return self._index
 
     def lookup(self, messages: list[dict[str, Any]]) -> dict[str, Any] | None:
         return self.index.get(normalise(message_text(messages[0])))
+
+    def available_tiers(self, messages: list[dict[str, Any]]) -> TierLimit | None:
+        """The tiers whose model this request's source recorded, when that is not all three (None also for
+        an unrecorded prompt: the invoker then says it is not recorded)."""
+        record = self.lookup(messages)
+        if record is None or self.borrowed_tiers:
+            return None
+        tier_map = tier_maps(str(self.dataset))[record["source"]]
+        if not tier_map.borrowed:
+            return None
+        recorded = tier_map.recorded_tiers
+        return TierLimit(frozenset(recorded), (
+            f"Replay: {record['source']} recorded answers for {_labels(recorded)} only; no model stands in for "
+            f"{_labels(sorted(tier_map.borrowed, key=lambda t: t.rank))} on it, so routing left that tier out."))
 
     def converse(self, call: ModelCall) -> ModelReply:
         self.log.record(call)
@@ -79,6 +118,14 @@ class ReplayProvider:
                 model_id=call.model_id,
             )
         tier_map: TierMap = tier_maps(str(self.dataset))[record["source"]]
+        if call.tier in tier_map.borrowed and not self.borrowed_tiers:
+            raise errors.PromptNotRecordedException(
+                f"{record['source']} recorded no model for {call.tier.label} "
+                f"(only {_labels(tier_map.recorded_tiers)}): replay does not answer with another tier's model "
+                "at this tier's price",
+                tier=call.tier.value,
+                model_id=call.model_id,
+            )
         model = tier_map.models[call.tier]
         text = self._answer(record, model, call.messages)
         answer_recorded = text is not None

@@ -102,7 +102,8 @@ def test_sonnet_down_is_answered_by_the_other_tiers_with_the_failure_recorded(
 
 
 def test_sonnet_down_with_the_breaker_skips_sonnet_without_calling_it(requests: list[dict[str, Any]]) -> None:
-    env = {"FAULT_INJECTION": "sonnet.throttle=1", "CIRCUIT_BREAKER": "memory", "CIRCUIT_BREAKER_MIN_CALLS": "8"}
+    env = {"FAULT_INJECTION": "sonnet.throttle=1", "CIRCUIT_BREAKER": "memory", "CIRCUIT_BREAKER_MIN_CALLS": "8",
+           "REPLAY_BORROWED_TIERS": "1"}  # three tiers on two-tier recorded sources, as run_campaign
     engine = LocalEngine(env_overrides=env)
     results = [engine.run(r) for r in requests[:40]]
     summaries = [summarise(r) for r in results]
@@ -122,7 +123,7 @@ def test_sonnet_down_with_the_breaker_skips_sonnet_without_calling_it(requests: 
 
 def test_all_tiers_down_ends_every_execution_in_all_models_failed_with_its_attempts(
         requests: list[dict[str, Any]]) -> None:
-    engine = LocalEngine(env_overrides={"FAULT_INJECTION": "throttle=1"})
+    engine = LocalEngine(env_overrides={"FAULT_INJECTION": "throttle=1", "REPLAY_BORROWED_TIERS": "1"})
     for request in requests[:25]:
         result = engine.run(request)
         assert (result.status, result.error) == ("FAILED", "Router.AllModelsFailed")

@@ -74,13 +74,13 @@ def test_routellm_standard_tier_borrows_the_premium_model(vendored_tiers: dict[s
 # -- replay -------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("tier", list(Tier))
+@pytest.mark.parametrize("tier", [Tier.HAIKU, Tier.OPUS])
 def test_known_prompt_returns_the_recorded_answer_of_the_tiers_model(
     replay: ReplayProvider, records: list[dict[str, Any]], vendored_tiers: dict[str, Any], tier: Tier
 ) -> None:
     record = first_of(records, "routellm-gsm8k")
     data_tier = {v: k for k, v in DATA_TIER_NAMES.items()}[tier]
-    model = vendored_tiers["routellm-gsm8k"]["tiers"][data_tier] or vendored_tiers["routellm-gsm8k"]["tiers"]["premium"]
+    model = vendored_tiers["routellm-gsm8k"]["tiers"][data_tier]
     reply = replay.converse(make_call(record["prompt"], tier))
     expected = record["outcomes"][model]["response"]
     assert reply.text == expected
@@ -92,12 +92,38 @@ def test_known_prompt_returns_the_recorded_answer_of_the_tiers_model(
     assert reply.input_tokens == math.ceil(len(record["prompt"]) / 4)
 
 
-def test_haiku_and_sonnet_differ_on_routellm(replay: ReplayProvider, records: list[dict[str, Any]]) -> None:
+@pytest.mark.parametrize("source", ["routellm-gsm8k", "routellm-mtbench"])
+def test_a_tier_the_source_recorded_no_model_for_does_not_answer(
+    replay: ReplayProvider, records: list[dict[str, Any]], source: str
+) -> None:
+    # RouteLLM recorded an economy and a premium model only: GPT-4's answer at Sonnet's price would
+    # flatter the savings, so Sonnet is refused here and Classify Request never routes to it.
+    record = first_of(records, source)
+    with pytest.raises(errors.PromptNotRecordedException) as caught:
+        replay.converse(make_call(record["prompt"], Tier.SONNET))
+    assert "recorded no model for Sonnet" in str(caught.value)
+    limit = replay.available_tiers(make_call(record["prompt"]).messages)
+    assert limit is not None and limit.tiers == {Tier.HAIKU, Tier.OPUS}
+    assert f"{source} recorded answers for Haiku and Opus only" in limit.reason
+
+
+def test_a_three_tier_source_or_an_unrecorded_prompt_sets_no_tier_limit(
+    replay: ReplayProvider, records: list[dict[str, Any]]
+) -> None:
+    record = first_of(records, "llmrouter", answered=False)
+    assert replay.available_tiers(make_call(record["prompt"]).messages) is None
+    assert replay.available_tiers(make_call("What is the airspeed velocity of an unladen swallow?").messages) is None
+
+
+def test_with_borrowed_tiers_sonnet_replays_the_premium_model_on_routellm(records: list[dict[str, Any]]) -> None:
+    # The three-tier path tests and the fault campaign only (REPLAY_BORROWED_TIERS).
+    borrowing = ReplayProvider(borrowed_tiers=True)
     record = first_of(records, "routellm-gsm8k")
-    haiku = replay.converse(make_call(record["prompt"], Tier.HAIKU))
-    sonnet = replay.converse(make_call(record["prompt"], Tier.SONNET))
-    opus = replay.converse(make_call(record["prompt"], Tier.OPUS))
+    haiku = borrowing.converse(make_call(record["prompt"], Tier.HAIKU))
+    sonnet = borrowing.converse(make_call(record["prompt"], Tier.SONNET))
+    opus = borrowing.converse(make_call(record["prompt"], Tier.OPUS))
     assert sonnet.text == opus.text != haiku.text
+    assert borrowing.available_tiers(make_call(record["prompt"]).messages) is None
 
 
 def test_lookup_ignores_whitespace_differences(replay: ReplayProvider, records: list[dict[str, Any]]) -> None:
@@ -119,7 +145,7 @@ def test_mt_bench_second_turn_is_answered_from_turn2_responses(
     record = first_of(records, "routellm-mtbench")
     first, second = record["meta"]["turns"][:2]
     tier_map = tier_maps(str(sample_path()))["routellm-mtbench"]
-    for tier in Tier:
+    for tier in tier_map.recorded_tiers:
         model = tier_map.models[tier]
         messages = turns(first, record["outcomes"][model]["response"], second)
         reply = replay.converse(make_call(messages, tier))
@@ -268,7 +294,7 @@ def test_every_fault_kind_is_covered() -> None:
 
 @pytest.mark.parametrize("kind", FAULT_KINDS)
 def test_rate_one_always_faults(prompts: list[str], kind: str) -> None:
-    provider = FaultInjectingProvider(ReplayProvider(), FaultPlan.parse(f"{kind}=1"))
+    provider = FaultInjectingProvider(ReplayProvider(borrowed_tiers=True), FaultPlan.parse(f"{kind}=1"))
     results = [outcome(provider, make_call(p, tier)) for p in prompts[:3] for tier in Tier]
     assert results == [EXPECTED_ERRORS[kind]] * 9
     assert provider.injected == {kind: 9}
@@ -296,7 +322,7 @@ def test_truncation_halves_the_real_answer(replay: ReplayProvider, prompts: list
 
 def test_rate_zero_never_faults(prompts: list[str]) -> None:
     spec = ",".join(f"{kind}=0" for kind in FAULT_KINDS)
-    provider = FaultInjectingProvider(ReplayProvider(), FaultPlan.parse(spec))
+    provider = FaultInjectingProvider(ReplayProvider(borrowed_tiers=True), FaultPlan.parse(spec))
     assert [outcome(provider, make_call(p, tier)) for p in prompts for tier in Tier] == [None] * (3 * len(prompts))
     assert provider.injected == {}
 

@@ -39,9 +39,11 @@ def batch_line(line: int, result: ExecutionResult) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory: pytest.TempPathFactory,
               answered_records: list[dict[str, Any]]) -> tuple[Path, list[ExecutionResult]]:
-    plain = LocalEngine(env_overrides={"DEFAULT_STRATEGY": "heuristic"})
-    throttled = LocalEngine(env_overrides={"DEFAULT_STRATEGY": "heuristic", "FAULT_INJECTION": "haiku.throttle=1"})
-    broken = LocalEngine(env_overrides={"DEFAULT_STRATEGY": "heuristic", "FAULT_INJECTION": "malformed=1"})
+    # Three-tier flows on two-tier recorded sources: Sonnet replays the premium model (mechanics only).
+    env = {"DEFAULT_STRATEGY": "heuristic", "REPLAY_BORROWED_TIERS": "1"}
+    plain = LocalEngine(env_overrides=env)
+    throttled = LocalEngine(env_overrides={**env, "FAULT_INJECTION": "haiku.throttle=1"})
+    broken = LocalEngine(env_overrides={**env, "FAULT_INJECTION": "malformed=1"})
     runs: list[ExecutionResult] = []
     for record in answered_records[:8]:
         runs.append(plain.run({"prompt": record["prompt"], "request_id": record["id"]}))
