@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from model_router.cli import main
-from model_router.datasets import read_records, sample_path
+from model_router.datasets import read_records, sample_path, tier_maps
 from model_router.demo import replayable
 from model_router.local.engine import LocalEngine
 
@@ -117,13 +117,20 @@ def test_the_refusal_for_a_request_file_suggests_routing_that_file(
     assert f"model-router route --file {shlex.quote(str(request))}" in capsys.readouterr().err
 
 
-def test_route_predicts_the_start_the_workflow_takes(capsys: pytest.CaptureFixture[str],
+def test_route_predicts_the_start_the_workflow_takes(capsys: pytest.CaptureFixture[str], tmp_path: Path,
                                                      listed: list[dict[str, Any]]) -> None:
     engine = LocalEngine()  # the deployment's defaults: the learned router at threshold 0.8
+    maps = tier_maps(str(sample_path()))
     for record in listed[:3] + listed[-3:]:
-        assert main(["route", record["prompt"], "--json"]) == 0
+        # A deployment has every tier; the replayed run only those the record's source recorded. Ask for
+        # those tiers in the request, so both sides route between the same ones.
+        tiers = [tier.value for tier in maps[record["source"]].recorded_tiers]
+        request = {"prompt": record["prompt"], "routing": {"tiers": tiers}}
+        request_file = tmp_path / f"{record['id']}.json"
+        request_file.write_text(json.dumps(request))
+        assert main(["route", "--file", str(request_file), "--json"]) == 0
         plan = json.loads(capsys.readouterr().out)
-        result = engine.run({"prompt": record["prompt"]})
+        result = engine.run(request)
         assert result.status == "SUCCEEDED"
         assert result.output["classification"] == plan["classification"]
         assert result.output["attempts"][0]["tier"] == plan["start_tier"]
