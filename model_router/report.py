@@ -5,7 +5,8 @@
     model-router report results.jsonl --json --hours 2      # machine-readable; cost per hour over 2 h
 
 A line is a router result (result.schema.json), a batch output line (``{"line", "request_id",
-"status", "result" | "error"}``) or an error record. Figures come from the attempt records, so a
+"status", "result" | "error"}``) or an error record (``error``, ``status``); any other line, such as a
+request, is refused with its line number rather than counted as a failure. Figures come from the attempt records, so a
 throttle that a Retry absorbed does not show here (only in the ``Throttles`` metric): the rates
 below count attempts that ended failed.
 """
@@ -17,11 +18,14 @@ import gzip
 import json
 import math
 import sys
+import zlib
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from model_router import strict_json
+from model_router.cli_types import positive_number
 from model_router.datasets import STAND_IN_NOTE
 from model_router.metrics import ERROR_METRICS
 from model_router.sfn_payloads import json_or_text
@@ -58,12 +62,29 @@ def read_text(source: str, *, s3_client: Any = None) -> str:
             raise ReportError(f"{source}: {exc}") from exc
     else:
         path = Path(source)
+        if path.is_dir():
+            raise ReportError(f"{source}: is a directory, not a results file")
         if not path.is_file():
             raise ReportError(f"{source}: no such file")
-        body = path.read_bytes()
+        try:
+            body = path.read_bytes()
+        except OSError as exc:
+            raise ReportError(f"{source}: cannot be read ({exc.strerror or exc})") from exc
     if source.endswith(".gz"):
-        body = gzip.decompress(body)
-    return body.decode("utf-8")
+        try:
+            body = gzip.decompress(body)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise ReportError(f"{source}: not gzip data ({exc})") from exc
+    try:
+        return strict_json.decode(body)
+    except strict_json.JSONTextError as exc:
+        raise ReportError(f"{source}: {exc}: a results file is JSON lines (binary file?)") from exc
+
+
+def _is_result_line(record: dict[str, Any]) -> bool:
+    """A router result, a batch output line or an error record (what _split reads)."""
+    return (isinstance(record.get("result"), dict) or (isinstance(record.get("attempts"), list) and "cost" in record)
+            or "error" in record or "status" in record)
 
 
 def parse_lines(text: str, source: str = "results") -> Iterator[dict[str, Any]]:
@@ -71,11 +92,17 @@ def parse_lines(text: str, source: str = "results") -> Iterator[dict[str, Any]]:
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ReportError(f"{source}: line {number} is not JSON: {exc.msg}") from exc
+            record = strict_json.loads(line)
+        except strict_json.JSONTextError as exc:
+            raise ReportError(f"{source}: line {number} is not JSON: {exc}") from exc
         if not isinstance(record, dict):
             raise ReportError(f"{source}: line {number} is not a JSON object")
+        if not _is_result_line(record):
+            if "prompt" in record or "messages" in record:
+                raise ReportError(f"{source}: line {number} is a request, not a result: route the requests first "
+                                  f"(model-router batch {source} results.jsonl), then report on the results")
+            raise ReportError(f"{source}: line {number} is not a result (a router result, a batch output line or "
+                              f"an error record); its keys: {', '.join(sorted(record))[:120] or 'none'}")
         yield record
 
 
@@ -225,12 +252,15 @@ def _rate_float(part: float, whole: float) -> float:
 
 
 def render(fig: dict[str, Any], console: Any, source: str) -> None:
+    """The figures as a table; names from the file (error types, strategies, the source) are escaped, so a
+    bracketed name such as ``[messages]`` is printed rather than taken for rich markup."""
+    from rich.markup import escape
     from rich.table import Table
 
     def ms(value: float | None) -> str:
         return f"{value:.0f} ms" if value is not None else "-"
 
-    table = Table(title=f"model-router report: {source}", show_header=False, title_justify="left")
+    table = Table(title=f"model-router report: {escape(source)}", show_header=False, title_justify="left")
     table.add_column("figure")
     table.add_column("value", overflow="fold")
     cost = fig["cost_usd"]
@@ -265,10 +295,10 @@ def render(fig: dict[str, Any], console: Any, source: str) -> None:
     if "cost_per_hour_usd" in fig:
         rows.insert(10, ("cost per hour", _usd(fig["cost_per_hour_usd"])))
     for name, value in rows:
-        table.add_row(name, value)
+        table.add_row(name, escape(value))
     console.print(table)
     if fig.get("note"):
-        console.print(f"[dim]{fig['note']}[/dim]")
+        console.print(f"[dim]{escape(fig['note'])}[/dim]")
 
 
 def _usd(value: float) -> str:
@@ -284,7 +314,7 @@ def plot(fig: dict[str, Any], path: Path) -> Path:
     try:
         import matplotlib
     except ImportError as exc:
-        raise ReportError("the PNG chart needs matplotlib: pip install -e '.[report]'") from exc
+        raise ReportError("--png: the chart needs matplotlib: pip install -e '.[report]'") from exc
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -325,13 +355,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     from model_router.cli import _console
 
     try:
-        if args.hours is not None and args.hours <= 0:
-            raise ReportError(f"--hours {args.hours}: must be greater than 0")
         fig = figures(parse_lines(read_text(args.results), args.results), hours=args.hours)
         if fig["requests"] == 0:
             raise ReportError(f"{args.results}: no result lines")
         if args.png:
-            plot(fig, Path(args.png))
+            try:
+                plot(fig, Path(args.png))
+            except OSError as exc:
+                raise ReportError(f"--png {args.png}: cannot be written ({exc.strerror or exc})") from exc
     except ReportError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -349,5 +380,5 @@ def add_parser(sub: Any) -> None:
     report.add_argument("results", help="results JSONL (.gz ok): a local path or s3://bucket/key")
     report.add_argument("--png", help="also write a chart: cost by tier, escalation and fallback flow")
     report.add_argument("--json", action="store_true", help="print the figures as JSON")
-    report.add_argument("--hours", type=float, help="the time the results span, for cost per hour")
+    report.add_argument("--hours", type=positive_number, help="the time the results span, for cost per hour")
     report.set_defaults(func=cmd_report)
