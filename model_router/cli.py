@@ -434,24 +434,44 @@ def cmd_validate(args: argparse.Namespace) -> int:
 # -- parser -----------------------------------------------------------------------------------------
 def _add_training_parsers(sub: Any) -> None:
     """train / train-scorer need the `train` extra (numpy, scipy, scikit-learn): say so in one line before
-    anything runs, rather than vanish or fail half-way with a traceback."""
-    from model_router import scorer_training
+    anything runs, rather than vanish or fail half-way with a traceback. model_router.training itself is
+    imported only when `train` runs: scikit-learn takes seconds to import, on every other command too."""
+    from model_router import scorer_training, training_args
 
     scorer_training.add_parser(sub)
     sub.choices["train-scorer"].set_defaults(func=_training_command(scorer_training.run))
-    try:
-        from model_router import training
-    except ImportError as exc:
-        reason = str(exc)  # `exc` is unbound once the except block ends
+    missing = _uninstalled("numpy", "scipy", "sklearn")
+    if missing:
         # Whatever flags were given (--help too), the answer is the missing extra, not "unrecognized arguments":
         # with a prefix no flag uses, every word is taken as a positional argument.
-        missing = sub.add_parser("train", help="train the learned router (needs: pip install -e '.[train]')",
-                                 prefix_chars="\0", add_help=False)
-        missing.add_argument("arguments", nargs="*")
-        missing.set_defaults(func=lambda _args: _missing_extra(reason))
+        stub = sub.add_parser("train", help="train the learned router (needs: pip install -e '.[train]')",
+                              prefix_chars="\0", add_help=False)
+        stub.add_argument("arguments", nargs="*")
+        stub.set_defaults(func=lambda _args: _missing_extra(f"No module named {missing!r}"))
         return
-    training.add_parser(sub)
-    sub.choices["train"].set_defaults(func=_training_command(training.run))
+    train = sub.add_parser("train", help="train the learned router (needs the train extra: numpy, scikit-learn)",
+                           description=training_args.DESCRIPTION)
+    training_args.add_arguments(train)
+    train.set_defaults(func=_training_command(_run_training))
+
+
+def _run_training(args: argparse.Namespace) -> int:
+    from model_router import training
+
+    return int(training.run(args))
+
+
+def _uninstalled(*names: str) -> str | None:
+    """The first of ``names`` that is not installed (found without importing it), else None."""
+    import importlib.util
+
+    for name in names:
+        try:
+            if importlib.util.find_spec(name) is None:
+                return name
+        except ImportError:  # an import hook that refuses it
+            return name
+    return None
 
 
 def _training_command(run: Any) -> Any:

@@ -81,10 +81,43 @@ def read_text(source: str, *, s3_client: Any = None) -> str:
         raise ReportError(f"{source}: {exc}: a results file is JSON lines (binary file?)") from exc
 
 
+def _result_of(record: dict[str, Any]) -> dict[str, Any] | None:
+    """The router result a line holds (a batch line's ``result``, or the line itself), else None."""
+    if isinstance(record.get("result"), dict):
+        return dict(record["result"])
+    if isinstance(record.get("attempts"), list) and "cost" in record:
+        return record
+    return None
+
+
 def _is_result_line(record: dict[str, Any]) -> bool:
     """A router result, a batch output line or an error record (what _split reads)."""
-    return (isinstance(record.get("result"), dict) or (isinstance(record.get("attempts"), list) and "cost" in record)
-            or "error" in record or "status" in record)
+    return _result_of(record) is not None or "error" in record or "status" in record
+
+
+_NUMBERS = {"attempts": ("input_tokens", "output_tokens", "cost_usd", "latency_ms"),
+            "cost": ("total_usd", "models_usd", "orchestration_usd", "premium_estimate_usd", "savings_usd")}
+
+
+def _shape_problem(record: dict[str, Any]) -> str | None:
+    """What in a result line figures() cannot read (a hand-edited or foreign file), else None."""
+    result = _result_of(record)
+    if result is None:
+        return None
+    if not isinstance(result.get("status"), str):
+        return "the result has no 'status'"
+    attempts = result.get("attempts") or []
+    if not isinstance(attempts, list) or not all(isinstance(a, dict) for a in attempts):
+        return "'attempts' is not a list of objects"
+    for key in ("cost", "classification"):
+        if result.get(key) is not None and not isinstance(result[key], dict):
+            return f"{key!r} is not an object"
+    for where, values in (*((f"attempts[{i}]", a) for i, a in enumerate(attempts)), ("cost", result.get("cost"))):
+        for name in _NUMBERS["cost" if where == "cost" else "attempts"]:
+            value = (values or {}).get(name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+                return f"{where}.{name} is not a number"
+    return None
 
 
 def parse_lines(text: str, source: str = "results") -> Iterator[dict[str, Any]]:
@@ -103,6 +136,9 @@ def parse_lines(text: str, source: str = "results") -> Iterator[dict[str, Any]]:
                                   f"(model-router batch {source} results.jsonl), then report on the results")
             raise ReportError(f"{source}: line {number} is not a result (a router result, a batch output line or "
                               f"an error record); its keys: {', '.join(sorted(record))[:120] or 'none'}")
+        problem = _shape_problem(record)
+        if problem:
+            raise ReportError(f"{source}: line {number}: {problem}")
         yield record
 
 
@@ -138,7 +174,8 @@ def _rate(part: int, whole: int) -> float:
 def _attempts_of_error(error: dict[str, Any]) -> list[dict[str, Any]]:
     cause = json_or_text(error.get("cause"))
     attempts = cause.get("attempts") if isinstance(cause, dict) else None
-    return attempts if isinstance(attempts, list) else []
+    # A cause is free text from the failed execution: only attempt records that are objects are counted.
+    return [a for a in attempts if isinstance(a, dict)] if isinstance(attempts, list) else []
 
 
 def figures(records: Iterable[dict[str, Any]], *, hours: float | None = None) -> dict[str, Any]:

@@ -186,3 +186,19 @@ def test_bracketed_names_are_printed_not_taken_for_markup(tmp_path: Path, capsys
     assert outcome.code == 0
     assert "Router.[messages]Missing 1" in outcome.out
     assert "[nightly] results.jsonl" in outcome.out
+
+
+@pytest.mark.parametrize(("result", "problem"), [
+    ({"status": "answered", "attempts": [1], "cost": {}}, "'attempts' is not a list of objects"),
+    ({"attempts": [], "cost": {}}, "the result has no 'status'"),
+    ({"status": "answered", "attempts": [{"tier": "haiku", "cost_usd": "cheap"}], "cost": {}},
+     "attempts[0].cost_usd is not a number"),
+    ({"status": "answered", "attempts": [], "cost": 3}, "'cost' is not an object"),
+])
+def test_a_result_line_figures_cannot_read_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                     result: dict[str, Any], problem: str) -> None:
+    path = tmp_path / "results.jsonl"
+    path.write_text(json.dumps({"line": 1, "status": "answered", "result": result}) + "\n")
+    outcome = run_main(capsys, "report", str(path))
+    assert outcome.code == 2
+    assert outcome.error_line() == f"error: {path}: line 1: {problem}"
