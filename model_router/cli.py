@@ -212,11 +212,12 @@ def _run_on_aws(sfn: Any, state_machine_arn: str, request: dict[str, Any], timeo
     arn = sfn.start_execution(stateMachineArn=state_machine_arn, name=name, input=payload)["executionArn"]
     print(f"started {arn}", file=sys.stderr)
     deadline = time.monotonic() + timeout
-    out = dict(sfn.describe_execution(executionArn=arn))
-    while out["status"] == "RUNNING" and time.monotonic() < deadline:
-        time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+    while True:
         out = dict(sfn.describe_execution(executionArn=arn))
-    return out
+        left = deadline - time.monotonic()
+        if out["status"] != "RUNNING" or left <= 0:
+            return out
+        time.sleep(min(1.0, left))  # the last look is at the deadline
 
 
 def cmd_invoke(args: argparse.Namespace) -> int:

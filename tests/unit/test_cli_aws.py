@@ -110,10 +110,11 @@ def test_an_execution_still_running_at_the_timeout_says_where_to_follow_it(
                       {"stateMachineArn": STATE_MACHINE, "name": ANY, "input": ANY})
     stub.add_response("describe_execution", _execution("RUNNING"), {"executionArn": EXECUTION})
     stub.add_response("describe_execution", _execution("RUNNING"), {"executionArn": EXECUTION})
-    outcome = run_main(capsys, "invoke", "hi", "--aws", "--state-machine-arn", STATE_MACHINE, "--timeout", "0.05")
+    # Two looks: at the start and at the deadline, half a second later.
+    outcome = run_main(capsys, "invoke", "hi", "--aws", "--state-machine-arn", STATE_MACHINE, "--timeout", "0.5")
     assert outcome.code == 1
     last = outcome.err.strip().splitlines()[-1]
-    assert last.startswith(f"error: --timeout: {EXECUTION} is still RUNNING after 0.05 s")
+    assert last.startswith(f"error: --timeout: {EXECUTION} is still RUNNING after 0.5 s")
     assert f"model-router history {EXECUTION} --aws" in last
 
 
