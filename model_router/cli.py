@@ -27,6 +27,7 @@ from model_router.cli_types import (
     non_negative_int,
     positive_int,
     positive_number,
+    threshold_list,
     unit_interval,
 )
 from model_router.datasets import STAND_IN_NOTE
@@ -550,7 +551,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--faults", type=fault_spec, help="inject faults, e.g. 'throttle=0.2,seed=7'")
     demo.add_argument("--list", action="store_true", help="list the replayable prompts and exit")
     demo.add_argument("--json", action="store_true", help="print figures and results as JSON")
-    demo.add_argument("--sweep", default="0.5,0.65,0.9", metavar="T,T,...",
+    demo.add_argument("--sweep", type=threshold_list, default="0.5,0.65,0.9", metavar="T,T,...",
                       help="then run the same prompts at these confidence thresholds ('' for none)")
     demo.set_defaults(func=cmd_demo)
 

@@ -39,6 +39,16 @@ def unit_interval(text: str) -> float:
     return value
 
 
+def threshold_list(text: str) -> str:
+    """Comma-separated thresholds, each in [0, 1] ('' for none); returned as given, for the command to split."""
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        try:
+            unit_interval(part)
+        except argparse.ArgumentTypeError as exc:
+            raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
+    return text
+
+
 def positive_number(text: str) -> float:
     """A finite number above 0: seconds, hours."""
     value = _finite(text)

@@ -372,6 +372,9 @@ def cmd_history(args: argparse.Namespace) -> int:
         project = project_root()
         store = ExecutionStore(Path(args.history_dir) if args.history_dir else default_history_dir(project))
         whose = f"--history-dir {store.directory}" if args.history_dir else f"project {project}"
+        if store.directory.exists() and not store.directory.is_dir():
+            print(f"error: history: --history-dir {store.directory}: not a directory", file=sys.stderr)
+            return EXIT_USAGE
         if args.list:
             return _list_runs(store, whose, console)
         try:

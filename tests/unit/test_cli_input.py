@@ -154,6 +154,8 @@ OUT_OF_BOUNDS = [
     (["demo", "-n", "-4"], "-n"),
     (["demo", "--threshold", "1.01"], "--threshold"),
     (["demo", "--threshold", "nan"], "--threshold"),
+    (["demo", "--sweep", "0.5,high"], "--sweep"),
+    (["demo", "--sweep", "0.5,1.2"], "--sweep"),
     (["report", "results.jsonl", "--hours", "nan"], "--hours"),
 ]
 

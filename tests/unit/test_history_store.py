@@ -111,3 +111,11 @@ def test_the_store_lives_under_xdg_cache_home_one_directory_per_project(project:
     assert where.parent == tmp_path / "cache" / "model-router" / "executions"
     assert where.name.startswith("project-")
     assert default_history_dir(project / "sub") == where  # the same project from a directory inside it
+
+
+def test_a_history_dir_that_is_a_file_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    not_a_directory = tmp_path / "runs.json"
+    not_a_directory.write_text("{}")
+    outcome = run_main(capsys, "history", "--list", "--history-dir", str(not_a_directory))
+    assert outcome.code == 2
+    assert outcome.error_line() == f"error: history: --history-dir {not_a_directory}: not a directory"
