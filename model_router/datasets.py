@@ -137,3 +137,61 @@ def portable_path(path: str | Path) -> str:
     except ValueError:
         return p.name
     return p.name if Path(relative).parts[:2] == (os.pardir, os.pardir) else relative
+
+
+class DatasetError(ValueError):
+    """A recorded-outcomes file that cannot be used; ``str()`` names the file (and the line) and the problem."""
+
+
+def check_dataset(path: str | Path) -> int:
+    """Read every record of ``path`` and check what routing, replay and evaluation read of it: ``id``,
+    ``source``, ``task``, a ``prompt``, a tier map for the source and a numeric score for each recorded
+    tier's model. Returns the number of records; raises DatasetError on the first problem, so a bad file is
+    one line before a run rather than a traceback in the middle of one."""
+    path = Path(path)
+    if path.is_dir():
+        raise DatasetError(f"{path}: is a directory, not a recorded-outcomes file")
+    if not path.is_file():
+        raise DatasetError(f"{path}: no such file")
+    try:
+        maps = tier_maps(str(path))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise DatasetError(f"{path}: a *.models.json file beside it cannot be read ({exc})") from None
+    count = 0
+    try:
+        for count, record in enumerate(read_records(path), start=1):
+            problem = _record_problem(record, maps)
+            if problem:
+                raise DatasetError(f"{path}: record {count}: {problem}")
+    except UnicodeDecodeError:
+        hint = " (gzip data without a .gz name?)" if path.suffix != ".gz" else ""
+        raise DatasetError(f"{path}: not UTF-8 text{hint}") from None
+    except (OSError, EOFError) as exc:  # gzip.BadGzipFile is an OSError
+        raise DatasetError(f"{path}: cannot be read ({exc})") from None
+    except DatasetError:
+        raise
+    except ValueError as exc:  # read_records names the line that is not JSON
+        raise DatasetError(str(exc)) from None
+    if count == 0:
+        raise DatasetError(f"{path}: no records")
+    return count
+
+
+def _record_problem(record: Any, maps: dict[str, TierMap]) -> str | None:
+    if not isinstance(record, dict):
+        return "not a JSON object"
+    for name in ("id", "source", "task", "prompt"):
+        if not isinstance(record.get(name), str) or not record[name]:
+            return f"no {name!r} (a string)"
+    if record["source"] not in maps:
+        return f"source {record['source']!r} has no tier map (a {record['source']}.models.json beside the file)"
+    outcomes = record.get("outcomes")
+    if not isinstance(outcomes, dict):
+        return "no 'outcomes' object"
+    tier_map = maps[record["source"]]
+    for tier in tier_map.recorded_tiers:
+        outcome = outcomes.get(tier_map.models[tier])
+        if not isinstance(outcome, dict) or isinstance(outcome.get("score"), bool) or not isinstance(
+                outcome.get("score"), int | float):
+            return f"no numeric outcomes[{tier_map.models[tier]!r}].score (the {tier.value} tier's model)"
+    return None

@@ -21,7 +21,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from model_router.local.executions import DEFAULT_KEEP, ExecutionStore, default_history_dir
+from model_router.local.executions import (
+    DEFAULT_KEEP,
+    ExecutionStore,
+    StoreError,
+    default_history_dir,
+    project_root,
+)
 from model_router.sfn_payloads import json_or_text
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -249,14 +255,17 @@ def _clip(value: Any) -> str:
 
 
 def render(timeline: Timeline, console: Any, *, data: bool = False) -> None:
+    """Print the timeline; every text that comes from the execution is escaped, so a bracketed name such as
+    ``[messages]`` in a cause is printed, not taken for rich markup."""
+    from rich.markup import escape
     from rich.table import Table
 
     total = ""
     if timeline.started and timeline.stopped:
         total = f", {(timeline.stopped - timeline.started).total_seconds() * 1000:.0f} ms"
     colour = "green" if timeline.status == "SUCCEEDED" else "red"
-    console.print(f"[bold]{timeline.name}[/bold]  [{colour}]{timeline.status}[/{colour}]{total}")
-    console.print(f"[dim]{timeline.execution_arn}[/dim]")
+    console.print(f"[bold]{escape(timeline.name)}[/bold]  [{colour}]{escape(timeline.status)}[/{colour}]{total}")
+    console.print(f"[dim]{escape(timeline.execution_arn)}[/dim]")
     console.print(" → ".join(_path_step(v) for v in timeline.visits))
 
     table = Table(title="states", title_justify="left")
@@ -267,11 +276,11 @@ def render(timeline: Timeline, console: Any, *, data: bool = False) -> None:
     for i, visit in enumerate(timeline.visits, 1):
         entered = f"+{(visit.entered - origin).total_seconds() * 1000:.0f} ms" if origin else ""
         duration = f"{visit.duration_ms:.0f} ms" if visit.duration_ms is not None else ""
-        errors = ", ".join(sorted({e["error"] for e in visit.errors}))
+        errors = escape(", ".join(sorted({str(e["error"]) for e in visit.errors})))
         if errors:
             errors = f"[yellow]{errors}{' (caught)' if visit.caught else ''}[/yellow]"
-        table.add_row(str(i), visit.name, entered, duration, str(visit.retries) if visit.calls else "", errors,
-                      visit.summary)
+        table.add_row(str(i), escape(visit.name), entered, duration, str(visit.retries) if visit.calls else "",
+                      errors, escape(visit.summary))
     console.print(table)
     if timeline.retry_waits_s:
         waits = ", ".join(f"{w:.1f}" for w in timeline.retry_waits_s)
@@ -283,17 +292,18 @@ def render(timeline: Timeline, console: Any, *, data: bool = False) -> None:
             attempts.add_column(column, overflow="fold")
         for a in timeline.attempts:
             error = a.get("error") or {}
-            attempts.add_row(str(a.get("attempt", "")), str(a.get("tier", "")), str(a.get("model_id", "")),
-                             str(a.get("outcome", "")), str(error.get("type", "")) if isinstance(error, dict) else "",
+            attempts.add_row(*(escape(str(a.get(key, ""))) for key in ("attempt", "tier", "model_id", "outcome")),
+                             escape(str(error.get("type", ""))) if isinstance(error, dict) else "",
                              f"{a['confidence']:.2f}" if isinstance(a.get("confidence"), int | float) else "",
                              f"{a.get('input_tokens', 0)}/{a.get('output_tokens', 0)}",
-                             f"{a.get('latency_ms', 0):.0f} ms", _money(a.get("cost_usd")))
+                             f"{a['latency_ms']:.0f} ms" if isinstance(a.get("latency_ms"), int | float) else "",
+                             _money(a.get("cost_usd")))
         console.print(attempts)
     if timeline.error:
-        console.print(f"[red]{timeline.error}[/red]: {cause_message(timeline.cause)}")
+        console.print(f"[red]{escape(timeline.error)}[/red]: {escape(cause_message(timeline.cause))}")
     if data:
         for i, visit in enumerate(timeline.visits, 1):
-            console.print(f"\n[bold]{i}. {visit.name}[/bold]")
+            console.print(f"\n[bold]{i}. {escape(visit.name)}[/bold]")
             console.print("  input:  " + _clip(visit.input), markup=False)
             console.print("  output: " + _clip(visit.output), markup=False)
     else:
@@ -301,11 +311,13 @@ def render(timeline: Timeline, console: Any, *, data: bool = False) -> None:
 
 
 def _path_step(visit: StateVisit) -> str:
+    from rich.markup import escape
+
     if visit.caught:
-        return f"{visit.name} [yellow]⚠ {visit.errors[-1]['error']}[/yellow]"
+        return f"{escape(visit.name)} [yellow]⚠ {escape(str(visit.errors[-1]['error']))}[/yellow]"
     if visit.kind == "Fail":
-        return f"[red]{visit.name}[/red]"
-    return visit.name
+        return f"[red]{escape(visit.name)}[/red]"
+    return escape(visit.name)
 
 
 # -- sources -----------------------------------------------------------------------------------------------
@@ -313,47 +325,70 @@ def _path_step(visit: StateVisit) -> str:
 
 def fetch_aws(execution: str, *, state_machine_arn: str | None = None, client: Any = None,
               region: str | None = None) -> dict[str, Any]:
-    """DescribeExecution + every page of GetExecutionHistory (execution data included)."""
-    if client is None:
-        import boto3
+    """DescribeExecution + every page of GetExecutionHistory (execution data included).
 
-        client = boto3.client("stepfunctions", region_name=region)
+    The region is the ARN's (``region``, the --region flag, must agree with it); botocore's failures come out
+    as :class:`model_router.aws_access.AwsError`, one line each.
+    """
+    from model_router import aws_access
+
+    if not execution:
+        raise aws_access.AwsError("give the execution ARN, or its name with --state-machine-arn")
     arn = execution
     if not execution.startswith("arn:"):
         if not state_machine_arn:
-            raise ValueError("give the execution ARN, or its name with --state-machine-arn")
+            raise aws_access.AwsError("give the execution ARN, or its name with --state-machine-arn")
+        aws_access.arn_region(state_machine_arn, flag="--state-machine-arn", kinds=("stateMachine",))
         arn = state_machine_arn.replace(":stateMachine:", ":execution:") + ":" + execution
     if ":express:" in arn:
-        raise ValueError("Express executions keep no history in Step Functions: read the state machine's "
-                         "CloudWatch Logs (LogLevel ALL) instead")
-    record = dict(client.describe_execution(executionArn=arn))
-    events: list[dict[str, Any]] = []
-    for page in client.get_paginator("get_execution_history").paginate(executionArn=arn, includeExecutionData=True):
-        events.extend(page["events"])
+        raise aws_access.AwsError("Express executions keep no history in Step Functions: read the state machine's "
+                                  "CloudWatch Logs (LogLevel ALL) instead")
+    arn_region = aws_access.arn_region(arn, flag="execution", kinds=("execution",), region=region)
+    with aws_access.one_line_errors():
+        if client is None:
+            client = aws_access.stepfunctions_client(arn_region)
+        record = dict(client.describe_execution(executionArn=arn))
+        events: list[dict[str, Any]] = []
+        for page in client.get_paginator("get_execution_history").paginate(executionArn=arn,
+                                                                           includeExecutionData=True):
+            events.extend(page["events"])
     record["events"] = events
     return record
 
 
 def cmd_history(args: argparse.Namespace) -> int:
+    from model_router import aws_access
     from model_router.cli import _console
 
     console = _console()
-    store = ExecutionStore(Path(args.history_dir) if args.history_dir else default_history_dir())
-    if args.list:
-        for item in store.recent():
-            error = f"  {item.get('error')}" if item.get("error") else ""
-            console.print(f"{item.get('startDate', '')[:23]:<24} {item['status']:<10} {item['name']}{error}",
-                          markup=False)
-        return EXIT_OK
-    try:
-        if args.aws:
+    if args.aws:
+        try:
             record = fetch_aws(args.execution or "", state_machine_arn=args.state_machine_arn, region=args.region)
-        else:
+        except aws_access.AwsError as exc:
+            print(f"error: history --aws: {exc}", file=sys.stderr)
+            return EXIT_USAGE if exc.usage else EXIT_FAILED
+        source = record.get("executionArn", "")
+    else:
+        project = project_root()
+        store = ExecutionStore(Path(args.history_dir) if args.history_dir else default_history_dir(project))
+        whose = f"--history-dir {store.directory}" if args.history_dir else f"project {project}"
+        if store.directory.exists() and not store.directory.is_dir():
+            print(f"error: history: --history-dir {store.directory}: not a directory", file=sys.stderr)
+            return EXIT_USAGE
+        if args.list:
+            return _list_runs(store, whose, console)
+        try:
             record = store.load(args.execution)
-    except (LookupError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        except StoreError as exc:
+            print(f"error: history: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        source = str(store.path_for(str(record.get("name") or args.execution or "")))
+    try:
+        timeline = build_timeline(record)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        print(f"error: history: {source}: not an execution history this command can read "
+              f"({type(exc).__name__}: {exc})", file=sys.stderr)
         return EXIT_USAGE
-    timeline = build_timeline(record)
     if args.json:
         print(json.dumps(timeline.to_json(data=args.data), indent=2, ensure_ascii=False, default=str))
     else:
@@ -361,17 +396,36 @@ def cmd_history(args: argparse.Namespace) -> int:
     return EXIT_OK if timeline.status == "SUCCEEDED" else EXIT_FAILED
 
 
+def _list_runs(store: ExecutionStore, whose: str, console: Any) -> int:
+    runs = store.recent()
+    if not runs:
+        print(f"no local runs of {whose} yet (kept in {store.directory}): each `model-router invoke` run here is "
+              f"kept, the last {store.keep}; deployed executions: model-router history ARN --aws", file=sys.stderr)
+        return EXIT_OK
+    print(f"local runs of {whose}, newest first (kept in {store.directory}):", file=sys.stderr)
+    for item in runs:
+        error = f"  {item.get('error')}" if item.get("error") else ""
+        console.print(f"{str(item.get('startDate') or '')[:23]:<24} {item.get('status', '?')!s:<10} "
+                      f"{item.get('name', '?')}{error}", markup=False)
+    return EXIT_OK
+
+
 def add_parser(sub: Any) -> None:
-    history = sub.add_parser("history", help="one execution state by state (local runs, or --aws)")
+    history = sub.add_parser(
+        "history", help="one execution state by state (local runs of this project, or --aws)",
+        description="Local runs are kept per project (the last 100): the project is the nearest directory up from "
+                    "the working directory that holds template.yaml, pyproject.toml or .git, and its runs live in "
+                    "$XDG_CACHE_HOME/model-router/executions/<project>-<hash> (~/.cache when XDG_CACHE_HOME is "
+                    "not set). `model-router invoke` adds each run; another checkout keeps its own.")
     history.add_argument("execution", nargs="?",
-                         help="execution name or ARN (default: the most recent local run)")
-    history.add_argument("--list", action="store_true", help="list the recent local executions")
+                         help="execution name or ARN (default: the most recent local run of this project)")
+    history.add_argument("--list", action="store_true", help="list this project's recent local executions")
     history.add_argument("--data", action="store_true",
                          help="also print each state's input and output (includes prompts and answers)")
     history.add_argument("--json", action="store_true", help="print the timeline as JSON")
-    history.add_argument("--history-dir", help=f"where local runs are kept (default {default_history_dir()}, "
-                                               f"the last {DEFAULT_KEEP})")
+    history.add_argument("--history-dir", help=f"read local runs from this directory instead (the last {DEFAULT_KEEP} "
+                                               "are kept)")
     history.add_argument("--aws", action="store_true", help="read a deployed execution (GetExecutionHistory)")
     history.add_argument("--state-machine-arn", help="with --aws and an execution name")
-    history.add_argument("--region", help="with --aws: AWS region")
+    history.add_argument("--region", help="with --aws: AWS region (default: the ARN's)")
     history.set_defaults(func=cmd_history)

@@ -5,7 +5,8 @@
     model-router report results.jsonl --json --hours 2      # machine-readable; cost per hour over 2 h
 
 A line is a router result (result.schema.json), a batch output line (``{"line", "request_id",
-"status", "result" | "error"}``) or an error record. Figures come from the attempt records, so a
+"status", "result" | "error"}``) or an error record (``error``, ``status``); any other line, such as a
+request, is refused with its line number rather than counted as a failure. Figures come from the attempt records, so a
 throttle that a Retry absorbed does not show here (only in the ``Throttles`` metric): the rates
 below count attempts that ended failed.
 """
@@ -17,11 +18,14 @@ import gzip
 import json
 import math
 import sys
+import zlib
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from model_router import strict_json
+from model_router.cli_types import positive_number
 from model_router.datasets import STAND_IN_NOTE
 from model_router.metrics import ERROR_METRICS
 from model_router.sfn_payloads import json_or_text
@@ -58,12 +62,62 @@ def read_text(source: str, *, s3_client: Any = None) -> str:
             raise ReportError(f"{source}: {exc}") from exc
     else:
         path = Path(source)
+        if path.is_dir():
+            raise ReportError(f"{source}: is a directory, not a results file")
         if not path.is_file():
             raise ReportError(f"{source}: no such file")
-        body = path.read_bytes()
+        try:
+            body = path.read_bytes()
+        except OSError as exc:
+            raise ReportError(f"{source}: cannot be read ({exc.strerror or exc})") from exc
     if source.endswith(".gz"):
-        body = gzip.decompress(body)
-    return body.decode("utf-8")
+        try:
+            body = gzip.decompress(body)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise ReportError(f"{source}: not gzip data ({exc})") from exc
+    try:
+        return strict_json.decode(body)
+    except strict_json.JSONTextError as exc:
+        raise ReportError(f"{source}: {exc}: a results file is JSON lines (binary file?)") from exc
+
+
+def _result_of(record: dict[str, Any]) -> dict[str, Any] | None:
+    """The router result a line holds (a batch line's ``result``, or the line itself), else None."""
+    if isinstance(record.get("result"), dict):
+        return dict(record["result"])
+    if isinstance(record.get("attempts"), list) and "cost" in record:
+        return record
+    return None
+
+
+def _is_result_line(record: dict[str, Any]) -> bool:
+    """A router result, a batch output line or an error record (what _split reads)."""
+    return _result_of(record) is not None or "error" in record or "status" in record
+
+
+_NUMBERS = {"attempts": ("input_tokens", "output_tokens", "cost_usd", "latency_ms"),
+            "cost": ("total_usd", "models_usd", "orchestration_usd", "premium_estimate_usd", "savings_usd")}
+
+
+def _shape_problem(record: dict[str, Any]) -> str | None:
+    """What in a result line figures() cannot read (a hand-edited or foreign file), else None."""
+    result = _result_of(record)
+    if result is None:
+        return None
+    if not isinstance(result.get("status"), str):
+        return "the result has no 'status'"
+    attempts = result.get("attempts") or []
+    if not isinstance(attempts, list) or not all(isinstance(a, dict) for a in attempts):
+        return "'attempts' is not a list of objects"
+    for key in ("cost", "classification"):
+        if result.get(key) is not None and not isinstance(result[key], dict):
+            return f"{key!r} is not an object"
+    for where, values in (*((f"attempts[{i}]", a) for i, a in enumerate(attempts)), ("cost", result.get("cost"))):
+        for name in _NUMBERS["cost" if where == "cost" else "attempts"]:
+            value = (values or {}).get(name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+                return f"{where}.{name} is not a number"
+    return None
 
 
 def parse_lines(text: str, source: str = "results") -> Iterator[dict[str, Any]]:
@@ -71,11 +125,20 @@ def parse_lines(text: str, source: str = "results") -> Iterator[dict[str, Any]]:
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ReportError(f"{source}: line {number} is not JSON: {exc.msg}") from exc
+            record = strict_json.loads(line)
+        except strict_json.JSONTextError as exc:
+            raise ReportError(f"{source}: line {number} is not JSON: {exc}") from exc
         if not isinstance(record, dict):
             raise ReportError(f"{source}: line {number} is not a JSON object")
+        if not _is_result_line(record):
+            if "prompt" in record or "messages" in record:
+                raise ReportError(f"{source}: line {number} is a request, not a result: route the requests first "
+                                  f"(model-router batch {source} results.jsonl), then report on the results")
+            raise ReportError(f"{source}: line {number} is not a result (a router result, a batch output line or "
+                              f"an error record); its keys: {', '.join(sorted(record))[:120] or 'none'}")
+        problem = _shape_problem(record)
+        if problem:
+            raise ReportError(f"{source}: line {number}: {problem}")
         yield record
 
 
@@ -111,7 +174,8 @@ def _rate(part: int, whole: int) -> float:
 def _attempts_of_error(error: dict[str, Any]) -> list[dict[str, Any]]:
     cause = json_or_text(error.get("cause"))
     attempts = cause.get("attempts") if isinstance(cause, dict) else None
-    return attempts if isinstance(attempts, list) else []
+    # A cause is free text from the failed execution: only attempt records that are objects are counted.
+    return [a for a in attempts if isinstance(a, dict)] if isinstance(attempts, list) else []
 
 
 def figures(records: Iterable[dict[str, Any]], *, hours: float | None = None) -> dict[str, Any]:
@@ -225,12 +289,15 @@ def _rate_float(part: float, whole: float) -> float:
 
 
 def render(fig: dict[str, Any], console: Any, source: str) -> None:
+    """The figures as a table; names from the file (error types, strategies, the source) are escaped, so a
+    bracketed name such as ``[messages]`` is printed rather than taken for rich markup."""
+    from rich.markup import escape
     from rich.table import Table
 
     def ms(value: float | None) -> str:
         return f"{value:.0f} ms" if value is not None else "-"
 
-    table = Table(title=f"model-router report: {source}", show_header=False, title_justify="left")
+    table = Table(title=f"model-router report: {escape(source)}", show_header=False, title_justify="left")
     table.add_column("figure")
     table.add_column("value", overflow="fold")
     cost = fig["cost_usd"]
@@ -265,10 +332,10 @@ def render(fig: dict[str, Any], console: Any, source: str) -> None:
     if "cost_per_hour_usd" in fig:
         rows.insert(10, ("cost per hour", _usd(fig["cost_per_hour_usd"])))
     for name, value in rows:
-        table.add_row(name, value)
+        table.add_row(name, escape(value))
     console.print(table)
     if fig.get("note"):
-        console.print(f"[dim]{fig['note']}[/dim]")
+        console.print(f"[dim]{escape(fig['note'])}[/dim]")
 
 
 def _usd(value: float) -> str:
@@ -284,7 +351,7 @@ def plot(fig: dict[str, Any], path: Path) -> Path:
     try:
         import matplotlib
     except ImportError as exc:
-        raise ReportError("the PNG chart needs matplotlib: pip install -e '.[report]'") from exc
+        raise ReportError("--png: the chart needs matplotlib: pip install -e '.[report]'") from exc
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -325,13 +392,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     from model_router.cli import _console
 
     try:
-        if args.hours is not None and args.hours <= 0:
-            raise ReportError(f"--hours {args.hours}: must be greater than 0")
         fig = figures(parse_lines(read_text(args.results), args.results), hours=args.hours)
         if fig["requests"] == 0:
             raise ReportError(f"{args.results}: no result lines")
         if args.png:
-            plot(fig, Path(args.png))
+            try:
+                plot(fig, Path(args.png))
+            except OSError as exc:
+                raise ReportError(f"--png {args.png}: cannot be written ({exc.strerror or exc})") from exc
     except ReportError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -349,5 +417,5 @@ def add_parser(sub: Any) -> None:
     report.add_argument("results", help="results JSONL (.gz ok): a local path or s3://bucket/key")
     report.add_argument("--png", help="also write a chart: cost by tier, escalation and fallback flow")
     report.add_argument("--json", action="store_true", help="print the figures as JSON")
-    report.add_argument("--hours", type=float, help="the time the results span, for cost per hour")
+    report.add_argument("--hours", type=positive_number, help="the time the results span, for cost per hour")
     report.set_defaults(func=cmd_report)

@@ -231,14 +231,29 @@ def settings_scope(env: Mapping[str, str]) -> Iterator[None]:
 
 def local_overrides(*, dataset: str | os.PathLike[str] | None = None, strategy: str | None = None,
                     threshold: float | None = None, faults: str | None = None) -> dict[str, str]:
-    """The environment a local run (invoke, demo, batch) adds to the template's for its command-line flags."""
+    """The environment a local run (invoke, demo, batch) adds to the template's for its command-line flags.
+
+    Checked here as the functions would check them, so a bad flag is one SettingsError naming it before a
+    run starts, not a failure of every call in it.
+    """
     env: dict[str, str] = {}
     if dataset:
-        env["REPLAY_DATASET"] = str(Path(dataset).resolve())
+        path = Path(dataset)
+        if not path.is_file():
+            raise SettingsError(f"--dataset {dataset}: {'is a directory' if path.is_dir() else 'no such file'}")
+        env["REPLAY_DATASET"] = str(path.resolve())
     if strategy:
         env["DEFAULT_STRATEGY"] = strategy
     if threshold is not None:
+        if not 0 <= threshold <= 1:  # NaN fails this too
+            raise SettingsError(f"--threshold {threshold}: a confidence threshold is a number in [0, 1]")
         env["CONFIDENCE_THRESHOLD"] = str(threshold)
     if faults:
+        from model_router.providers.faults import FaultPlan, FaultSpecError
+
+        try:
+            FaultPlan.parse(faults)
+        except FaultSpecError as exc:
+            raise SettingsError(f"--faults: {exc}") from None
         env["FAULT_INJECTION"] = faults
     return env

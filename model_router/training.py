@@ -63,6 +63,7 @@ from model_router.learned import (
 from model_router.pricing import estimate_tokens
 from model_router.routing import REFERENCE_COST_USD
 from model_router.tiers import TIER_ORDER, Tier
+from model_router.training_args import DESCRIPTION, add_arguments
 
 CORRECT = 0.5
 C_GRID: tuple[float, ...] = (1.0, 2.0, 4.0)
@@ -76,8 +77,6 @@ TASK_PRIOR_STRENGTH = 5.0
 # cold start), while holdout AUROCs move by at most 0.001.
 WEIGHT_SCALE = 1e-4
 PRUNE_BELOW = 0.05
-DEFAULT_OUT = "model_router/data/router_model.json.gz"
-_DESCRIPTION = "Train the learned router's per-tier success predictors on the fit split of recorded outcomes."
 
 Labels = list[dict[str, int | None]]
 
@@ -589,23 +588,14 @@ def run(args: argparse.Namespace) -> int:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``train`` on the CLI's subparsers (``model-router train ...``)."""
     parser = sub.add_parser("train", help="train the learned router (needs the train extra: numpy, scikit-learn)",
-                            description=_DESCRIPTION)
-    _arguments(parser)
+                            description=DESCRIPTION)
+    add_arguments(parser)
     parser.set_defaults(func=run)
 
 
-def _arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset", action="append", required=True, metavar="PATH",
-                        help="a dataset in the shared JSONL format (repeat for several); <source>.models.json "
-                             "beside it gives the tier mapping")
-    parser.add_argument("--out", default=DEFAULT_OUT, metavar="FILE",
-                        help=f"the model file to write (default {DEFAULT_OUT}); provenance goes to <stem>.md beside it")
-    parser.add_argument("--seed", type=int, default=0, help="seed for CV folds and solvers (default 0)")
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="model-router train", description=_DESCRIPTION)
-    _arguments(parser)
+    parser = argparse.ArgumentParser(prog="model-router train", description=DESCRIPTION)
+    add_arguments(parser)
     return run(parser.parse_args(argv))
 
 

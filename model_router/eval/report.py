@@ -55,7 +55,8 @@ DEFAULT_POLICY = "learned+cascade"
 BOOTSTRAP_SAMPLES = 1000  # as model_router.eval.uncertainty (imported lazily: it needs numpy)
 
 
-def _policy_names() -> list[str]:
+def policy_names() -> list[str]:
+    """Every policy `model-router eval --policy` knows (baselines, product policies, references, random)."""
     return [p.name for p in (*BASELINES, *PRODUCT_POLICIES, *REFERENCES)] + ["random"]
 
 
@@ -98,7 +99,7 @@ def run_eval(
     ``bootstrap``: resamples for the APGR intervals (0: none)."""
     log = log or (lambda message: print(message, file=sys.stderr))
     names = [str(Path(p)) for p in paths]
-    wanted = set(policies or _policy_names())
+    wanted = set(policies or policy_names())
     started = time.perf_counter()
     cases = prepare(names, prices=prices, split=split, limit=limit)
     log(f"prepared {len(cases)} {split} requests in {time.perf_counter() - started:.1f} s")

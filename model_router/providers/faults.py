@@ -7,6 +7,7 @@ interleaving. Rates can be set for all tiers (``throttle=0.2``) or one tier (``s
 from __future__ import annotations
 
 import hashlib
+import math
 import random
 import threading
 from collections import defaultdict
@@ -30,6 +31,15 @@ INJECTED_ERRORS: dict[str, tuple[type[errors.ModelInvocationError], str]] = {
 }
 # "truncated" lets the call through and cuts the answer, as a max_tokens stop would.
 FAULT_KINDS = (*INJECTED_ERRORS, "truncated")
+FAULT_SPEC_HELP = (f"faults: {', '.join(FAULT_KINDS)}, each NAME=RATE with RATE in [0, 1], for every tier or one "
+                   f"({', '.join(f'{t.value}.NAME' for t in Tier)}), and seed=N; e.g. 'haiku.throttle=1,seed=7'")
+
+
+class FaultSpecError(ValueError):
+    """A fault spec that means nothing; ``str()`` names the part and lists the known faults and tiers."""
+
+    def __init__(self, problem: str):
+        super().__init__(f"{problem}; {FAULT_SPEC_HELP}")
 
 
 @dataclass(frozen=True)
@@ -40,26 +50,47 @@ class FaultPlan:
 
     @classmethod
     def parse(cls, spec: str) -> FaultPlan:
-        """``"throttle=0.2,server_error=0.05,sonnet.throttle=1,seed=7"``."""
+        """``"throttle=0.2,server_error=0.05,sonnet.throttle=1,seed=7"``; anything else is a FaultSpecError.
+
+        Strict because a spec that means nothing (an unknown fault or tier, a rate that is not a number in
+        [0, 1]) would otherwise inject nothing, or fail every call of a run instead of the command line.
+        """
         rates: dict[str, float] = {}
         tier_rates: dict[tuple[Tier, str], float] = {}
         seed = 0
+        seen: set[str] = set()
         for part in filter(None, (p.strip() for p in spec.split(","))):
-            key, _, value = part.partition("=")
-            key = key.strip()
+            key, equals, value = (item.strip() for item in part.partition("="))
+            if not equals or not key or not value:
+                raise FaultSpecError(f"{part!r} is not NAME=VALUE")
+            if key in seen:
+                raise FaultSpecError(f"{key!r} is given twice in {spec!r}")
+            seen.add(key)
             if key == "seed":
-                seed = int(value)
+                try:
+                    seed = int(value)
+                except ValueError:
+                    raise FaultSpecError(f"seed={value!r} is not a whole number") from None
                 continue
             tier_name, _, kind = key.rpartition(".")
             if kind not in FAULT_KINDS:
-                raise ValueError(f"unknown fault {kind!r} in {spec!r}; known: {', '.join(FAULT_KINDS)}")
-            rate = float(value)
-            if not 0 <= rate <= 1:
-                raise ValueError(f"fault rate {key}={rate} is outside [0, 1]")
+                raise FaultSpecError(f"unknown fault {kind!r} in {part!r}")
+            tier = None
             if tier_name:
-                tier_rates[(Tier(tier_name), kind)] = rate
-            else:
+                try:
+                    tier = Tier(tier_name)
+                except ValueError:
+                    raise FaultSpecError(f"unknown tier {tier_name!r} in {part!r}") from None
+            try:
+                rate = float(value)
+            except ValueError:
+                rate = math.nan
+            if not 0 <= rate <= 1:  # NaN fails this too
+                raise FaultSpecError(f"{part!r}: the rate is not a number in [0, 1]")
+            if tier is None:
                 rates[kind] = rate
+            else:
+                tier_rates[(tier, kind)] = rate
         return cls(rates, tier_rates, seed)
 
     def rate(self, tier: Tier, kind: str) -> float:

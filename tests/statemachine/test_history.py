@@ -18,6 +18,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+from model_router.aws_access import AwsError
 from model_router.cli import main
 from model_router.history import build_timeline, fetch_aws
 from model_router.local.engine import ExecutionResult, LocalEngine
@@ -126,7 +127,7 @@ def test_store_keeps_the_last_n_and_names_what_is_missing(tmp_path: Path) -> Non
     assert store.load()["name"] == "run-4"
     with pytest.raises(LookupError, match="run-0"):
         store.load("run-0")
-    with pytest.raises(LookupError, match="no local executions"):
+    with pytest.raises(LookupError, match="no local runs"):
         ExecutionStore(tmp_path / "empty").load()
 
 
@@ -162,7 +163,7 @@ def test_aws_history_reads_every_page(run: ExecutionResult, store: ExecutionStor
 
 
 def test_express_executions_have_no_history_api() -> None:
-    with pytest.raises(ValueError, match="CloudWatch Logs"):
+    with pytest.raises(AwsError, match="CloudWatch Logs"):
         fetch_aws("arn:aws:states:us-east-1:123456789012:express:Router:run-1:abc", client=object())
 
 

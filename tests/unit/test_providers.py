@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 from importlib import resources
 from typing import Any
 
@@ -14,7 +15,7 @@ from model_router import errors
 from model_router.contracts import validate_request
 from model_router.datasets import DATA_TIER_NAMES, sample_path, tier_maps
 from model_router.providers.base import ModelCall, ModelReply
-from model_router.providers.faults import FAULT_KINDS, FaultInjectingProvider, FaultPlan
+from model_router.providers.faults import FAULT_KINDS, FaultInjectingProvider, FaultPlan, FaultSpecError
 from model_router.providers.replay import ReplayProvider
 from model_router.settings import DEFAULT_MODEL_IDS
 from model_router.tiers import TIER_ORDER, Tier
@@ -250,10 +251,16 @@ def test_parse_tolerates_empty_parts_and_defaults_the_seed() -> None:
     assert FaultPlan.parse("") == FaultPlan()
 
 
-@pytest.mark.parametrize("spec", ["explode=1", "throttle=1.5", "throttle=-0.1", "throttle=often", "throttle",
-                                  "gpt.throttle=1", "sonnet.explode=1", "seed=x"])
-def test_invalid_spec_raises_value_error(spec: str) -> None:
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize(("spec", "named"), [
+    ("explode=1", "unknown fault 'explode'"), ("throttle=1.5", "'throttle=1.5': the rate is not a number in [0, 1]"),
+    ("throttle=-0.1", "'throttle=-0.1': the rate"), ("throttle=often", "'throttle=often': the rate"),
+    ("throttle=nan", "'throttle=nan': the rate"), ("throttle", "'throttle' is not NAME=VALUE"),
+    ("=1", "'=1' is not NAME=VALUE"), ("haiku.throttle=", "is not NAME=VALUE"),
+    ("gpt.throttle=1", "unknown tier 'gpt'"), ("sonnet.explode=1", "unknown fault 'explode'"),
+    ("seed=x", "seed='x' is not a whole number"), ("throttle=0.1,throttle=0.2", "'throttle' is given twice"),
+])
+def test_a_spec_that_means_nothing_is_a_fault_spec_error_naming_the_part(spec: str, named: str) -> None:
+    with pytest.raises(FaultSpecError, match=re.escape(named)):
         FaultPlan.parse(spec)
 
 

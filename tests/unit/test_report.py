@@ -15,6 +15,7 @@ from typing import Any
 
 import boto3
 import pytest
+from cli_user import run_main
 from moto import mock_aws
 
 from model_router.cli import main
@@ -118,7 +119,7 @@ def test_report_reads_s3(generated: tuple[Path, list[ExecutionResult]], capsys: 
         read_text("s3://results")
 
 
-@pytest.mark.parametrize(("text", "message"), [("{}\nnot json\n", "line 2 is not JSON"),
+@pytest.mark.parametrize(("text", "message"), [('{"error": "x"}\nnot json\n', "line 2 is not JSON"),
                                               ("[1, 2]\n", "line 1 is not a JSON object")])
 def test_bad_lines_are_named(tmp_path: Path, text: str, message: str, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "bad.jsonl"
@@ -140,3 +141,66 @@ def test_empty_file_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[st
     path.write_text("\n")
     assert main(["report", str(path)]) == 2
     assert "no result lines" in capsys.readouterr().err
+
+
+def test_a_requests_file_is_not_counted_as_failures(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # The requests a batch reads, given to report by mistake, used to read as "failed executions: unknown 2".
+    path = tmp_path / "requests.jsonl"
+    path.write_text('{"prompt": "What is 2+2?"}\n{"messages": [{"role": "user", "content": [{"text": "hi"}]}]}\n')
+    outcome = run_main(capsys, "report", str(path))
+    assert outcome.code == 2
+    line = outcome.error_line()
+    assert line.startswith(f"error: {path}: line 1 is a request, not a result") and "model-router batch" in line
+
+
+def test_a_line_that_is_no_kind_of_result_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "other.jsonl"
+    path.write_text('{"id": "gsm8k-1", "score": 1}\n')
+    outcome = run_main(capsys, "report", str(path))
+    assert outcome.code == 2
+    assert outcome.error_line() == (f"error: {path}: line 1 is not a result (a router result, a batch output line "
+                                    "or an error record); its keys: id, score")
+
+
+@pytest.mark.parametrize(("name", "content", "problem"), [
+    ("results.jsonl", None, "is a directory, not a results file"),
+    ("results.jsonl", b"\x89PNG\r\n\x1a\n\xff\x00", "not valid UTF-8: a results file is JSON lines"),
+    ("results.jsonl.gz", b'{"status": "failed"}\n', "not gzip data"),
+])
+def test_a_results_file_that_cannot_be_read_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                       name: str, content: bytes | None, problem: str) -> None:
+    path = tmp_path / name
+    if content is None:
+        path.mkdir()
+    else:
+        path.write_bytes(content)
+    outcome = run_main(capsys, "report", str(path))
+    assert outcome.code == 2
+    line = outcome.error_line()
+    assert line.startswith(f"error: {path}: ") and problem in line
+
+
+def test_bracketed_names_are_printed_not_taken_for_markup(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "[nightly] results.jsonl"
+    path.write_text(json.dumps({"status": "failed", "error": {"error": "Router.[messages]Missing", "cause": "x"}})
+                    + "\n")
+    outcome = run_main(capsys, "report", str(path))
+    assert outcome.code == 0
+    assert "Router.[messages]Missing 1" in outcome.out
+    assert "[nightly] results.jsonl" in outcome.out
+
+
+@pytest.mark.parametrize(("result", "problem"), [
+    ({"status": "answered", "attempts": [1], "cost": {}}, "'attempts' is not a list of objects"),
+    ({"attempts": [], "cost": {}}, "the result has no 'status'"),
+    ({"status": "answered", "attempts": [{"tier": "haiku", "cost_usd": "cheap"}], "cost": {}},
+     "attempts[0].cost_usd is not a number"),
+    ({"status": "answered", "attempts": [], "cost": 3}, "'cost' is not an object"),
+])
+def test_a_result_line_figures_cannot_read_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                     result: dict[str, Any], problem: str) -> None:
+    path = tmp_path / "results.jsonl"
+    path.write_text(json.dumps({"line": 1, "status": "answered", "result": result}) + "\n")
+    outcome = run_main(capsys, "report", str(path))
+    assert outcome.code == 2
+    assert outcome.error_line() == f"error: {path}: line 1: {problem}"
