@@ -86,25 +86,31 @@ def cmd_batch(args: argparse.Namespace) -> int:
     columns = (TextColumn("routing"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
                TextColumn("cost so far {task.fields[cost]}"), TimeElapsedColumn())
     started = time.perf_counter()
+    # Started by the first routed chunk: a run refused before routing prints its one error line, no bar.
+    bar = Progress(*columns, console=console, disable=args.no_progress, transient=False)
+    task = bar.add_task("batch", total=None, rate="", cost=format_usd(0))
+
+    def on_progress(progress: Any, total: int) -> None:
+        if not bar.live.is_started:
+            bar.start()
+        rate = progress.done / max(time.perf_counter() - started, 1e-9)
+        bar.update(task, completed=progress.done, total=total, rate=f"{rate:.0f} lines/s",
+                   cost=format_usd(progress.cost_usd))
+
     try:
-        with Progress(*columns, console=console, disable=args.no_progress, transient=False) as bar:
-            task = bar.add_task("batch", total=None, rate="", cost=format_usd(0))
-
-            def on_progress(progress: Any, total: int) -> None:
-                rate = progress.done / max(time.perf_counter() - started, 1e-9)
-                bar.update(task, completed=progress.done, total=total, rate=f"{rate:.0f} lines/s",
-                           cost=format_usd(progress.cost_usd))
-
-            summary = run_batch(input_path, output_path, workers=args.workers, env_overrides=env, store=store,
-                                on_progress=on_progress)
+        summary = run_batch(input_path, output_path, workers=args.workers, env_overrides=env, store=store,
+                            on_progress=on_progress)
     except BatchError as exc:
+        bar.stop()
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
+        bar.stop()
         console.print(f"[yellow]interrupted[/yellow]: the lines done so far are recorded; run the same command"
                       f" again to resume ({escape(str(output_path))} is rewritten from the start, done lines cost"
                       " nothing).", soft_wrap=True)
         return EXIT_INTERRUPTED
+    bar.stop()
     elapsed = time.perf_counter() - started
     _print_summary(console, summary, elapsed, summary_path(output_path))
     failed = sum(n for status, n in summary["by_status"].items() if status in ("invalid", "failed"))

@@ -287,7 +287,7 @@ def requests(tmp_path: Path) -> Path:
 
 def refused(capsys: pytest.CaptureFixture[str], tmp_path: Path, *argv: Any) -> str:
     before = listing(tmp_path)
-    code, err = batch(capsys, *argv, *QUIET)
+    code, err = batch(capsys, *argv, "--workers", "1")  # with the progress bar: it must not show either
     assert code == 2, err
     assert listing(tmp_path) == before  # no output, lock, store, summary or temporary file
     return one_line_error(err)
