@@ -159,8 +159,8 @@ def run_batch(
     files.check_input(input_path)
     files.check_writable_path(output_path, "output")
     files.check_writable_path(summary_file, "summary")
-    files.check_store(store_path)
     files.check_distinct(input=input_path, output=output_path, summary=summary_file, store=store_path)
+    files.check_store(store_path)
     files.make_parent(output_path, "output")
     files.make_parent(store_path, "store")
     with (files.exclusive(output_path, "output"), files.exclusive(store_path, "store"),
