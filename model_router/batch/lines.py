@@ -81,11 +81,16 @@ class LineReader:
             number += 1
             size = len(raw)
             if not raw.endswith(b"\n") and size == MAX_LINE_BYTES + 2:  # over the limit: count the rest only
+                blank = not raw.strip()
                 while raw and not raw.endswith(b"\n"):
                     raw = self._read(1 << 20)
                     size += len(raw)
+                    blank = blank and not raw.strip()
                 size -= len(raw) - len(raw.rstrip(b"\r\n")) if raw else 0
-                yield {"line": number, "bytes": size}
+                if blank:
+                    self.blank += 1
+                else:
+                    yield {"line": number, "bytes": size}
                 continue
             raw = raw.removesuffix(b"\n").removesuffix(b"\r")
             if number == 1:
@@ -95,10 +100,14 @@ class LineReader:
             elif len(raw) > MAX_LINE_BYTES:
                 yield {"line": number, "bytes": len(raw)}
             else:
-                try:
-                    yield {"line": number, "text": raw.decode("utf-8")}
-                except UnicodeDecodeError as exc:
-                    yield {"line": number, "not_utf8_at": exc.start}
+                yield self._decoded(number, raw)
+
+    @staticmethod
+    def _decoded(number: int, raw: bytes) -> dict[str, Any]:
+        try:
+            return {"line": number, "text": raw.decode("utf-8")}
+        except UnicodeDecodeError as exc:
+            return {"line": number, "not_utf8_at": exc.start}
 
 
 def split_lines(body: bytes) -> tuple[list[dict[str, Any]], int]:

@@ -273,13 +273,14 @@ def test_the_line_reader_keeps_numbers_drops_a_bom_and_never_holds_an_over_long_
     import hashlib
     import io
 
-    body = b"\xef\xbb\xbf" + b'{"prompt": "a"}\r\n' + b"y" * (lines.MAX_LINE_BYTES * 3) + b"\r\n\n" + b'{"prompt": "b"}'
+    body = (b"\xef\xbb\xbf" + b'{"prompt": "a"}\r\n' + b"y" * (lines.MAX_LINE_BYTES * 3) + b"\r\n\n"
+            + b" " * (lines.MAX_LINE_BYTES * 2) + b"\n" + b'{"prompt": "b"}')
     digest = hashlib.sha256()
     reader = lines.LineReader(io.BytesIO(body), digest)
     items = list(reader)
     assert items == [{"line": 1, "text": '{"prompt": "a"}'}, {"line": 2, "bytes": lines.MAX_LINE_BYTES * 3},
-                     {"line": 4, "text": '{"prompt": "b"}'}]
-    assert reader.blank == 1 and digest.hexdigest() == hashlib.sha256(body).hexdigest()
+                     {"line": 5, "text": '{"prompt": "b"}'}]
+    assert reader.blank == 2 and digest.hexdigest() == hashlib.sha256(body).hexdigest()
 
 
 def test_money_is_printed_with_the_sign_before_the_currency_symbol() -> None:
