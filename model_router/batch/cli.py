@@ -9,12 +9,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from model_router.batch.files import MAX_WORKERS
 from model_router.datasets import STAND_IN_NOTE
 from model_router.pricing import format_usd
 from model_router.settings import local_overrides
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-MAX_WORKERS = 64  # model_router.batch.local.MAX_WORKERS (not imported here: the CLI starts without the engine)
 FAILURES_SHOWN = 10
 
 
@@ -38,6 +38,9 @@ def add_parser(sub: Any) -> None:
         " OUTPUT.done.sqlite: rerun the same command after an interrupt to resume without calling a model again"
         " for them. One run at a time per OUTPUT (and per store): a second one stops at once, naming the first"
         " (OUTPUT.lock holds the lock while a run lasts).",
+        epilog="Exit status: 0 every line answered (or the input holds no requests); 1 some lines are invalid or"
+        " failed (see the summary), or writing the results failed part way (rerun to resume); 2 a path or flag"
+        " that cannot be used, or another run holds the output or store; 130 interrupted (rerun to resume).",
     )
     batch.add_argument("input", help="requests, one JSON object per line")
     batch.add_argument("output", help="results, one line per input line (same line number and request_id)")

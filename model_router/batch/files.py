@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
+MAX_WORKERS = 64  # worker processes of one local batch (the CLI's --workers bound)
 SQLITE_HEADER = b"SQLite format 3\x00"
 SNIFF_BYTES = 4096
 

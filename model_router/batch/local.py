@@ -30,7 +30,6 @@ from model_router.batch import lines as batch_lines
 from model_router.batch.definition import BATCH_ASL, item_processor_definition
 
 CHUNK = 16  # lines per task sent to a worker: amortises the inter-process hop
-MAX_WORKERS = 64
 TASKS_IN_FLIGHT_PER_WORKER = 4  # enough to keep a worker busy; bounds memory on a huge input
 _engine: Any = None  # one per worker process
 
@@ -135,8 +134,8 @@ def summary_path(output: Path) -> Path:
 
 
 def check_workers(workers: int) -> None:
-    if not 1 <= workers <= MAX_WORKERS:
-        raise files.BatchPathError(f"workers: {workers} is out of range (1..{MAX_WORKERS})")
+    if not 1 <= workers <= files.MAX_WORKERS:
+        raise files.BatchPathError(f"workers: {workers} is out of range (1..{files.MAX_WORKERS})")
 
 
 def run_batch(

@@ -174,3 +174,27 @@ def test_a_huge_line_is_counted_not_held_in_memory(tmp_path: Path) -> None:
     written = [json.loads(line) for line in (tmp_path / "requests.out").read_text().splitlines()]
     assert [(o["line"], o["error"]["field"]) for o in written] == [(1, "prompt"), (2, "(line)"), (3, "prompt")]
     assert written[1]["error"]["message"].startswith(f"line 2 is {len(huge)} bytes, over the")
+
+
+def test_an_interrupted_run_keeps_whole_lines_releases_its_lock_and_resumes(
+    tmp_path: Path, answered_records: list[dict[str, Any]]
+) -> None:
+    source = requests_file(tmp_path / "requests.jsonl", answered_records, 160)
+    out = tmp_path / "results.jsonl"
+    first = start(source, out, "--no-progress", "--workers", "2", "--strategy", "heuristic")
+    deadline = time.monotonic() + 120
+    while not out.exists() or out.stat().st_size < 20_000:  # a few chunks written
+        assert first.poll() is None and time.monotonic() < deadline, "the run ended before it could be interrupted"
+        time.sleep(0.05)
+    first.send_signal(signal.SIGINT)
+    err = first.communicate(timeout=120)[1]
+    assert first.returncode == 130 and "Traceback" not in err
+    assert err.startswith("interrupted: the lines done so far are recorded; run the same command again to resume")
+    kept = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [o["line"] for o in kept] == list(range(1, len(kept) + 1)) and 0 < len(kept) < 160
+    assert not (tmp_path / "results.jsonl.lock").exists() and not (tmp_path / "results.summary.json").exists()
+    again = run(source, out, *QUIET)
+    assert again.returncode == 0
+    complete_output(out, 160)
+    answered = sum("result" in o for o in kept)
+    assert json.loads((tmp_path / "results.summary.json").read_text())["from_earlier_run"] >= answered
