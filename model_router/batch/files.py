@@ -39,8 +39,9 @@ class BatchBusy(BatchError):
     """Another batch holds the output's (or the store's) lock."""
 
 
-class BatchWriteError(BatchError):
-    """Writing the results failed part way (disk full, ...): the output holds whole lines only."""
+class BatchIncomplete(BatchError):
+    """The run stopped part way (a write failed, the input could not be read or changed): the output holds
+    whole lines only, and a rerun resumes."""
 
     exit_code = 1
 
@@ -121,8 +122,9 @@ def _same_file(a: Path, b: Path) -> bool:
         return a.resolve() == b.resolve()
 
 
-def check_distinct(**paths: Path) -> None:
-    """No two roles (input, output, summary, store) on one file: one would overwrite the other."""
+def check_distinct(paths: dict[str, Path]) -> None:
+    """No two roles (input, output, summary, store, their lock files ...) on one file: one would overwrite
+    the other."""
     names = list(paths)
     for i, first in enumerate(names):
         for second in names[i + 1:]:
@@ -210,7 +212,7 @@ class JsonlWriter:
 
     Opened before any line is routed (so a path that cannot be written fails first), emptied by
     :meth:`start`. A write that fails (ENOSPC, EFBIG, ...), or is interrupted, is cut back to the last whole
-    line and raises :class:`BatchWriteError`. An output this writer created and never wrote to is removed
+    line and raises :class:`BatchIncomplete`. An output this writer created and never wrote to is removed
     on a failure, so a failed run leaves no empty file behind."""
 
     def __init__(self, path: Path, store: Path):
@@ -262,8 +264,8 @@ class JsonlWriter:
             if exc.errno not in (errno.EINVAL, errno.ENOTSUP):  # fsync is not supported everywhere
                 raise self._failed(exc) from None
 
-    def _failed(self, exc: OSError) -> BatchWriteError:
-        return BatchWriteError(
+    def _failed(self, exc: OSError) -> BatchIncomplete:
+        return BatchIncomplete(
             f"output: writing {self.path} failed after {self.lines} of {self.total} lines: {_reason(exc)};"
             f" it holds those {self.lines} complete lines. Answered lines are recorded in {self.store}: make room"
             " and run the same command again to resume")
@@ -289,4 +291,4 @@ def write_atomically(path: Path, data: bytes) -> None:
     except OSError as exc:
         with contextlib.suppress(OSError):
             temporary.unlink()
-        raise BatchWriteError(f"summary: writing {path} failed: {_reason(exc)}; the results are complete") from None
+        raise BatchIncomplete(f"summary: writing {path} failed: {_reason(exc)}; the results are complete") from None

@@ -114,15 +114,19 @@ def scan_input(path: Path) -> tuple[dict[str, Any], int, int]:
 
 
 def _tasks(path: Path, source: dict[str, Any], digest: Any) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
-    with path.open("rb") as fh:
-        chunk: list[dict[str, Any]] = []
-        for item in batch_lines.LineReader(fh, digest):
-            chunk.append(item)
-            if len(chunk) == CHUNK:
-                yield source, chunk
-                chunk = []
-        if chunk:
-            yield source, chunk
+    try:
+        with path.open("rb") as fh:
+            chunk: list[dict[str, Any]] = []
+            for item in batch_lines.LineReader(fh, digest):
+                chunk.append(item)
+                if len(chunk) == CHUNK:
+                    yield source, chunk
+                    chunk = []
+    except OSError as exc:
+        raise files.BatchIncomplete(f"input: reading {path} failed part way: {exc.strerror or exc}; the lines"
+                                    " written so far are whole: run the same command again to resume") from None
+    if chunk:
+        yield source, chunk
 
 
 def default_store(output: Path) -> Path:
@@ -158,7 +162,11 @@ def run_batch(
     files.check_input(input_path)
     files.check_writable_path(output_path, "output")
     files.check_writable_path(summary_file, "summary")
-    files.check_distinct(input=input_path, output=output_path, summary=summary_file, store=store_path)
+    roles = {"input": input_path, "output": output_path, "summary": summary_file, "store": store_path,
+             "output lock": files.lock_path(output_path), "store lock": files.lock_path(store_path)}
+    if env_overrides and env_overrides.get("REPLAY_DATASET"):
+        roles["dataset"] = Path(env_overrides["REPLAY_DATASET"])
+    files.check_distinct(roles)
     files.check_store(store_path)
     files.make_parent(output_path, "output")
     files.make_parent(store_path, "store")
@@ -180,7 +188,7 @@ def run_batch(
             if on_progress:
                 on_progress(progress, total)
         if digest.hexdigest() != source["etag"] or out.lines != total:
-            raise files.BatchWriteError(f"input: {input_path} changed while the batch read it; run the same command"
+            raise files.BatchIncomplete(f"input: {input_path} changed while the batch read it; run the same command"
                                         " again (answered lines are not routed again)")
         out.finish()
         summary = batch_lines.summarise(

@@ -347,6 +347,23 @@ def test_an_output_that_is_the_input_under_another_name_is_refused(
     assert requests.read_bytes() == original
 
 
+def test_no_file_of_the_run_may_be_another_one_of_its_files(
+    tmp_path: Path, answered_records: list[dict[str, Any]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The lock file beside the output, the summary and the store are written too: none may be the input.
+    out = tmp_path / "results.jsonl"
+    for name, role in (("results.jsonl.lock", "output lock"), ("results.summary.json", "summary"),
+                       ("results.jsonl.done.sqlite.lock", "store lock")):
+        source = write_lines(tmp_path / name, [{"prompt": 1}])
+        assert refused(capsys, tmp_path, source, out).startswith(f"error: {role}: {source} is the input file")
+        assert source.read_text() == '{"prompt": 1}\n'
+        source.unlink()
+    dataset = write_lines(tmp_path / "recorded.jsonl", [answered_records[0]])
+    source = write_lines(tmp_path / "requests.jsonl", [{"prompt": 1}])
+    assert refused(capsys, tmp_path, source, dataset, "--dataset", dataset).startswith(
+        f"error: dataset: {dataset} is the output file")
+
+
 def test_an_input_that_is_a_directory_missing_or_not_utf8_jsonl_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
