@@ -72,17 +72,22 @@ def _head(s3: Any, bucket: str, key: str) -> tuple[str, dict[str, Any]]:
     ("red flower.jsonl" arrives as "red+flower.jsonl"); EventBridge's do not, but a hand-made event may: the
     key as given is tried first, then decoded."""
     tried = [key] if unquote_plus(key) == key else [key, unquote_plus(key)]
+    denied = False
     for candidate in tried:
         try:
             return candidate, s3.head_object(Bucket=bucket, Key=candidate)
         except ClientError as exc:
             code = str(exc.response.get("Error", {}).get("Code", ""))
-            if code in ("404", "NoSuchKey", "NotFound"):
-                continue
-            if code in ("403", "AccessDenied", "NoSuchBucket"):
-                raise BatchEventError(f"s3://{bucket}/{key}: {code} (the batch function cannot read it)") from None
-            raise
-    raise BatchEventError(f"s3://{bucket}/{key}: no such object (deleted since the event?)")
+            if code == "NoSuchBucket":
+                raise BatchEventError(f"detail.bucket.name: no bucket {bucket!r}") from None
+            if code not in ("404", "NoSuchKey", "NotFound", "403", "AccessDenied", "Forbidden"):
+                raise
+            # Without ListBucket on the key, S3 answers a missing object with 403 too.
+            denied = denied or code in ("403", "AccessDenied", "Forbidden")
+    shown = f"s3://{bucket}/{batch_lines.echo(key)}"
+    if denied:
+        raise BatchEventError(f"{shown}: the batch function may not read it (not under the input prefix, or gone)")
+    raise BatchEventError(f"{shown}: no such object (deleted since the event?)")
 
 
 def _locate_object(event: dict[str, Any], settings: Settings, s3: Any) -> dict[str, Any]:

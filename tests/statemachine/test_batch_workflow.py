@@ -279,6 +279,8 @@ def test_a_failed_child_execution_is_an_error_record_without_its_stack_trace(s3:
          "detail.object.key: 'notes\\ud800.txt' is not a .jsonl object"),
         ({"detail": {"bucket": {"name": INPUT_BUCKET}, "object": {"key": "incoming/gone.jsonl", "etag": "x"}}},
          f"s3://{INPUT_BUCKET}/incoming/gone.jsonl: no such object (deleted since the event?)"),
+        ({"detail": {"bucket": {"name": "no-such-bucket"}, "object": {"key": "incoming/a.jsonl"}}},
+         "detail.bucket.name: no bucket 'no-such-bucket'"),
         ({"detail": {"bucket": {"name": INPUT_BUCKET}, "object": {"key": "incoming/" + "k" * 1000 + ".jsonl"}}},
          "detail.object.key: 1015 bytes is too long to keep its results under S3's 1024-byte key limit;"
          " use a shorter key"),
