@@ -169,9 +169,11 @@ def run_batch(
     files.check_distinct(roles)
     files.check_store(store_path)
     files.make_parent(output_path, "output")
-    files.make_parent(store_path, "store")
-    with (files.exclusive(output_path, "output"), files.exclusive(store_path, "store"),
-          files.JsonlWriter(output_path, store_path) as out):
+    with contextlib.ExitStack() as held:
+        held.enter_context(files.exclusive(output_path, "output"))
+        files.make_parent(store_path, "store")  # only once the output is ours: a refused run creates nothing
+        held.enter_context(files.exclusive(store_path, "store"))
+        out = held.enter_context(files.JsonlWriter(output_path, store_path))
         files.open_store(store_path)  # once, before the workers open it
         source, total, blank = scan_input(input_path)
         env = {"IDEMPOTENCY_STORE": str(store_path.resolve()), "IDEMPOTENCY_TABLE": "", **(env_overrides or {})}
