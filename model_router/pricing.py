@@ -103,3 +103,15 @@ def cost_summary(models_usd: float, orchestration_usd: float, premium_estimate_u
         "savings_usd": round(savings, 8),
         "savings_pct": round(100 * savings / premium_estimate_usd, 2) if premium_estimate_usd else 0.0,
     }
+
+
+def format_usd(value: float, *, signed: bool = False, digits: int = 4) -> str:
+    """Money as people write it: the sign before the currency symbol (``-$0.0033``, never ``$-0.0033``).
+
+    ``signed`` also marks a positive amount (``+$0.0033``), for deltas. An amount that rounds to zero
+    is ``$0.0000`` whatever its sign (no ``-$0.0000`` from float noise)."""
+    rounded = round(float(value), digits)
+    if rounded == 0:
+        return f"${0:.{digits}f}"
+    sign = "-" if rounded < 0 else ("+" if signed else "")
+    return f"{sign}${abs(rounded):,.{digits}f}"

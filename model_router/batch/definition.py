@@ -123,11 +123,19 @@ def batch_definition(router: dict[str, Any]) -> dict[str, Any]:
             ),
             "Scheduled Sweep?": {
                 "Type": "Choice",
-                "Comment": "A schedule starts one batch execution per waiting input; an object event runs the batch.",
+                "Comment": "A schedule starts one batch execution per waiting input; an object event runs the batch;"
+                " an input that is neither (a malformed or hand-made event) ends the execution with its reason.",
                 "Choices": [
-                    {"Variable": "$.mode", "StringEquals": "sweep", "Next": "Start One Batch Per Waiting Input"}
+                    {"Variable": "$.mode", "StringEquals": "sweep", "Next": "Start One Batch Per Waiting Input"},
+                    {"Variable": "$.mode", "StringEquals": "rejected", "Next": "Not A Batch Input"},
                 ],
                 "Default": "Split Input Into Lines",
+            },
+            "Not A Batch Input": {
+                "Type": "Fail",
+                "Comment": "The execution input names no readable .jsonl object; the cause says which field and why.",
+                "Error": "Batch.NotABatchInput",
+                "CausePath": "$.reason",
             },
             "Start One Batch Per Waiting Input": {
                 "Type": "Map",

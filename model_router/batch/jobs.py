@@ -15,6 +15,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import unquote_plus
+
+from botocore.exceptions import ClientError
 
 from model_router.batch import lines as batch_lines
 from model_router.batch.idempotency import LineStore
@@ -22,10 +25,22 @@ from model_router.settings import Settings
 
 MAX_WAITING_PER_SWEEP = 100  # the sweep's Map state carries them in its payload
 SCHEDULED = "Scheduled Event"
+# S3 keys are at most 1024 bytes; the longest key written under a results prefix is the map run's
+# "map-run/<36-character map run id>/SUCCEEDED_0.json" (and the like), well under this.
+MAX_KEY_BYTES = 1024
+RESULT_KEY_ROOM = 100
 
 
 class BatchEventError(ValueError):
     """The execution input is neither an S3 Object Created event nor a scheduled event; names the field."""
+
+
+def _field(value: Any, name: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise BatchEventError(f"{name}: expected an object, got {type(value).__name__}")
+    return value
 
 
 def _etag(value: Any) -> str:
@@ -37,29 +52,69 @@ def results_prefix(settings: Settings, key: str, etag: str) -> str:
     return f"{settings.batch_results_prefix}{relative}/{etag}/"
 
 
-def locate(event: dict[str, Any], settings: Settings, s3: Any) -> dict[str, Any]:
-    """Object Created -> ``{"mode": "object", "batch": {...}}``; a scheduled event -> ``{"mode": "sweep", ...}``."""
-    if event.get("detail-type") == SCHEDULED:
-        return {"mode": "sweep", "waiting": list(waiting_inputs(settings, s3))}
+def locate(event: Any, settings: Settings, s3: Any) -> dict[str, Any]:
+    """Object Created -> ``{"mode": "object", "batch": {...}}``; a scheduled event -> ``{"mode": "sweep", ...}``;
+    anything else -> ``{"mode": "rejected", "reason": ...}``: the workflow then fails with that one line as its
+    cause (a Lambda error would carry a stack trace, and be retried for nothing)."""
+    try:
+        if not isinstance(event, dict):
+            raise BatchEventError(f"the execution input is a JSON {type(event).__name__}; expected an S3 'Object"
+                                  " Created' event from EventBridge")
+        if event.get("detail-type") == SCHEDULED:
+            return {"mode": "sweep", "waiting": list(waiting_inputs(settings, s3))}
+        return _locate_object(event, settings, s3)
+    except BatchEventError as exc:
+        return {"mode": "rejected", "reason": batch_lines.echo(exc, batch_lines.MAX_MESSAGE_CHARS)}
+
+
+def _head(s3: Any, bucket: str, key: str) -> tuple[str, dict[str, Any]]:
+    """The object's key as stored and its HEAD. S3 notifications to Lambda, SQS and SNS URL-encode keys
+    ("red flower.jsonl" arrives as "red+flower.jsonl"); EventBridge's do not, but a hand-made event may: the
+    key as given is tried first, then decoded."""
+    tried = [key] if unquote_plus(key) == key else [key, unquote_plus(key)]
+    denied = False
+    for candidate in tried:
+        try:
+            return candidate, s3.head_object(Bucket=bucket, Key=candidate)
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code == "NoSuchBucket":
+                raise BatchEventError(f"detail.bucket.name: no bucket {bucket!r}") from None
+            if code not in ("404", "NoSuchKey", "NotFound", "403", "AccessDenied", "Forbidden"):
+                raise
+            # Without ListBucket on the key, S3 answers a missing object with 403 too.
+            denied = denied or code in ("403", "AccessDenied", "Forbidden")
+    shown = f"s3://{bucket}/{batch_lines.echo(key)}"
+    if denied:
+        raise BatchEventError(f"{shown}: the batch function may not read it (not under the input prefix, or gone)")
+    raise BatchEventError(f"{shown}: no such object (deleted since the event?)")
+
+
+def _locate_object(event: dict[str, Any], settings: Settings, s3: Any) -> dict[str, Any]:
     detail = event.get("detail")
     if not isinstance(detail, dict):
         raise BatchEventError("detail: missing; expected an S3 'Object Created' event from EventBridge")
-    bucket = (detail.get("bucket") or {}).get("name")
-    obj = detail.get("object") or {}
+    bucket = _field(detail.get("bucket"), "detail.bucket").get("name")
+    obj = _field(detail.get("object"), "detail.object")
     if not isinstance(bucket, str) or not bucket:
         raise BatchEventError("detail.bucket.name: missing")
     key = obj.get("key")
-    if not isinstance(key, str) or not key.endswith(".jsonl"):
-        raise BatchEventError(f"detail.object.key: {key!r} is not a .jsonl object")
-    etag = _etag(obj.get("etag"))
-    if not etag:  # a hand-started execution may leave it out
-        etag = _etag(s3.head_object(Bucket=bucket, Key=key)["ETag"])
+    if not isinstance(key, str) or not key:
+        raise BatchEventError("detail.object.key: missing")
+    if not key.endswith(".jsonl"):
+        raise BatchEventError(f"detail.object.key: {batch_lines.echo(repr(key))} is not a .jsonl object")
     if not settings.batch_results_bucket:
         raise BatchEventError("BATCH_RESULTS_BUCKET is not set on the batch function")
+    key, head = _head(s3, bucket, key)
+    # The event's ETag names the version that was uploaded; a hand-started execution may leave it out.
+    etag = _etag(obj.get("etag")) or _etag(head.get("ETag"))
     source: dict[str, Any] = {"bucket": bucket, "key": key, "etag": etag}
     if obj.get("version-id"):
-        source["version_id"] = obj["version-id"]
+        source["version_id"] = str(obj["version-id"])
     prefix = results_prefix(settings, key, etag)
+    if len(prefix.encode("utf-8", "surrogatepass")) + RESULT_KEY_ROOM > MAX_KEY_BYTES:
+        raise BatchEventError(f"detail.object.key: {len(key.encode('utf-8', 'surrogatepass'))} bytes is too long"
+                              f" to keep its results under S3's {MAX_KEY_BYTES}-byte key limit; use a shorter key")
     return {
         "mode": "object",
         "batch": {
@@ -117,9 +172,11 @@ def _map_run_outputs(s3: Any, map_run: dict[str, Any], batch: dict[str, Any]) ->
                 if status == "SUCCEEDED" and entry.get("Output"):
                     yield json.loads(entry["Output"])
                 elif entry.get("Input"):
-                    item = json.loads(entry["Input"]).get("item", {})
-                    why = f"child execution {entry.get('Status', status)}: {entry.get('Error')}: {entry.get('Cause')}"
-                    yield batch_lines.not_processed(item, batch["source"], why)
+                    item = json.loads(entry["Input"]).get("item")
+                    if not isinstance(item, dict) or "line" not in item:
+                        continue  # reconciled below as a line the map run ended without
+                    why = f"child execution {entry.get('Status', status)} with {entry.get('Error')}"
+                    yield batch_lines.not_processed(item, batch["source"], why, entry.get("Cause"))
 
 
 def finish(batch: dict[str, Any], items: dict[str, Any], map_run: dict[str, Any], s3: Any) -> dict[str, Any]:
@@ -133,15 +190,14 @@ def finish(batch: dict[str, Any], items: dict[str, Any], map_run: dict[str, Any]
             by_line[int(item["line"])] = batch_lines.not_processed(item, source, "the map run ended without it")
     outputs = [by_line[n] for n in sorted(by_line)]
     bucket, prefix = batch["results_bucket"], batch["results_prefix"]
-    body = "".join(json.dumps(o, ensure_ascii=False) + "\n" for o in outputs)
-    s3.put_object(Bucket=bucket, Key=prefix + "results.jsonl", Body=body.encode("utf-8"),
-                  ContentType="application/x-ndjson")
+    body = b"".join(batch_lines.jsonl(o) for o in outputs)
+    s3.put_object(Bucket=bucket, Key=prefix + "results.jsonl", Body=body, ContentType="application/x-ndjson")
     summary = batch_lines.summarise(
         outputs, lines=items["lines"], blank=items["blank"], source=source,
         results={"bucket": bucket, "key": prefix + "results.jsonl", "summary_key": prefix + "summary.json"},
     )
     if "Error" in map_run:
-        summary["map_run_error"] = f"{map_run['Error']}: {map_run.get('Cause', '')}"
+        summary["map_run_error"] = f"{map_run['Error']}: {batch_lines.describe_cause(map_run.get('Cause', ''))}"
     s3.put_object(Bucket=bucket, Key=prefix + "summary.json", Body=json.dumps(summary, indent=2).encode("utf-8"),
                   ContentType="application/json")
     return batch_lines.execution_output(summary)

@@ -13,13 +13,17 @@ Fail state, or the item never finished). Used by the batch Lambda in AWS and by 
 
 from __future__ import annotations
 
+import codecs
+import io
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Iterator
+from functools import cache
+from typing import Any, BinaryIO
 
-from model_router.contracts import MAX_REQUEST_BYTES, validate_request
+from model_router import request_hygiene, strict_json
+from model_router.contracts import MAX_REQUEST_BYTES, schema, validate_request
 from model_router.datasets import STAND_IN_NOTE
 from model_router.errors import InvalidRequest
 from model_router.pricing import cost_summary
@@ -34,6 +38,10 @@ MAX_LINE_BYTES = MAX_REQUEST_BYTES + 16 * 1024
 # How many failures the execution output lists (summary.json lists them all).
 FAILURES_IN_OUTPUT = 50
 _ID_UNSAFE = re.compile(r"[^A-Za-z0-9._:/-]+")
+# Caller text an error record echoes (a field name, a cause) is cut to this: the record must stay small.
+MAX_ECHO_CHARS = 200
+MAX_MESSAGE_CHARS = 600
+MAX_CAUSE_TEXT_CHARS = 2000
 
 
 def default_request_id(source: dict[str, Any], line: int) -> str:
@@ -43,64 +51,194 @@ def default_request_id(source: dict[str, Any], line: int) -> str:
     return f"{name}-line-{line}"
 
 
-def split_lines(body: bytes) -> tuple[list[dict[str, Any]], int]:
-    """Items of the Distributed Map: ``{"line": n, "text": raw}`` per non-blank line (1-based), and the blank count.
+class LineReader:
+    """Items of the Distributed Map from a binary stream: ``{"line": n, "text": raw}`` per non-blank line
+    (1-based); ``blank`` counts the others once the stream is read.
 
-    Lines end at ``\n`` only (JSON text may hold U+2028 and friends raw); a trailing ``\r`` is dropped. A line
-    too large for a map item, or not UTF-8, keeps its number but not its text, and becomes an error record.
+    Lines end at ``\n`` only (JSON text may hold U+2028 and friends raw); a trailing ``\r`` is dropped, and so
+    is a UTF-8 byte order mark before the first line. A line too large for a map item, or not UTF-8, keeps its
+    number but not its text, and becomes an error record. Memory stays flat whatever the input: a line over
+    the limit is counted, never held. ``digest`` (a hashlib object), when given, sees every byte read.
     """
-    items: list[dict[str, Any]] = []
-    blank = 0
-    raw_lines = body.split(b"\n")
-    if raw_lines and raw_lines[-1] == b"":
-        raw_lines.pop()  # the newline that ends the last line
-    for number, raw in enumerate(raw_lines, start=1):
-        raw = raw.removesuffix(b"\r")
-        if not raw.strip():
-            blank += 1
-            continue
-        if len(raw) > MAX_LINE_BYTES:
-            items.append({"line": number, "bytes": len(raw)})
-            continue
+
+    def __init__(self, stream: BinaryIO, digest: Any = None):
+        self.stream = stream
+        self.digest = digest
+        self.blank = 0
+
+    def _read(self, limit: int) -> bytes:
+        chunk = self.stream.readline(limit)
+        if self.digest is not None:
+            self.digest.update(chunk)
+        return chunk
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        number = 0
+        while True:
+            raw = self._read(MAX_LINE_BYTES + 2)  # room for the line, "\r" and "\n"
+            if not raw:
+                return
+            number += 1
+            size = len(raw)
+            if not raw.endswith(b"\n") and size == MAX_LINE_BYTES + 2:  # over the limit: count the rest only
+                blank = not raw.strip()
+                while raw and not raw.endswith(b"\n"):
+                    raw = self._read(1 << 20)
+                    size += len(raw)
+                    blank = blank and not raw.strip()
+                size -= len(raw) - len(raw.rstrip(b"\r\n")) if raw else 0
+                if blank:
+                    self.blank += 1
+                else:
+                    yield {"line": number, "bytes": size}
+                continue
+            raw = raw.removesuffix(b"\n").removesuffix(b"\r")
+            if number == 1:
+                raw = raw.removeprefix(codecs.BOM_UTF8)
+            if not raw.strip():
+                self.blank += 1
+            elif len(raw) > MAX_LINE_BYTES:
+                yield {"line": number, "bytes": len(raw)}
+            else:
+                yield self._decoded(number, raw)
+
+    @staticmethod
+    def _decoded(number: int, raw: bytes) -> dict[str, Any]:
         try:
-            items.append({"line": number, "text": raw.decode("utf-8")})
+            return {"line": number, "text": raw.decode("utf-8")}
         except UnicodeDecodeError as exc:
-            items.append({"line": number, "not_utf8_at": exc.start})
-    return items, blank
+            return {"line": number, "not_utf8_at": exc.start}
+
+
+def split_lines(body: bytes) -> tuple[list[dict[str, Any]], int]:
+    """Every item of ``body`` (see :class:`LineReader`) and the blank count."""
+    reader = LineReader(io.BytesIO(body))
+    items = list(reader)
+    return items, reader.blank
+
+
+def not_jsonl(head: bytes) -> str | None:
+    """Why an input that starts with ``head`` is not UTF-8 JSONL as a whole (compressed, UTF-16, binary), or
+    None. Such a file would otherwise become one puzzling error record per line."""
+    if head.startswith(b"\x1f\x8b"):
+        return "it is gzip-compressed: decompress it first (gunzip)"
+    if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        return "it is UTF-32 text: convert it to UTF-8 first (iconv -t UTF-8)"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "it is UTF-16 text: convert it to UTF-8 first (iconv -t UTF-8)"
+    if head.count(b"\x00") > len(head) // 8:  # one stray NUL only spoils its own line
+        return "it is full of NUL bytes (UTF-16 without a byte order mark, or not text at all)"
+    return None
+
+
+def echo(text: Any, limit: int = MAX_ECHO_CHARS) -> str:
+    """Caller text as an error record may repeat it: surrogates and control characters escaped (the record
+    must encode as UTF-8 and print on one line), cut to ``limit`` characters."""
+    text = str(text)
+    if len(text) > limit:
+        text = f"{text[:limit]}... ({len(text)} characters)"
+    return request_hygiene.printable(text)
+
+
+@cache
+def _request_id_rule() -> tuple[re.Pattern[str], int]:
+    spec = schema("request")["properties"]["request_id"]
+    return re.compile(spec["pattern"].removeprefix("^").removesuffix("$")), int(spec.get("maxLength", 128))
+
+
+def echoed_request_id(value: Any, fallback: str) -> str:
+    """The caller's request_id when it is a valid one, else the line's default id: an error record never
+    repeats an id that is huge, or holds text that cannot even be written (a lone surrogate)."""
+    pattern, max_length = _request_id_rule()
+    if isinstance(value, str) and len(value) <= max_length and pattern.fullmatch(value):
+        return value
+    return fallback
+
+
+def _scrub(value: Any, depth: int = 0) -> Any:
+    """A cause fit for an output line: no Lambda stack trace (it names the machine's files and helps no
+    caller), strings escaped and cut, nesting bounded."""
+    if depth > 8:
+        return "..."
+    if isinstance(value, dict):
+        return {echo(k): _scrub(v, depth + 1) for k, v in value.items() if k != "stackTrace"}
+    if isinstance(value, list):
+        return [_scrub(v, depth + 1) for v in value[:50]]
+    if isinstance(value, str):
+        return echo(value, MAX_CAUSE_TEXT_CHARS)
+    return value
+
+
+def describe_cause(cause: Any) -> str:
+    """One line for an error's cause: ``ErrorType: message`` for a Lambda error, the text otherwise."""
+    cause = json_or_text(cause)
+    if isinstance(cause, dict):
+        message = cause.get("errorMessage") or cause.get("message") or ""
+        kind = cause.get("errorType")
+        return echo(f"{kind}: {message}" if kind else message or json.dumps(_scrub(cause)), MAX_ECHO_CHARS * 2)
+    return echo(cause if cause is not None else "", MAX_ECHO_CHARS * 2)
+
+
+def jsonl(value: Any) -> bytes:
+    """One JSONL line as UTF-8. Non-ASCII text stays readable; a value still holding a lone surrogate (which
+    UTF-8 cannot encode) is written with \\u escapes instead of failing the writer."""
+    text = json.dumps(value, ensure_ascii=False) + "\n"
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return (json.dumps(value) + "\n").encode("ascii")
 
 
 def error_line(line: int, request_id: str, status: str, error: str, message: str, **extra: Any) -> dict[str, Any]:
+    """An error record. ``request_id`` must be a valid one (see :func:`echoed_request_id`); the message, field
+    and cause are caller text at times, so they are escaped and cut here, once for every writer."""
+    scrubbed = {key: echo(value) if key == "field" else _scrub(value) for key, value in extra.items()}
     return {"line": line, "request_id": request_id, "status": status,
-            "error": {"error": error, "message": message, **extra}}
+            "error": {"error": error, "message": echo(message, MAX_MESSAGE_CHARS), **scrubbed}}
+
+
+def _settled(output: dict[str, Any]) -> dict[str, Any]:
+    return {"action": "settled", "output": output}
 
 
 def prepare(item: dict[str, Any], source: dict[str, Any], done: dict[str, Any] | None) -> dict[str, Any]:
     """``action``: ``route`` (with the validated request), or ``settled`` with the output line already known."""
     line = int(item["line"])
-    fallback_id = default_request_id(source, line)
     if done is not None:
-        return {"action": "settled", "output": {**done, "from_earlier_run": True}}
-    if "not_utf8_at" in item:
-        return {"action": "settled", "output": error_line(
-            line, fallback_id, "invalid", MALFORMED, f"line {line}, byte {item['not_utf8_at'] + 1}: not valid UTF-8",
-            field="(line)")}
-    if "text" not in item:
-        return {"action": "settled", "output": error_line(
-            line, fallback_id, "invalid", MALFORMED, f"line {line} is {item.get('bytes')} bytes, over the"
-            f" {MAX_LINE_BYTES}-byte limit of a batch line", field="(line)")}
+        return _settled({**done, "from_earlier_run": True})
     try:
-        raw = json.loads(item["text"])
-    except json.JSONDecodeError as exc:
-        return {"action": "settled", "output": error_line(
-            line, fallback_id, "invalid", MALFORMED, f"line {line}, column {exc.colno}: not valid JSON: {exc.msg}",
-            field="(line)")}
-    request_id = raw.get("request_id") if isinstance(raw, dict) and isinstance(raw.get("request_id"), str) else None
+        return _prepare(item, source, line)
+    except Exception as exc:  # whatever a line does, it ends as its own error record
+        return _settled(error_line(line, default_request_id(source, line), "failed", NOT_PROCESSED,
+                                   f"line {line}: could not be prepared: {type(exc).__name__}: {exc}"))
+
+
+def _prepare(item: dict[str, Any], source: dict[str, Any], line: int) -> dict[str, Any]:
+    fallback_id = default_request_id(source, line)
+    if "not_utf8_at" in item:
+        return _settled(error_line(
+            line, fallback_id, "invalid", MALFORMED, f"line {line}, byte {item['not_utf8_at'] + 1}: not valid UTF-8",
+            field="(line)"))
+    if "text" not in item:
+        return _settled(error_line(
+            line, fallback_id, "invalid", MALFORMED, f"line {line} is {item.get('bytes')} bytes, over the"
+            f" {MAX_LINE_BYTES}-byte limit of a batch line", field="(line)"))
+    try:
+        raw = strict_json.loads(item["text"])
+    except strict_json.JSONTextError as exc:
+        # A batch line is one line of JSON text: its position is a column (the loader's "line 1" would mislead).
+        where, _, what = str(exc).removeprefix("line 1, ").partition(": ")
+        place = f"line {line}, {where}" if where.startswith("column ") and what else f"line {line}"
+        what = what if where.startswith("column ") and what else str(exc)
+        return _settled(error_line(line, fallback_id, "invalid", MALFORMED, f"{place}: not valid JSON: {what}",
+                                   field="(line)"))
+    request_id = echoed_request_id(raw.get("request_id") if isinstance(raw, dict) else None, fallback_id)
     try:
         request = validate_request(raw, default_request_id=fallback_id)
     except InvalidRequest as exc:
-        return {"action": "settled", "output": error_line(
-            line, request_id or fallback_id, "invalid", INVALID, f"line {line}: {exc.field}: {exc.message}",
-            field=exc.field)}
+        field = echo(exc.field)
+        return _settled(error_line(line, request_id, "invalid", INVALID, f"line {line}: {field}: {exc.message}",
+                                   field=field))
     # The router validates again; give it the line as written plus the default request id.
     routed = dict(raw)
     routed["request_id"] = request["request_id"]
@@ -115,7 +253,7 @@ def record(state: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         result = routed["result"]
         return {"line": line, "request_id": request_id, "status": result["status"], "result": result}, True
     failure = routed
-    error = failure.get("Error") or "States.Runtime"
+    error = echo(failure.get("Error") or "States.Runtime")
     cause = json_or_text(failure.get("Cause"))
     status = "invalid" if error == INVALID else "failed"
     detail = cause if isinstance(cause, dict) else {}
@@ -123,9 +261,23 @@ def record(state: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     return error_line(line, request_id, status, error, f"line {line}: {message}", cause=cause), False
 
 
-def not_processed(item: dict[str, Any], source: dict[str, Any], why: str) -> dict[str, Any]:
+def not_processed(item: dict[str, Any], source: dict[str, Any], why: str, cause: Any = None) -> dict[str, Any]:
+    """The error record of a line whose own workflow failed or never ran: what happened, without a stack trace."""
     line = int(item["line"])
-    return error_line(line, default_request_id(source, line), "failed", NOT_PROCESSED, f"line {line}: {why}")
+    detail = f": {describe_cause(cause)}" if cause is not None else ""
+    return error_line(line, default_request_id(source, line), "failed", NOT_PROCESSED, f"line {line}: {why}{detail}")
+
+
+def summary_view(output: dict[str, Any]) -> dict[str, Any]:
+    """What :func:`summarise` reads of an output line: a long run keeps these, not every answer, in memory."""
+    view: dict[str, Any] = {k: output[k] for k in ("line", "request_id", "status", "from_earlier_run") if k in output}
+    if "error" in output:
+        view["error"] = {key: output["error"].get(key) for key in ("error", "field", "message")}
+    if "result" in output:
+        result = output["result"]
+        view["result"] = {"tier": result.get("tier"), "cost": result["cost"],
+                          "attempts": [{"recorded_model": a.get("recorded_model")} for a in result.get("attempts", [])]}
+    return view
 
 
 def summarise(outputs: Iterable[dict[str, Any]], *, lines: int, blank: int, source: dict[str, Any],

@@ -203,3 +203,101 @@ def test_a_scheduled_sweep_lists_inputs_without_a_summary(s3: Any, tmp_path: Pat
     batch = locate(located["waiting"][0], settings, s3)["batch"]
     assert batch["source"]["key"] == "incoming/waiting.jsonl"
     assert batch["results_prefix"].startswith("results/waiting/")
+
+
+def test_a_lone_surrogate_request_id_is_an_error_record_and_every_result_is_still_written(
+    s3: Any, tmp_path: Path, answered_records: list[dict[str, Any]]
+) -> None:
+    event = upload(s3, "incoming/surrogate.jsonl", [
+        json.dumps({"prompt": answered_records[0]["prompt"], "request_id": "first"}),
+        '{"prompt": "hi", "request_id": "\\ud800"}',
+        '{"prompt": "hi", "request_id": "' + "r" * 100_000 + '"}',
+        json.dumps({"prompt": answered_records[1]["prompt"], "request_id": "last"}),
+    ])
+    run = batch_engine(tmp_path).run(event)
+    assert run.status == "SUCCEEDED", (run.error, run.cause)
+    out = results(s3, run.output)
+    assert [(o["line"], o["request_id"]) for o in out] == [
+        (1, "first"), (2, "surrogate-line-2"), (3, "surrogate-line-3"), (4, "last")]
+    assert [o["error"]["field"] for o in out[1:3]] == ["request_id", "request_id"]
+    assert max(len(json.dumps(o)) for o in out[1:3]) < 2_000  # the 100 KB id is not echoed back
+    assert run.output["by_status"]["invalid"] == 2
+
+
+def test_lines_the_json_module_mishandles_are_error_records_without_stack_traces(s3: Any, tmp_path: Path) -> None:
+    event = upload(s3, "incoming/odd-lines.jsonl", [
+        '{"prompt": "x", "max_tokens": ' + "9" * 5000 + "}",
+        "[" * 1000 + "]" * 1000,
+        '{"prompt": "x", "tier": "haiku", "tier": "opus"}',
+        '{"prompt": "x", "routing": {"confidence_threshold": NaN}}',
+        '"a string"',
+    ])
+    run = batch_engine(tmp_path).run(event)
+    assert run.status == "SUCCEEDED", (run.error, run.cause)
+    out = results(s3, run.output)
+    assert [(o["status"], o["error"]["error"], o["error"]["field"]) for o in out] == [
+        ("invalid", "Batch.MalformedLine", "(line)")] * 4 + [("invalid", "Router.InvalidRequest", "(request)")]
+    text = json.dumps(out)
+    assert "ItemNotProcessed" not in text and "stackTrace" not in text and "Traceback" not in text
+
+
+def test_a_failed_child_execution_is_an_error_record_without_its_stack_trace(s3: Any) -> None:
+    from model_router.batch import jobs
+
+    cause = json.dumps({"errorType": "OperationalError", "errorMessage": "database is locked", "requestId": "1",
+                        "stackTrace": ['  File "/var/task/model_router/batch/idempotency.py", line 80\n']})
+    failed = [{"Status": "FAILED", "Error": "OperationalError", "Cause": cause,
+               "Input": json.dumps({"item": {"line": 2, "text": "{}"}, "source": {}})},
+              {"Status": "FAILED", "Error": "States.Timeout", "Cause": "", "Input": json.dumps({"other": 1})}]
+    s3.put_object(Bucket=RESULTS_BUCKET, Key="r/map-run/1/FAILED_0.json", Body=json.dumps(failed).encode())
+    manifest = {"ResultFiles": {"FAILED": [{"Key": "r/map-run/1/FAILED_0.json"}], "SUCCEEDED": []}}
+    s3.put_object(Bucket=RESULTS_BUCKET, Key="r/map-run/1/manifest.json", Body=json.dumps(manifest).encode())
+    s3.put_object(Bucket=RESULTS_BUCKET, Key="r/lines.json",
+                  Body=json.dumps([{"line": 2, "text": "{}"}, {"line": 3, "text": "{}"}]).encode())
+    batch = {"source": {"bucket": INPUT_BUCKET, "key": "incoming/x.jsonl", "etag": "e"},
+             "results_bucket": RESULTS_BUCKET, "results_prefix": "r/", "map_run_prefix": "r/map-run"}
+    summary = jobs.finish(batch, {"bucket": RESULTS_BUCKET, "key": "r/lines.json", "lines": 2, "blank": 0},
+                          {"ResultWriterDetails": {"Bucket": RESULTS_BUCKET, "Key": "r/map-run/1/manifest.json"}}, s3)
+    out = results(s3, summary)
+    assert [(o["line"], o["error"]["error"]) for o in out] == [(2, "Batch.ItemNotProcessed"),
+                                                                (3, "Batch.ItemNotProcessed")]
+    assert out[0]["error"]["message"] == (
+        "line 2: child execution FAILED with OperationalError: OperationalError: database is locked")
+    assert out[1]["error"]["message"] == "line 3: the map run ended without it"
+    assert "stackTrace" not in json.dumps(out) and "/var/task" not in json.dumps(summary)
+
+
+@pytest.mark.parametrize(
+    ("event", "cause"),
+    [
+        ([1, 2], "the execution input is a JSON list; expected an S3 'Object Created' event from EventBridge"),
+        ({"detail-type": "Object Created"}, "detail: missing; expected an S3 'Object Created' event from EventBridge"),
+        ({"detail": {"bucket": "batch-input", "object": {"key": "a.jsonl"}}},
+         "detail.bucket: expected an object, got str"),
+        ({"detail": {"bucket": {"name": INPUT_BUCKET}, "object": {}}}, "detail.object.key: missing"),
+        ({"detail": {"bucket": {"name": INPUT_BUCKET}, "object": {"key": "notes\ud800.txt"}}},
+         "detail.object.key: 'notes\\ud800.txt' is not a .jsonl object"),
+        ({"detail": {"bucket": {"name": INPUT_BUCKET}, "object": {"key": "incoming/gone.jsonl", "etag": "x"}}},
+         f"s3://{INPUT_BUCKET}/incoming/gone.jsonl: no such object (deleted since the event?)"),
+        ({"detail": {"bucket": {"name": "no-such-bucket"}, "object": {"key": "incoming/a.jsonl"}}},
+         "detail.bucket.name: no bucket 'no-such-bucket'"),
+        ({"detail": {"bucket": {"name": INPUT_BUCKET}, "object": {"key": "incoming/" + "k" * 1000 + ".jsonl"}}},
+         "detail.object.key: 1015 bytes is too long to keep its results under S3's 1024-byte key limit;"
+         " use a shorter key"),
+    ],
+)
+def test_an_execution_input_that_is_not_an_object_event_fails_with_one_clear_cause(
+    s3: Any, tmp_path: Path, event: Any, cause: str
+) -> None:
+    if "k" * 1000 in json.dumps(event):
+        s3.put_object(Bucket=INPUT_BUCKET, Key=event["detail"]["object"]["key"], Body=b'{"prompt": 1}\n')
+    run = batch_engine(tmp_path).run(event)
+    assert (run.status, run.error, run.cause) == ("FAILED", "Batch.NotABatchInput", cause)
+
+
+def test_an_object_event_with_a_url_encoded_key_finds_the_object(s3: Any, tmp_path: Path) -> None:
+    s3.put_object(Bucket=INPUT_BUCKET, Key="incoming/red flower.jsonl", Body=b'{"prompt": 1}\n')
+    run = batch_engine(tmp_path).run(object_created("incoming/red+flower.jsonl", ""))
+    assert run.status == "SUCCEEDED", (run.error, run.cause)
+    assert run.output["input"]["key"] == "incoming/red flower.jsonl"
+    assert [o["error"]["field"] for o in results(s3, run.output)] == ["prompt"]

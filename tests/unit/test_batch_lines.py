@@ -202,3 +202,92 @@ def test_worker_processes_can_open_a_prepared_store_at_the_same_moment(tmp_path:
         for worker in workers:
             worker.join(timeout=60)
     assert errors.empty(), errors.get()
+
+
+@pytest.mark.parametrize(
+    ("text", "error", "field", "message"),
+    [
+        ('{"prompt": "x", "max_tokens": ' + "9" * 5000 + "}", lines.MALFORMED, "(line)",
+         "line 3: not valid JSON: an integer of 5000 digits"),
+        ("{" * 1000 + "}" * 1000, lines.MALFORMED, "(line)", "line 3, column 65: not valid JSON: nested more than"),
+        ('{"prompt": "x", "tier": "haiku", "tier": "opus"}', lines.MALFORMED, "(line)",
+         'line 3: not valid JSON: duplicate key "tier"'),
+        ('{"prompt": "x", "routing": {"confidence_threshold": NaN}}', lines.MALFORMED, "(line)",
+         "line 3: not valid JSON: NaN is not a JSON number"),
+        ("\ufeff" + '{"prompt": "x"', lines.MALFORMED, "(line)", "line 3"),
+        ("42", lines.INVALID, "(request)", "line 3: (request): must be a JSON object"),
+    ],
+)
+def test_lines_the_json_module_mishandles_become_error_records_not_crashes(
+    text: str, error: str, field: str, message: str
+) -> None:
+    prepared = lines.prepare({"line": 3, "text": text}, SOURCE, None)
+    assert prepared["action"] == "settled"
+    record = prepared["output"]
+    assert (record["status"], record["error"]["error"], record["error"]["field"]) == ("invalid", error, field)
+    assert record["error"]["message"].startswith(message)
+
+
+@pytest.mark.parametrize(
+    "request_id",
+    ["\ud800", "a" * 100_000, "bad id with spaces", "a\x00b", "-leading-dash"],
+)
+def test_an_error_record_echoes_only_a_valid_request_id(request_id: str) -> None:
+    text = json.dumps({"prompt": "hi", "request_id": request_id})
+    record = lines.prepare({"line": 5, "text": text}, SOURCE, None)["output"]
+    assert record["request_id"] == "day-1-line-5"
+    assert (record["status"], record["error"]["field"]) == ("invalid", "request_id")
+    assert len(record["error"]["message"]) <= lines.MAX_MESSAGE_CHARS + 40
+    lines.jsonl(record).decode("utf-8")
+    valid = lines.prepare({"line": 5, "text": json.dumps({"prompt": 1, "request_id": "order-7"})}, SOURCE, None)
+    assert valid["output"]["request_id"] == "order-7"
+
+
+def test_caller_text_in_an_error_record_is_escaped_and_cut() -> None:
+    name = "\udc80" + "k" * 10_000  # an unknown field: its name is echoed as the field
+    record = lines.prepare({"line": 2, "text": json.dumps({"prompt": "hi", name: 1})}, SOURCE, None)["output"]
+    assert record["error"]["field"].startswith("\\udc80kkk") and len(record["error"]["field"]) < 300
+    assert "\udc80" not in json.dumps(record, ensure_ascii=False)
+    # The writers' last guard: a value that still holds a surrogate is written with escapes, not a crash.
+    assert lines.jsonl({"request_id": "\ud800"}) == b'{"request_id": "\\ud800"}\n'
+    assert lines.jsonl({"answer": "caf\u00e9"}) == '{"answer": "caf\u00e9"}\n'.encode()
+
+
+LAMBDA_CAUSE = json.dumps({
+    "errorType": "ValueError", "errorMessage": "boom", "requestId": "7f0c",
+    "stackTrace": ['  File "/var/task/model_router/batch/jobs.py", line 9, in prepare\n    raise ValueError\n'],
+})
+
+
+def test_a_lambda_error_reaches_the_output_without_its_stack_trace() -> None:
+    output, done = lines.record({"line": 4, "request_id": "r", "routed": {"Error": "ValueError",
+                                                                          "Cause": LAMBDA_CAUSE}})
+    assert not done and output["error"]["message"] == "line 4: boom"
+    assert output["error"]["cause"] == {"errorType": "ValueError", "errorMessage": "boom", "requestId": "7f0c"}
+    record = lines.not_processed({"line": 6}, SOURCE, "child execution FAILED with ValueError", LAMBDA_CAUSE)
+    assert record["error"]["message"] == "line 6: child execution FAILED with ValueError: ValueError: boom"
+    assert "stackTrace" not in json.dumps(record) and "File" not in json.dumps(record)
+
+
+def test_the_line_reader_keeps_numbers_drops_a_bom_and_never_holds_an_over_long_line() -> None:
+    import hashlib
+    import io
+
+    body = (b"\xef\xbb\xbf" + b'{"prompt": "a"}\r\n' + b"y" * (lines.MAX_LINE_BYTES * 3) + b"\r\n\n"
+            + b" " * (lines.MAX_LINE_BYTES * 2) + b"\n" + b'{"prompt": "b"}')
+    digest = hashlib.sha256()
+    reader = lines.LineReader(io.BytesIO(body), digest)
+    items = list(reader)
+    assert items == [{"line": 1, "text": '{"prompt": "a"}'}, {"line": 2, "bytes": lines.MAX_LINE_BYTES * 3},
+                     {"line": 5, "text": '{"prompt": "b"}'}]
+    assert reader.blank == 2 and digest.hexdigest() == hashlib.sha256(body).hexdigest()
+
+
+def test_money_is_printed_with_the_sign_before_the_currency_symbol() -> None:
+    from model_router.pricing import format_usd
+
+    assert format_usd(0.0033) == "$0.0033"
+    assert format_usd(-0.0033) == "-$0.0033"
+    assert format_usd(0.0033, signed=True) == "+$0.0033"
+    assert format_usd(-0.00001) == format_usd(0.0) == format_usd(-0.0) == "$0.0000"
+    assert format_usd(1234.5, digits=2) == "$1,234.50"
