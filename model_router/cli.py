@@ -138,16 +138,12 @@ def _recorded(request: dict[str, Any], dataset: str | None) -> bool:
 
 
 def _invoke_local(request: dict[str, Any], args: argparse.Namespace) -> int:
-    from model_router.datasets import DatasetError, check_dataset
     from model_router.history import cause_message
     from model_router.local.engine import LocalEngine
 
     env = local_overrides(dataset=args.dataset, faults=args.faults)
     if args.dataset:
-        try:
-            check_dataset(args.dataset)
-        except DatasetError as exc:
-            raise UsageError(f"--dataset {exc}") from None
+        _check_datasets("--dataset", [args.dataset])
     if not args.no_precheck and not _recorded(request, args.dataset):
         raise UsageError(f"prompt: not recorded: the local run replays recorded real model outputs only. See where it "
                          f"would go, without a model call: {_route_hint(args)}; run a recorded prompt: "
@@ -213,16 +209,13 @@ def _invoke_aws(request: dict[str, Any], args: argparse.Namespace) -> int:
 def _use_recorded_prompt(args: argparse.Namespace) -> None:
     """``invoke --id ID``: the recorded prompt with that id becomes the prompt (and, unless given, the
     request_id), exactly as if its full text had been typed; the routing flags apply as usual."""
-    from model_router.datasets import DatasetError, check_dataset, read_records, sample_path
+    from model_router.datasets import read_records, sample_path
     from model_router.demo import replayable
 
     if args.prompt is not None or args.file:
         raise UsageError("--id: give one of a prompt, --file REQUEST.json or --id ID")
     if args.dataset:
-        try:
-            check_dataset(args.dataset)
-        except DatasetError as exc:
-            raise UsageError(f"--dataset {exc}") from None
+        _check_datasets("--dataset", [args.dataset])
     dataset = Path(args.dataset) if args.dataset else sample_path()
     by_id = {str(record["id"]): record for record in replayable(list(read_records(dataset)))}
     record = by_id.get(args.id)
@@ -286,12 +279,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from model_router.demo import replayable, run_demo
 
     if args.dataset:
-        from model_router.datasets import DatasetError, check_dataset
-
-        try:
-            check_dataset(args.dataset)
-        except DatasetError as exc:
-            raise UsageError(f"--dataset {exc}") from None
+        _check_datasets("--dataset", [args.dataset])
     dataset = Path(args.dataset).resolve() if args.dataset else sample_path()
     if args.list:
         from model_router.datasets import tier_maps
@@ -361,7 +349,7 @@ def _check_datasets(flag: str, paths: list[str]) -> None:
         try:
             check_dataset(path)
         except DatasetError as exc:
-            raise UsageError(f"{flag} {exc}") from None
+            raise UsageError(f"{flag}: {exc}") from None
 
 
 def _read_json_file(flag: str, name: str) -> Any:

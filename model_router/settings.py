@@ -240,7 +240,7 @@ def local_overrides(*, dataset: str | os.PathLike[str] | None = None, strategy: 
     if dataset:
         path = Path(dataset)
         if not path.is_file():
-            raise SettingsError(f"--dataset {dataset}: {'is a directory' if path.is_dir() else 'no such file'}")
+            raise SettingsError(f"--dataset: {dataset}: {'is a directory' if path.is_dir() else 'no such file'}")
         env["REPLAY_DATASET"] = str(path.resolve())
     if strategy:
         env["DEFAULT_STRATEGY"] = strategy

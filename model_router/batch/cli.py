@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from model_router.batch.files import MAX_WORKERS
+from model_router.cli_types import fault_spec
 from model_router.datasets import STAND_IN_NOTE
 from model_router.pricing import format_usd
 from model_router.settings import local_overrides
@@ -49,22 +50,20 @@ def add_parser(sub: Any) -> None:
     batch.add_argument("--store", help="idempotency store (default: OUTPUT.done.sqlite)")
     batch.add_argument("--dataset", help="replay from this recorded-outcomes JSONL (default: bundled sample)")
     batch.add_argument("--strategy", choices=["heuristic", "learned", "cascade", "static"])
-    batch.add_argument("--faults", help="inject faults, e.g. 'throttle=0.2,seed=7'")
+    batch.add_argument("--faults", type=fault_spec, help="inject faults, e.g. 'throttle=0.2,seed=7'")
     batch.add_argument("--no-progress", action="store_true", help="no progress bar")
     batch.set_defaults(func=cmd_batch)
 
 
 def _usage_error(args: argparse.Namespace) -> str | None:
     """Flags that would make every line fail, found before anything starts."""
-    if args.faults:
-        from model_router.providers.faults import FaultPlan
+    if args.dataset:
+        from model_router.datasets import DatasetError, check_dataset
 
         try:
-            FaultPlan.parse(args.faults)
-        except ValueError as exc:
-            return f"--faults: {exc}"
-    if args.dataset and not Path(args.dataset).is_file():
-        return f"--dataset: {args.dataset} is not a file"
+            check_dataset(args.dataset)
+        except DatasetError as exc:
+            return f"--dataset: {exc}"
     return None
 
 

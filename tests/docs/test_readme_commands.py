@@ -260,4 +260,4 @@ def test_a_docs_command_that_fails_is_reported_with_its_line(project_copy: Path,
            'model-router invoke "What is 2+2?"   # exit 2: not recorded\n```\n')
     failures = run_block(shell_blocks(old, "old.md")[0], project_copy, capsys)
     assert len(failures) == 1 and failures[0].startswith('old.md:2: `model-router invoke "What is 2+2?"` exited 2')
-    assert "this prompt is not recorded" in failures[0]
+    assert "prompt: not recorded" in failures[0]

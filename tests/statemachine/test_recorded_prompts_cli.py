@@ -91,7 +91,7 @@ def test_an_unknown_id_is_one_line_that_points_at_the_listing(capsys: pytest.Cap
 def test_an_id_together_with_a_prompt_is_refused(capsys: pytest.CaptureFixture[str],
                                                  listed: list[dict[str, Any]]) -> None:
     assert main(["invoke", "--id", listed[0]["id"], "What is 2+2?"]) == 2
-    assert capsys.readouterr().err == "error: give one of a prompt, --file REQUEST.json or --id ID\n"
+    assert capsys.readouterr().err == "error: --id: give one of a prompt, --file REQUEST.json or --id ID\n"
 
 
 def test_an_unrecorded_prompt_is_refused_with_the_route_command_that_answers_it(
@@ -99,11 +99,11 @@ def test_an_unrecorded_prompt_is_refused_with_the_route_command_that_answers_it(
     assert main(["invoke", "What is 2+2?"]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert captured.err.startswith("error: this prompt is not recorded")
+    assert captured.err.startswith("error: prompt: not recorded")
     assert "model-router demo --list" in captured.err and "invoke --id ID" in captured.err
     assert "--aws" in captured.err and "--no-precheck" in captured.err
-    suggested = next(line for line in captured.err.splitlines() if "model-router route" in line)
-    command = shlex.split(suggested.split(":", 1)[1])
+    suggested = captured.err.split("without a model call: ", 1)[1].split(";", 1)[0]
+    command = shlex.split(suggested)
     assert command == ["model-router", "route", "What is 2+2?"]
     assert main(command[1:]) == 0
     assert "Start tier:" in capsys.readouterr().out

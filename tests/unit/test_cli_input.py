@@ -206,7 +206,7 @@ def test_an_eval_dataset_that_cannot_be_read_is_named_before_the_evaluation(
     outcome = run_main(capsys, "eval", "--dataset", str(path), "--bootstrap", "0")
     assert outcome.code == 2
     line = outcome.error_line()
-    assert line.startswith(f"error: --dataset {path}") and problem in line
+    assert line.startswith(f"error: --dataset: {path}") and problem in line
 
 
 BAD_PRICES = {
