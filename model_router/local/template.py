@@ -8,9 +8,9 @@
 * ``Fn::ForEach`` of ``AWS::LanguageExtensions`` is expanded (:func:`expand_language_extensions`).
 
 Only what this project uses is expanded, in the form all three of CloudFormation, cfn-lint and SAM CLI agree
-on: a literal collection of strings; ``${Identifier}`` (``&{Identifier}``: non-alphanumerics dropped) in output
-keys and in ``Fn::Sub`` strings; ``Ref: Identifier``; ``Ref: !Sub`` naming a parameter or resource; and
-``Fn::FindInMap`` with literal keys. Anything else of the transform (``Fn::Length``, ``Fn::ToJsonString``, a
+on: a literal collection of strings; ``${Identifier}`` in output keys and ``Fn::Sub`` strings, ``&{Identifier}``
+(non-alphanumerics dropped) in output keys; ``Ref: Identifier``; ``Ref: !Sub`` naming a parameter or resource;
+and ``Fn::FindInMap`` with literal keys. Anything else of the transform (``Fn::Length``, ``Fn::ToJsonString``, a
 collection from a parameter, a FindInMap default, a plain string naming the loop identifier, which the three
 implementations treat differently) raises :class:`UnsupportedTemplateConstruct` naming its place, rather
 than leaving a resource half-expanded.
