@@ -3,7 +3,7 @@
 #   make test      the test suite (unit, state machine executed locally, static checks)
 #   make lint      ruff + mypy          make validate   cfn-lint, statelint, sam validate --lint
 #   make bench     benchmark numbers    make build / deploy   sam build / sam deploy --guided
-#   make scan      checkov (IaC security scan) on template.yaml, as written and after the SAM transform
+#   make scan      checkov (IaC security scan) on template.yaml, loops expanded and after the SAM transform
 #   make eval      "Does it pay?": every policy vs the baselines on the dev data's holdout (docs/eval/: report, figures)
 
 PYTHON ?= python3

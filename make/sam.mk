@@ -51,13 +51,15 @@ build: sam-tools
 
 # The layer's ContentUri is layer/, where model_router is a symlink to the package: sam build copies
 # the files it points to (and its cache hashes them too), so the layer holds python/model_router/...
+# The functions are listed from the built template with Fn::ForEach expanded (scripts/built_functions.py).
 build-check: build
-	@set -e; cd $(SAM_BUILD_DIR); \
-	functions=$$(awk '/^  [A-Za-z0-9]+:$$/ {id = $$1} /Type: AWS::Serverless::Function$$/ {sub(":", "", id); print id}' template.yaml); \
+	@set -e; \
+	functions=$$($(SAM_VENV)/bin/python scripts/built_functions.py $(SAM_BUILD_DIR)/template.yaml); \
 	[ -n "$$functions" ] || { echo "no functions in $(SAM_BUILD_DIR)/template.yaml" >&2; exit 1; }; \
-	for fn in $$functions; do \
-		[ -f "$$fn/app.py" ] || { echo "$(SAM_BUILD_DIR)/$$fn/app.py missing" >&2; exit 1; }; \
-		echo "ok $$fn/app.py"; \
+	cd $(SAM_BUILD_DIR); \
+	echo "$$functions" | while read -r fn code; do \
+		[ -f "$$code/app.py" ] || { echo "$(SAM_BUILD_DIR)/$$code/app.py (code of $$fn) missing" >&2; exit 1; }; \
+		echo "ok $$fn: $$code/app.py"; \
 	done; \
 	for f in model_router/__init__.py model_router/schemas aws_lambda_powertools jsonschema; do \
 		[ -e "ModelRouterLayer/python/$$f" ] || { echo "$(SAM_BUILD_DIR)/ModelRouterLayer/python/$$f missing" >&2; exit 1; }; \

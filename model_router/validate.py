@@ -1,6 +1,8 @@
 """Static checks of the SAM template and the state machine definitions, for ``model-router validate``.
 
 - cfn-lint on template.yaml (in-process, through cfn-lint's public API)
+- the template as the local engine reads it: local AWS::Include snippets inlined and Fn::ForEach expanded
+  (model_router.local.template), which fails on a construct that reader does not expand
 - statelint on every state machine definition, with each ``${Name}`` placeholder replaced by a dummy
   ARN first (cfn-lint does not read DefinitionUri files); integer BackoffRate is accepted
 - the placeholders of each definition against its state machine's DefinitionSubstitutions, both ways,
@@ -23,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from model_router.local.template import load_template
+from model_router.local.template import UnsupportedTemplateConstruct, load_template
 
 TEMPLATE = "template.yaml"
 STATEMACHINE_GLOB = "statemachine/*.asl.json"
@@ -73,8 +75,11 @@ def substitute_dummies(text: str) -> str:
 def definition_files(template_path: Path) -> list[Path]:
     """statemachine/*.asl.json beside the template, plus any other file a DefinitionUri names."""
     base = template_path.parent
-    found = set(base.glob(STATEMACHINE_GLOB)) | {base / uri for uri in _definition_uris(_load(template_path))}
-    return sorted(found)
+    try:
+        named = {base / uri for uri in _definition_uris(_load(template_path))}
+    except UnsupportedTemplateConstruct:
+        named = set()  # reported by check_template_expansion
+    return sorted(set(base.glob(STATEMACHINE_GLOB)) | named)
 
 
 def check_cfn_lint(template_path: Path) -> CheckResult:
@@ -87,6 +92,20 @@ def check_cfn_lint(template_path: Path) -> CheckResult:
     # Errors and warnings both fail, as in `sam validate --lint`.
     lines = [f"{template_path.name}:{m.linenumber}:{m.columnnumber}: {m.rule.id} {m.message}" for m in matches]
     return CheckResult(name, not lines, "\n".join(lines) or f"{template_path.name}: no findings")
+
+
+def check_template_expansion(template_path: Path) -> CheckResult:
+    """The template the local engine, the tests and the scan read: includes inlined, loops expanded."""
+    name = "template expansion"
+    if not template_path.is_file():
+        return CheckResult(name, False, f"{template_path} not found")
+    try:
+        template = load_template(template_path)
+    except (UnsupportedTemplateConstruct, OSError) as exc:
+        return CheckResult(name, False, str(exc))
+    resources: dict[str, Any] = template.get("Resources", {})
+    functions = sorted(lid for lid, res in resources.items() if res.get("Type") in _FUNCTION_TYPES)
+    return CheckResult(name, True, f"{len(resources)} resources, functions: {', '.join(functions)}")
 
 
 def check_statelint(asl_paths: list[Path]) -> CheckResult:
@@ -115,7 +134,10 @@ def check_statelint(asl_paths: list[Path]) -> CheckResult:
 def check_substitutions(template_path: Path) -> CheckResult:
     """Placeholders vs DefinitionSubstitutions (both ways), and Lambda targets vs the template's functions."""
     name = "definition substitutions"
-    template = _load(template_path)
+    try:
+        template = _load(template_path)
+    except UnsupportedTemplateConstruct as exc:
+        return CheckResult(name, False, f"{template_path.name} cannot be read: {exc}")
     resources: dict[str, Any] = template.get("Resources", {})
     functions = {lid for lid, res in resources.items() if res.get("Type") in _FUNCTION_TYPES}
     uses = _definition_uris(template)
@@ -185,6 +207,7 @@ def run_all(root: Path) -> list[CheckResult]:
     template_path = root / TEMPLATE
     return [
         check_cfn_lint(template_path),
+        check_template_expansion(template_path),
         check_statelint(definition_files(template_path)),
         check_substitutions(template_path),
         check_sam_validate(template_path, find_sam(root)),

@@ -1,8 +1,15 @@
 """Print template.yaml after the SAM transform, as CloudFormation JSON (for `make scan`).
 
+With --expanded, print it before the SAM transform instead, with only includes inlined and Fn::ForEach
+expanded: checkov does not expand Fn::ForEach, so on template.yaml as written it skips the invokers.
+
 Runs with the SAM CLI's Python (.venv-sam), which ships samtranslator. Scanners read the transformed
 template too, so the IAM roles and policies SAM generates (policy templates, event roles) are checked,
 not only what the SAM template spells out.
+
+samtranslator knows neither AWS::Include nor AWS::LanguageExtensions, which CloudFormation applies before
+the SAM transform: the template is read with model_router.local.template.load_template (local includes
+inlined, Fn::ForEach expanded), the reader the local engine and the tests use.
 """
 
 from __future__ import annotations
@@ -12,9 +19,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from samcli.yamlhelper import yaml_parse
 from samtranslator.public.translator import ManagedPolicyLoader
 from samtranslator.translator.transform import transform
+
+# This script runs outside the project's virtualenv; the template reader needs only PyYAML (a SAM CLI dependency).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from model_router.local.template import load_template
 
 
 class NoManagedPolicies(ManagedPolicyLoader):  # type: ignore[misc]
@@ -27,8 +37,13 @@ class NoManagedPolicies(ManagedPolicyLoader):  # type: ignore[misc]
         return {}
 
 
-def main(path: str = "template.yaml") -> None:
-    template: dict[str, Any] = yaml_parse(Path(path).read_text())
+def main(*args: str) -> None:
+    expanded_only = "--expanded" in args
+    paths = [a for a in args if a != "--expanded"]
+    template: dict[str, Any] = load_template(paths[0] if paths else "template.yaml")
+    if expanded_only:
+        json.dump(template, sys.stdout, indent=1, default=str)
+        return
     # CodeUri/DefinitionUri would be uploaded by `sam package`; placeholders are enough to translate.
     for resource in template.get("Resources", {}).values():
         properties = resource.get("Properties", {})

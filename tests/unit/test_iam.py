@@ -1,8 +1,9 @@
-"""Least-privilege IAM, S3 hygiene and the guardrail wiring, checked on template.yaml (issue 6, items 6-7).
+"""Least-privilege IAM, S3 hygiene and the guardrail wiring, checked on template.yaml.
 
 The rules are generic: they walk every policy of every resource in the template (SAM ``Policies``, IAM roles
-and policies), so resources added later are checked too. Each checker is also run on a small broken
-template, to show it can fail.
+and policies), so resources added later are checked too. The template is read expanded (the three invokers
+come from one Fn::ForEach), so each rule sees every resource CloudFormation creates. Each checker is also run
+on a small broken template, to show it can fail.
 
 * No ``*`` (or ``service:*``) action anywhere; ``Resource: "*"`` only for actions AWS offers no narrower
   resource for (:data:`STAR_RESOURCE_ACTIONS`, each with its reason).
@@ -23,6 +24,8 @@ from typing import Any
 
 import pytest
 from cfnlint.decode import decode
+
+from model_router.local.template import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 TIERS = ("Haiku", "Sonnet", "Opus")
@@ -54,9 +57,10 @@ SCOPED_POLICY_TEMPLATES = {
 
 
 def load(path: Path = ROOT / "template.yaml") -> dict[str, Any]:
+    """The template as CloudFormation deploys it: invokers expanded from their Fn::ForEach, includes inlined."""
     template, matches = decode(str(path))
     assert template is not None and not matches, matches
-    return template  # type: ignore[no-any-return]
+    return load_template(path)
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,8 @@
 """The dashboard, alarms, tracing and log correlation in template.yaml and the ASL, checked against the metrics
 the handlers emit (model_router/metrics.py): a widget or alarm on a metric nobody publishes fails here.
+
+The dashboard body lives in dashboards/router.yaml, which template.yaml includes (AWS::Include). cfn-lint does
+not read included files, so the names the body substitutes are checked here too.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from model_router.local.template import load_template
+from model_router.local.template import load_template, read_template
 from model_router.metrics import EMITTED, ERROR, FROM_TIER, STATUS, STRATEGY, TIER, TO_TIER
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,10 +27,17 @@ EMITTED_NAMES = {name for names in EMITTED.values() for name in names}
 DIMENSIONS = {"service", TIER, STRATEGY, STATUS, ERROR, FROM_TIER, TO_TIER}
 REQUIRED_WIDGETS = ("Cost per hour", "Model mix", "Escalation rate", "fallback rate", "Throttle rate", "p95 latency",
                     "Failed executions", "Batch failures")
+DASHBOARD_FILE = "dashboards/router.yaml"
+PSEUDO_PARAMETERS = {"AWS::Region", "AWS::AccountId", "AWS::Partition", "AWS::StackName", "AWS::URLSuffix"}
+
+
+def dashboard_body() -> str:
+    body: str = read_template(ROOT / DASHBOARD_FILE)["Fn::Sub"]
+    return body
 
 
 def dashboard() -> dict[str, Any]:
-    body = RESOURCES["RouterDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    body = dashboard_body()
     # Numbers stand in for the numeric parameters; names stay as written so they can be checked.
     numeric = {k for k, v in PARAMETERS.items() if v["Type"] == "Number"}
     text = re.sub(r"\$\{([A-Za-z:]+)\}", lambda m: "1" if m.group(1) in numeric else "${" + m.group(1) + "}", body)
@@ -39,6 +49,19 @@ def widget(title_part: str) -> dict[str, Any]:
     matches = [w for w in dashboard()["widgets"] if title_part in w["properties"]["title"]]
     assert len(matches) == 1, title_part
     return matches[0]
+
+
+def test_the_template_includes_the_dashboard_file() -> None:
+    written = read_template(ROOT / "template.yaml")["Resources"]["RouterDashboard"]["Properties"]["DashboardBody"]
+    assert written == {"Fn::Transform": {"Name": "AWS::Include", "Parameters": {"Location": DASHBOARD_FILE}}}
+    assert RESOURCES["RouterDashboard"]["Properties"]["DashboardBody"] == {"Fn::Sub": dashboard_body()}
+
+
+def test_the_dashboard_substitutes_only_parameters_pseudo_parameters_and_resources() -> None:
+    names = set(re.findall(r"\$\{([^}!]+)\}", dashboard_body()))
+    assert names == {"AWS::Region", "MetricsNamespace", "RouterStateMachine", "CostPerHourAlarmUSD",
+                     "ThrottleRateAlarmPercent", "FailedExecutionsAlarmThreshold"}
+    assert names <= set(PARAMETERS) | set(RESOURCES) | PSEUDO_PARAMETERS
 
 
 def test_dashboard_body_is_json_with_every_required_widget() -> None:

@@ -18,6 +18,7 @@ from model_router.validate import (
     check_sam_validate,
     check_statelint,
     check_substitutions,
+    check_template_expansion,
     definition_files,
     dummy_value,
     find_sam,
@@ -40,9 +41,10 @@ def checks() -> dict[str, CheckResult]:
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    """A throwaway copy of template.yaml and statemachine/ to break; returns the template's path."""
+    """A throwaway copy of template.yaml, statemachine/ and dashboards/ to break; returns the template's path."""
     shutil.copy(TEMPLATE, tmp_path / "template.yaml")
     shutil.copytree(ROOT / "statemachine", tmp_path / "statemachine")
+    shutil.copytree(ROOT / "dashboards", tmp_path / "dashboards")
     return tmp_path / "template.yaml"
 
 
@@ -60,7 +62,14 @@ def _assert_ok(result: CheckResult) -> None:
 
 
 def test_run_all_runs_every_check(checks: dict[str, CheckResult]) -> None:
-    assert list(checks) == ["cfn-lint", "statelint", "definition substitutions", "sam validate --lint"]
+    assert list(checks) == [
+        "cfn-lint", "template expansion", "statelint", "definition substitutions", "sam validate --lint"]
+
+
+def test_the_template_expands_to_every_function(checks: dict[str, CheckResult]) -> None:
+    _assert_ok(checks["template expansion"])
+    for tier in TIERS:
+        assert f"{tier}InvokerFunction" in checks["template expansion"].output
 
 
 def test_cfn_lint_finds_nothing(checks: dict[str, CheckResult]) -> None:
@@ -111,6 +120,20 @@ def test_statelint_fails_on_a_transition_to_a_missing_state(project: Path) -> No
     result = check_statelint(definition_files(project))
     assert not result.ok
     assert 'No state found named "Nowhere"' in result.output
+
+
+def test_template_expansion_fails_on_a_construct_the_local_reader_does_not_expand(project: Path) -> None:
+    _edit(project, "    - [Haiku, Sonnet, Opus]", "    - !Ref TierNames")
+    for result in (check_template_expansion(project), check_substitutions(project)):
+        assert not result.ok
+        assert "only a literal list of strings is expanded as the collection" in result.output
+
+
+def test_template_expansion_fails_when_the_included_dashboard_is_missing(project: Path) -> None:
+    (project.parent / "dashboards" / "router.yaml").unlink()
+    result = check_template_expansion(project)
+    assert not result.ok
+    assert "AWS::Include of dashboards/router.yaml" in result.output
 
 
 def test_statelint_fails_on_a_missing_file(tmp_path: Path) -> None:
