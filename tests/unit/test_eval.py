@@ -117,3 +117,31 @@ def test_compare_flags_a_quality_drop_at_equal_cost(report: dict[str, Any], tmp_
     # The old report was better: comparing the worse one against it must flag a regression.
     _, regressed = compare(worse, report)
     assert regressed
+
+
+def _eval_json(tmp_path: Path, *flags: str) -> tuple[dict[str, Any], str]:
+    from model_router.cli import main
+
+    out = tmp_path / f"report{len(list(tmp_path.iterdir()))}.json"
+    code = main(["eval", "--dataset", str(sample_path()), "--bootstrap", "0", "--limit", "40", "--policy", "learned+cascade",
+                 "--json", str(out), *flags])
+    assert code == 0
+    return json.loads(out.read_text()), out.name
+
+
+def test_eval_split_chooses_which_rows_are_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    holdout, _ = _eval_json(tmp_path)
+    fit, _ = _eval_json(tmp_path, "--split", "fit")
+    assert (holdout["split"], fit["split"]) == ("holdout", "fit")
+    # Different rows give different always-premium quality on at least one source.
+    assert [s["always_premium_quality"] for s in holdout["sources"]] != [s["always_premium_quality"]
+                                                                          for s in fit["sources"]]
+
+
+def test_eval_scorer_adds_the_scorers_auroc_and_reliability(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    without, _ = _eval_json(tmp_path)
+    scored, _ = _eval_json(tmp_path, "--scorer")
+    assert "scorer" not in without
+    assert scored["scorer"]
+    assert "AUROC" in capsys.readouterr().out

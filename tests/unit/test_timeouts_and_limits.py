@@ -205,3 +205,12 @@ def test_a_request_over_the_limit_is_refused_naming_the_field(engine: LocalEngin
     assert (result.status, result.error) == ("FAILED", "Router.InvalidRequest")
     assert (result.cause or "").startswith("prompt: is ") and "256 KiB" in (result.cause or "")
     assert not any(name.startswith("Invoke ") for name in result.states_entered)
+
+
+def test_a_huge_request_id_is_refused_naming_it_and_never_echoed(engine: LocalEngine) -> None:
+    # Echoing a 300 KB id into the workflow state used to end the execution in States.DataLimitExceeded.
+    result = engine.run({"prompt": "What is 2 + 2?", "request_id": "a" * 300_000})
+    assert (result.status, result.error) == ("FAILED", "Router.InvalidRequest")
+    assert (result.cause or "").startswith("request_id: ")
+    assert len(result.cause or "") < 500
+    assert not any(name.startswith("Invoke ") for name in result.states_entered)
