@@ -123,8 +123,8 @@ def _eval_json(tmp_path: Path, *flags: str) -> tuple[dict[str, Any], str]:
     from model_router.cli import main
 
     out = tmp_path / f"report{len(list(tmp_path.iterdir()))}.json"
-    code = main(["eval", "--dataset", str(sample_path()), "--bootstrap", "0", "--limit", "40", "--policy", "learned+cascade",
-                 "--json", str(out), *flags])
+    code = main(["eval", "--dataset", str(sample_path()), "--bootstrap", "0", "--limit", "40",
+                 "--policy", "learned+cascade", "--json", str(out), *flags])
     assert code == 0
     return json.loads(out.read_text()), out.name
 
