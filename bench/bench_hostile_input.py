@@ -3,8 +3,9 @@
 A caller controls the prompt (up to the request size limit), the response_format (its patterns, its size,
 its shape) and, through the prompt, much of the answer. Each case runs a Lambda's whole step
 (steps.classify_step, decisions.score_step) on the deployment's default settings and prints the slowest
-of the repeats. Budgets: 50 ms for the scorer, 100 ms for the classifier on a prompt at the size limit.
-Exits 1 when a case takes ten times its budget: that is super-linear work a caller can trigger, not noise.
+of the repeats and their median; the verdict is on the worst case's median (the slowest single run also
+carries garbage-collection pauses). Budgets: 50 ms for the scorer, 100 ms for the classifier on a prompt at
+the size limit. Exits 1 when a case takes ten times its budget: super-linear work a caller can trigger.
 
     python bench/bench_hostile_input.py [--repeats 5]
 """
@@ -89,7 +90,7 @@ def state_for(response_format: dict[str, Any] | None, answer: str, settings: Set
 
 
 def time_classify(settings: Settings, repeats: int) -> float:
-    """The slowest Classify Request over every prompt shape and both prompt-reading strategies."""
+    """The slowest Classify Request (median of the repeats) over every prompt shape and both strategies."""
     worst = 0.0
     classify_step({"request": {"prompt": "warm up"}}, settings)  # load the learned model once
     for strategy in ("learned", "heuristic"):
@@ -101,14 +102,15 @@ def time_classify(settings: Settings, repeats: int) -> float:
                 started = time.perf_counter()
                 classify_step({"request": {"prompt": prompt, "routing": {"strategy": strategy}}}, settings)
                 samples.append((time.perf_counter() - started) * 1000)
-            worst = max(worst, max(samples))
-            print(f"classify_case: {max(samples):7.2f} ms max  {strategy} {shape!r} x {len(prompt) // len(shape)}")
+            worst = max(worst, percentile(samples, 50))
+            print(f"classify_case: {max(samples):7.2f} ms max, {percentile(samples, 50):7.2f} ms p50  {strategy} "
+                  f"{shape!r} x {len(prompt) // len(shape)}")
     return worst
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--repeats", type=int, default=3, help="timed runs per case (the slowest is reported)")
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per case")
     args = parser.parse_args()
     settings = Settings()
     worst_classify = time_classify(settings, args.repeats)
@@ -122,13 +124,13 @@ def main() -> None:
             started = time.perf_counter()
             out = score_step(fresh, settings)
             samples.append((time.perf_counter() - started) * 1000)
-        worst = max(worst, max(samples))
+        worst = max(worst, percentile(samples, 50))
         reasons = "; ".join(out["attempts"][-1]["reasons"][1:])[:60]
         print(f"scorer_case: {max(samples):7.2f} ms max, {percentile(samples, 50):7.2f} ms p50  {name}  [{reasons}]")
     failed = False
     for step, value, budget in (("classify", worst_classify, CLASSIFY_BUDGET_MS), ("scorer", worst, BUDGET_MS)):
         verdict = "within" if value <= budget else "OVER"
-        print(f"{step}_worst_case: {value:.1f} ms ({verdict} the {budget:.0f} ms budget)")
+        print(f"{step}_worst_case: {value:.1f} ms p50 of the slowest case ({verdict} the {budget:.0f} ms budget)")
         failed = failed or value > CATASTROPHIC * budget
     if failed:
         raise SystemExit(f"a hostile input took over {CATASTROPHIC}x its budget: super-linear work")
