@@ -1,6 +1,7 @@
 # model-router: one Makefile with the targets people look for.
 #   make demo      real workflow + replayed real answers, no AWS account needed
-#   make test      the test suite (unit, state machine executed locally, static checks)
+#   make test      the whole test suite (unit, workflow, cli, infra, offline, docs)
+#   make test-fast the unit tests alone, for the edit loop
 #   make lint      ruff + mypy          make validate   cfn-lint, statelint, sam validate --lint
 #   make bench     benchmark numbers    make build / deploy   sam build / sam deploy --guided
 #   make scan      checkov (IaC security scan) on template.yaml, loops expanded and after the SAM transform
@@ -10,7 +11,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install install-dev demo test lint format validate bench eval clean
+.PHONY: install install-dev demo test test-fast lint format validate bench eval clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +34,10 @@ demo: install
 
 test: install-dev
 	$(BIN)/pytest
+
+# The edit loop: the unit tests alone (no engine, no subprocess), well under a minute.
+test-fast: install-dev
+	$(BIN)/pytest tests/unit
 
 lint: install-dev
 	$(BIN)/ruff check .

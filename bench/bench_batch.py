@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from model_router.batch.local import run_batch
-from model_router.datasets import STAND_IN_NOTE, read_records, sample_path
+from model_router_tools.local.batch import run_batch
+from model_router_tools.replay.datasets import STAND_IN_NOTE, read_records, sample_path
 
 
 def replayable_prompts() -> list[str]:

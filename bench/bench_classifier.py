@@ -18,10 +18,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _util import percentile, report
 
-from model_router.datasets import read_records, sample_path
-from model_router.learned import load_tier_model
+from model_router.routing.learned import load_tier_model
 from model_router.settings import Settings
-from model_router.steps import classify_step
+from model_router.steps.classify import classify_step
+from model_router_tools.replay.datasets import read_records, sample_path
 
 
 def main() -> None:

@@ -16,9 +16,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _util import report
 
-from model_router.datasets import read_records, sample_path
-from model_router.demo import replayable
-from model_router.local.engine import LocalEngine
+from model_router_tools.demo import replayable
+from model_router_tools.local.engine import LocalEngine
+from model_router_tools.replay.datasets import read_records, sample_path
 
 
 def time_runs(engine: LocalEngine, requests: list[dict], n: int) -> list[float]:

@@ -13,16 +13,16 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
-from model_router.eval.harness import Case, budget_cap, prepare
-from model_router.eval.report import PRODUCT_POLICIES, default_datasets
-from model_router.learned import load_tier_model
 from model_router.pricing import tier_prices
+from model_router.routing.learned import load_tier_model
 from model_router.settings import Settings
+from model_router_tools.eval.harness import Case, budget_cap, prepare
+from model_router_tools.eval.report import PRODUCT_POLICIES, default_datasets
 
 
 def run_chunk(args: tuple[list[Case], str, float, float | None, str]) -> tuple[int, int]:
-    from model_router.eval.workflow import run_policy
-    from model_router.local.engine import LocalEngine
+    from model_router_tools.eval.workflow import run_policy
+    from model_router_tools.local.engine import LocalEngine
 
     cases, policy_name, threshold, cap, dataset = args
     policy = next(p for p in PRODUCT_POLICIES if p.name == policy_name)

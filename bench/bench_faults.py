@@ -16,8 +16,7 @@ import logging
 import sys
 import time
 
-from model_router.datasets import STAND_IN_NOTE
-from model_router.fault_campaign import (
+from model_router_tools.faults.campaign import (
     INVOKE_STATES,
     MIXED_FAULTS,
     CampaignReport,
@@ -26,6 +25,7 @@ from model_router.fault_campaign import (
     retry_budget,
     run_campaign,
 )
+from model_router_tools.replay.datasets import STAND_IN_NOTE
 
 
 def pct(value: float) -> str:

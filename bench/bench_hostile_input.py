@@ -23,10 +23,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _util import percentile
 
-from model_router.contracts import MAX_REQUEST_BYTES
-from model_router.decisions import score_step
+from model_router.contracts.request import MAX_REQUEST_BYTES
 from model_router.settings import Settings
-from model_router.steps import classify_step
+from model_router.steps.classify import classify_step
+from model_router.steps.decide import score_step
 
 BUDGET_MS = 50.0
 CLASSIFY_BUDGET_MS = 100.0

@@ -61,7 +61,7 @@ build-check: build
 		[ -f "$$code/app.py" ] || { echo "$(SAM_BUILD_DIR)/$$code/app.py (code of $$fn) missing" >&2; exit 1; }; \
 		echo "ok $$fn: $$code/app.py"; \
 	done; \
-	for f in model_router/__init__.py model_router/schemas aws_lambda_powertools jsonschema; do \
+	for f in model_router/__init__.py model_router/contracts/schemas model_router/data/router_model.json.gz aws_lambda_powertools jsonschema re2; do \
 		[ -e "ModelRouterLayer/python/$$f" ] || { echo "$(SAM_BUILD_DIR)/ModelRouterLayer/python/$$f missing" >&2; exit 1; }; \
 		echo "ok ModelRouterLayer/python/$$f"; \
 	done; \

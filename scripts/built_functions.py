@@ -2,7 +2,7 @@
 
 For `make build-check`. sam build keeps Fn::ForEach in .aws-sam/build/template.yaml, with the CodeUri of the
 first item's build for the whole loop (the invokers share their code), so the built template is read with
-model_router.local.template.load_template, which expands it. Runs with the SAM CLI's Python (.venv-sam),
+model_router_tools.local.template.load_template, which expands it. Runs with the SAM CLI's Python (.venv-sam),
 outside the project's virtualenv: the reader needs only PyYAML.
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from model_router.local.template import load_template
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+from model_router_tools.local.template import load_template
 
 
 def main(path: str = ".aws-sam/build/template.yaml") -> None:

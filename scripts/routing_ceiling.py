@@ -17,13 +17,13 @@ import argparse
 from collections import defaultdict
 from pathlib import Path
 
-from model_router.datasets import STAND_IN_NOTE, is_holdout, read_records, tier_maps
-from model_router.eval.harness import CORRECT, Case, prepare
-from model_router.eval.metrics import apgr, cpt, premium_parity_cost
-from model_router.eval.report import default_datasets
 from model_router.pricing import tier_prices
 from model_router.settings import get_settings
 from model_router.tiers import Tier
+from model_router_tools.eval.harness import CORRECT, Case, prepare
+from model_router_tools.eval.metrics import apgr, cpt, premium_parity_cost
+from model_router_tools.eval.report import default_datasets
+from model_router_tools.replay.datasets import STAND_IN_NOTE, is_holdout, read_records, tier_maps
 
 LAMBDAS = [0.0] + [10 ** (i / 20) for i in range(-80, 41)]
 

@@ -8,7 +8,7 @@ template too, so the IAM roles and policies SAM generates (policy templates, eve
 not only what the SAM template spells out.
 
 samtranslator knows neither AWS::Include nor AWS::LanguageExtensions, which CloudFormation applies before
-the SAM transform: the template is read with model_router.local.template.load_template (local includes
+the SAM transform: the template is read with model_router_tools.local.template.load_template (local includes
 inlined, Fn::ForEach expanded), the reader the local engine and the tests use.
 """
 
@@ -23,8 +23,8 @@ from samtranslator.public.translator import ManagedPolicyLoader
 from samtranslator.translator.transform import transform
 
 # This script runs outside the project's virtualenv; the template reader needs only PyYAML (a SAM CLI dependency).
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from model_router.local.template import load_template
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+from model_router_tools.local.template import load_template
 
 
 class NoManagedPolicies(ManagedPolicyLoader):  # type: ignore[misc]

@@ -23,7 +23,7 @@ SAMPLE_SIZES = {
     "llmrouter": 260,
 }
 SEED = 20261123
-OUT = Path(__file__).resolve().parent.parent / "model_router" / "data"
+OUT = Path(__file__).resolve().parent.parent / "src" / "model_router_tools" / "replay" / "data"
 
 
 def main() -> None:

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from model_router.cli import main
+from model_router_tools.cli.main import main
 
 # `python -c` with this runs the command line on sys.argv[1:] (after ``prelude``, e.g. an import blocker).
-_RUN_MAIN = "import sys\nfrom model_router.cli import main\nraise SystemExit(main(sys.argv[1:]))\n"
+_RUN_MAIN = "import sys\nfrom model_router_tools.cli.main import main\nraise SystemExit(main(sys.argv[1:]))\n"
 
 
 @dataclass(frozen=True)

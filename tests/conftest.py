@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from model_router.datasets import read_records, sample_path
-from model_router.local.engine import LocalEngine
 from model_router.providers import reset_providers
+from model_router_tools.local.engine import LocalEngine
+from model_router_tools.replay.datasets import read_records, sample_path
 
 
 @pytest.fixture(scope="session")
@@ -24,7 +24,7 @@ def answered_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 # Path tests pin the heuristic router so the paths they walk do not move when the learned weights are
-# retrained; the learned router runs through the real workflow in tests/unit/test_eval.py. They walk
+# retrained; the learned router runs through the real workflow in tests/offline/test_eval.py. They walk
 # three-tier paths, and the bundled sources with answer text record two tiers: Sonnet replays the premium
 # model there (REPLAY_BORROWED_TIERS, mechanics only; demo, invoke, batch and eval never borrow).
 PATH_TEST_ENV = {"DEFAULT_STRATEGY": "heuristic", "REPLAY_BORROWED_TIERS": "1"}

@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from model_router.batch import jobs
 from model_router.batch.idempotency import line_store
-from model_router.metrics import record_batch_summary
+from model_router.emf import record_batch_summary
 from model_router.observability import observability
 from model_router.settings import get_settings
 

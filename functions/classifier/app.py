@@ -4,10 +4,10 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from model_router.metrics import record_classification
+from model_router.emf import record_classification
 from model_router.observability import correlate, observability
 from model_router.settings import get_settings
-from model_router.steps import classify_step
+from model_router.steps.classify import classify_step
 
 logger, metrics, tracer = observability("classifier")
 

@@ -4,11 +4,11 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from model_router.metrics import record_model_call, record_model_error
+from model_router.emf import record_model_call, record_model_error
 from model_router.observability import correlate, observability
 from model_router.providers import provider_for
 from model_router.settings import get_settings
-from model_router.steps import invoke_step
+from model_router.steps.classify import invoke_step
 
 logger, metrics, tracer = observability("invoker")
 

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from model_router.cli import main
-from model_router.contracts import validate_request
-from model_router.datasets import read_records, sample_path
+from model_router.contracts.json_text import loads
+from model_router.contracts.request import validate_request
 from model_router.errors import InvalidRequest
-from model_router.strict_json import loads
+from model_router_tools.cli.main import main
+from model_router_tools.replay.datasets import read_records, sample_path
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 

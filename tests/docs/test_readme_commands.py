@@ -11,9 +11,9 @@ The rules (README.md, examples/README.md and the examples in ``model-router --he
 * ``make TARGET`` runs the Makefile's recipe for it with ``$(BIN)/`` dropped (these tests already run inside
   the installed environment); ``make test`` is not run (it is this suite); ``. .venv/bin/activate`` is
   satisfied by the environment the tests run in.
-* A plain command line runs in this process through ``model_router.cli.main``, the console script's entry point
-  (argv split as the shell splits it); a line with shell syntax (a pipe, ``$(...)``, a redirection) runs under
-  bash with the environment's scripts first on ``PATH``.
+* A plain command line runs in this process through ``model_router_tools.cli.main.main``, the console
+  script's entry point (argv split as the shell splits it); a line with shell syntax (a pipe, ``$(...)``, a
+  redirection) runs under bash with the environment's scripts first on ``PATH``.
 * In the ``--help`` texts (``model-router --help``: cli.py's docstring; ``model-router route --help``), the
   indented lines that start with ``model-router`` run the same way, in one copy.
 """
@@ -32,7 +32,8 @@ from pathlib import Path
 
 import pytest
 
-from model_router import cli, route_preview
+from model_router_tools.cli import main as cli
+from model_router_tools.cli import route as route_preview
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from model_router.contracts import validate_result
+from model_router.contracts.request import validate_result
 
 ARN = os.environ.get("MODEL_ROUTER_STATE_MACHINE_ARN", "")
 pytestmark = [

@@ -18,10 +18,10 @@ from botocore.awsrequest import AWSResponse
 from botocore.stub import Stubber
 
 from model_router import errors
-from model_router.invoking import invoke_model
 from model_router.providers.base import ModelCall
 from model_router.providers.bedrock import BedrockConverseProvider
 from model_router.settings import Settings
+from model_router.steps.invoke import invoke_model
 from model_router.tiers import Tier
 
 HAIKU_ID = "us.anthropic.claude-haiku-4-5-20251001-v1:0"

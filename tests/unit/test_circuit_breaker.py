@@ -1,4 +1,4 @@
-"""The circuit breaker (model_router/circuit.py): when it opens, what it counts, where its state lives.
+"""The circuit breaker (src/model_router/circuit.py): when it opens, what it counts, where its state lives.
 
 In-memory store with a hand-driven clock; the DynamoDB store against moto's DynamoDB (real boto3 client,
 the table as template.yaml defines it) and botocore's Stubber for the failure paths.
@@ -25,10 +25,10 @@ from model_router.circuit import (
     reset_breakers,
     with_circuit_breaker,
 )
-from model_router.local.template import load_template
 from model_router.providers.base import CallLog, ModelCall, ModelReply
 from model_router.settings import Settings, SettingsError
 from model_router.tiers import Tier
+from model_router_tools.local.template import load_template
 
 POLICY = BreakerPolicy(min_calls=4, failure_rate=0.5, window_s=60, cooldown_s=30)
 SONNET_CALL = ModelCall(tier=Tier.SONNET, model_id="us.anthropic.claude-sonnet-4-6",
@@ -194,7 +194,7 @@ def test_breaker_off_leaves_the_provider_alone_and_breakers_are_shared_per_confi
 
 
 def template_table() -> dict[str, Any]:
-    from model_router.local.engine import PROJECT_ROOT
+    from model_router_tools.local.engine import PROJECT_ROOT
 
     props: dict[str, Any] = load_template(PROJECT_ROOT / "template.yaml")["Resources"]["CircuitBreakerTable"][
         "Properties"]

@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 
 from model_router import errors
-from model_router.contracts import validate_request
-from model_router.datasets import DATA_TIER_NAMES, sample_path, tier_maps
+from model_router.contracts.request import validate_request
 from model_router.providers.base import ModelCall, ModelReply
-from model_router.providers.faults import FAULT_KINDS, FaultInjectingProvider, FaultPlan, FaultSpecError
-from model_router.providers.replay import ReplayProvider
 from model_router.settings import DEFAULT_MODEL_IDS
 from model_router.tiers import TIER_ORDER, Tier
+from model_router_tools.faults.provider import FAULT_KINDS, FaultInjectingProvider, FaultPlan, FaultSpecError
+from model_router_tools.replay.datasets import DATA_TIER_NAMES, sample_path, tier_maps
+from model_router_tools.replay.provider import ReplayProvider
 
 
 def make_call(messages: list[dict[str, Any]] | str, tier: Tier = Tier.HAIKU, **fields: Any) -> ModelCall:
@@ -41,7 +41,8 @@ def replay() -> ReplayProvider:
 
 @pytest.fixture(scope="module")
 def vendored_tiers() -> dict[str, Any]:
-    meta: dict[str, Any] = json.loads(resources.files("model_router.data").joinpath("sample.models.json").read_text())
+    models_file = resources.files("model_router_tools.replay.data").joinpath("sample.models.json")
+    meta: dict[str, Any] = json.loads(models_file.read_text())
     return meta
 
 

@@ -9,17 +9,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from model_router import learned, routing
-from model_router.regex_guard import GuardedRegex
+from model_router.routing import learned
+from model_router.routing import plan as routing
+from model_router.routing.regex_guard import GuardedRegex
 
 GUARDED = {f"{module.__name__}.{name}": value for module in (routing, learned)
            for name, value in vars(module).items() if isinstance(value, GuardedRegex)}
 
 
 def test_the_classifier_hot_path_uses_guarded_regexes() -> None:
-    assert set(GUARDED) >= {"model_router.routing._CODE", "model_router.routing._MATH", "model_router.routing._PROOF",
-                            "model_router.routing._MULTI_STEP", "model_router.routing._FORMAT",
-                            "model_router.learned._CODE_KEYWORD", "model_router.learned._STATEMENT"}
+    assert set(GUARDED) >= {"model_router.routing.plan._CODE", "model_router.routing.plan._MATH",
+                            "model_router.routing.plan._PROOF",
+                            "model_router.routing.plan._MULTI_STEP", "model_router.routing.plan._FORMAT",
+                            "model_router.routing.learned._CODE_KEYWORD", "model_router.routing.learned._STATEMENT"}
 
 
 def _agrees(guarded: GuardedRegex, text: str) -> bool:

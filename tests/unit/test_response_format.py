@@ -14,10 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from model_router import response_format as rf
-from model_router.contracts import validate_request
+from model_router.contracts import response_format as rf
+from model_router.contracts.request import validate_request
 from model_router.errors import InvalidRequest
-from model_router.scoring import score_answer
+from model_router.scoring.score import score_answer
 from model_router.tiers import Tier
 
 # The patterns an outside tester used to stall the scorer for minutes on a 30-character answer.

@@ -19,12 +19,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from model_router.contracts import validate_request
+from model_router.contracts.request import validate_request
 from model_router.errors import InvalidRequest
 from model_router.pricing import tier_prices
-from model_router.routing import EXPECTED_OUTPUT_TOKENS, Features, heuristic_complexity, plan_route
+from model_router.routing.plan import EXPECTED_OUTPUT_TOKENS, Features, heuristic_complexity, plan_route
 from model_router.settings import DEFAULT_MAX_OUTPUT_TOKENS, DEFAULT_MODEL_IDS, Settings
-from model_router.steps import classify_step
+from model_router.steps.classify import classify_step
 from model_router.tiers import Tier
 
 # The README's cost section documents the output-length assumption of budget checks.

@@ -1,7 +1,7 @@
 """Confidence signals of the heuristic scorer: prior by tier gap x (1 - penalty) per signal that fired.
 
 The heuristic is what ``scoring.score_answer`` falls back to when the calibrated model
-(``model_router/data/scorer_model.json``) is absent. These tests pin its arithmetic, so they run against
+(``src/model_router/data/scorer_model.json``) is absent. These tests pin its arithmetic, so they run against
 the fallback explicitly (the ``heuristic_scorer`` fixture); the calibrated scorer is tested in
 test_scorer_calibration.py.
 """
@@ -15,8 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from model_router import scoring
-from model_router.scoring import PRIOR_BY_GAP, score_answer
+from model_router.scoring import score as scoring
+from model_router.scoring.score import PRIOR_BY_GAP, score_answer
 from model_router.tiers import Tier
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from model_router.strict_json import MAX_DEPTH, MAX_INTEGER_DIGITS, JSONTextError, loads
+from model_router.contracts.json_text import MAX_DEPTH, MAX_INTEGER_DIGITS, JSONTextError, loads
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import pytest
 
 from model_router.providers import _cached, tier_limit
 from model_router.settings import Settings
-from model_router.steps import classify_step
+from model_router.steps.classify import classify_step
 from model_router.tiers import Tier
 
 REPLAY = Settings(model_provider="replay")

@@ -1,3 +1,0 @@
-from model_router.cli import main
-
-raise SystemExit(main())

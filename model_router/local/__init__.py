@@ -1,1 +1,0 @@
-"""Run the real workflow with no AWS account (see engine.py)."""

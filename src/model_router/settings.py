@@ -1,0 +1,259 @@
+"""One validated settings object, read from the function's environment.
+
+Handlers call :func:`get_settings`; nothing else in the package reads ``os.environ``. The local
+engine runs every function in one process, so it gives each call the environment the template
+gives that function through :func:`settings_scope` instead of mutating ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import json
+import os
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from model_router.tiers import TIER_ORDER, Tier
+
+# The newest Claude models Bedrock documents for Converse, through US cross-region inference
+# profiles (README, "Models": source and date). Keep in step with template.yaml's parameter defaults.
+DEFAULT_MODEL_IDS: dict[Tier, str] = {
+    Tier.HAIKU: "us.anthropic.claude-haiku-4-5-20251001-v1:0",
+    Tier.SONNET: "us.anthropic.claude-sonnet-4-6",
+    Tier.OPUS: "us.anthropic.claude-opus-4-6-v1",
+}
+DEFAULT_MAX_OUTPUT_TOKENS = 2048
+PROVIDERS = ("bedrock", "replay")
+CIRCUIT_BREAKER_MODES = ("off", "memory", "dynamodb")
+LOG_PROMPT_VALUES = ("false", "true")
+
+
+class SettingsError(ValueError):
+    """A deployment setting is missing or malformed; names the environment variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    model_ids: dict[Tier, str] = field(default_factory=lambda: dict(DEFAULT_MODEL_IDS))
+    # Set on invoker functions only: the one tier this function may call.
+    tier: Tier | None = None
+    model_provider: str = "bedrock"
+    confidence_threshold: float = 0.8
+    default_strategy: str = "learned"
+    max_output_tokens: int = DEFAULT_MAX_OUTPUT_TOKENS
+    bedrock_region: str | None = None
+    bedrock_connect_timeout_s: float = 5.0
+    bedrock_read_timeout_s: float = 100.0
+    guardrail_id: str | None = None
+    guardrail_version: str | None = None
+    replay_dataset: str | None = None
+    price_overrides: dict[str, dict[str, float]] = field(default_factory=dict)
+    log_prompts: bool = False
+    workflow_type: str = "STANDARD"
+    # Local runs only: wrap the provider in the fault injector, e.g. "throttle=0.2,timeout=0.02,seed=7".
+    fault_injection: str | None = None
+    # Evaluation runs only: the replay provider answers outcome-only records with a flagged empty reply.
+    replay_outcome_only: bool = False
+    # Tests of the three-tier workflow paths and the fault campaign only: a tier the record's source has no
+    # model for replays the next tier's recorded answer (the bundled sources with answer text record two
+    # tiers). Its costs flatter savings, so demo, invoke, batch and eval never set it.
+    replay_borrowed_tiers: bool = False
+    # CloudWatch namespace of the EMF metrics (template parameter MetricsNamespace).
+    metrics_namespace: str = "ModelRouter"
+    # Circuit breaker (src/model_router/circuit.py): "dynamodb" when the stack gives a table, "memory" for local
+    # runs that opt in, "off" otherwise (local runs stay reproducible: no state across executions).
+    circuit_breaker: str = "off"
+    circuit_breaker_table: str | None = None
+    breaker_min_calls: int = 20
+    breaker_failure_rate: float = 0.7
+    breaker_window_s: float = 60.0
+    breaker_cooldown_s: float = 30.0
+    # Invokers: the most output tokens this function's tier may produce (requests asking more are capped).
+    tier_max_output_tokens: int | None = None
+    # Batch (model_router/batch): where done lines are recorded (a DynamoDB table in AWS, a SQLite file locally),
+    # where results go, and the Distributed Map's concurrency and tolerated failures.
+    idempotency_table: str | None = None
+    idempotency_store: str | None = None
+    batch_input_bucket: str | None = None
+    batch_input_prefix: str = "incoming/"
+    batch_results_bucket: str | None = None
+    batch_results_prefix: str = "results/"
+    batch_max_concurrency: int = 40
+    batch_tolerated_failure_percentage: float = 0.0
+
+    @property
+    def model_id(self) -> str:
+        if self.tier is None:
+            raise SettingsError("MODEL_TIER is not set: this function is not an invoker")
+        return self.model_ids[self.tier]
+
+    @classmethod
+    def from_mapping(cls, env: Mapping[str, str]) -> Settings:
+        def get(name: str) -> str | None:
+            value = env.get(name)
+            return value.strip() if value and value.strip() else None
+
+        def number(name: str, default: float, low: float, high: float) -> float:
+            raw = get(name)
+            if raw is None:
+                return default
+            try:
+                value = float(raw)
+            except ValueError as exc:
+                raise SettingsError(f"{name}={raw!r} is not a number") from exc
+            if not low <= value <= high:
+                raise SettingsError(f"{name}={value} is outside [{low}, {high}]")
+            return value
+
+        model_ids = {tier: get(f"{tier.name}_MODEL_ID") or DEFAULT_MODEL_IDS[tier] for tier in TIER_ORDER}
+        tier_name = get("MODEL_TIER")
+        tier = None
+        if tier_name is not None:
+            try:
+                tier = Tier(tier_name.lower())
+            except ValueError as exc:
+                raise SettingsError(f"MODEL_TIER={tier_name!r} is not one of haiku, sonnet, opus") from exc
+            # An invoker may be given its model directly as MODEL_ID.
+            model_ids[tier] = get("MODEL_ID") or model_ids[tier]
+        provider = (get("MODEL_PROVIDER") or "bedrock").lower()
+        if provider not in PROVIDERS:
+            raise SettingsError(f"MODEL_PROVIDER={provider!r} is not one of {', '.join(PROVIDERS)}")
+        overrides_raw = get("PRICE_OVERRIDES")
+        try:
+            overrides = json.loads(overrides_raw) if overrides_raw else {}
+        except json.JSONDecodeError as exc:
+            raise SettingsError(f"PRICE_OVERRIDES is not valid JSON: {exc}") from exc
+        if not isinstance(overrides, dict) or not all(
+            isinstance(v, dict) and {"input", "output"} <= v.keys() for v in overrides.values()
+        ):
+            raise SettingsError('PRICE_OVERRIDES must look like {"<model id>": {"input": 1.0, "output": 5.0}}')
+        log_prompts = (get("LOG_PROMPTS") or "false").lower()
+        if log_prompts not in LOG_PROMPT_VALUES:
+            raise SettingsError(f"LOG_PROMPTS={log_prompts!r} must be true or false")
+        workflow_type = (get("WORKFLOW_TYPE") or "STANDARD").upper()
+        if workflow_type not in ("STANDARD", "EXPRESS"):
+            raise SettingsError(f"WORKFLOW_TYPE={workflow_type!r} must be STANDARD or EXPRESS")
+        from model_router.routing.plan import ROUTERS  # late: routing imports settings for defaults
+
+        strategy = (get("DEFAULT_STRATEGY") or "learned").lower()
+        if strategy not in ROUTERS:
+            raise SettingsError(f"DEFAULT_STRATEGY={strategy!r} is not one of {', '.join(sorted(ROUTERS))}")
+        return cls(
+            model_ids=model_ids,
+            tier=tier,
+            model_provider=provider,
+            confidence_threshold=number("CONFIDENCE_THRESHOLD", 0.8, 0.0, 1.0),
+            default_strategy=strategy,
+            max_output_tokens=int(number("MAX_OUTPUT_TOKENS", DEFAULT_MAX_OUTPUT_TOKENS, 1, 128_000)),
+            bedrock_region=get("BEDROCK_REGION") or get("AWS_REGION"),
+            bedrock_connect_timeout_s=number("BEDROCK_CONNECT_TIMEOUT_SECONDS", 5.0, 0.1, 60),
+            bedrock_read_timeout_s=number("BEDROCK_READ_TIMEOUT_SECONDS", 100.0, 1, 900),
+            guardrail_id=get("GUARDRAIL_ID"),
+            guardrail_version=get("GUARDRAIL_VERSION"),
+            replay_dataset=get("REPLAY_DATASET"),
+            price_overrides=overrides,
+            log_prompts=log_prompts == "true",
+            workflow_type=workflow_type,
+            fault_injection=get("FAULT_INJECTION"),
+            replay_outcome_only=(get("REPLAY_OUTCOME_ONLY") or "").lower() in ("1", "true"),
+            replay_borrowed_tiers=(get("REPLAY_BORROWED_TIERS") or "").lower() in ("1", "true"),
+            metrics_namespace=get("POWERTOOLS_METRICS_NAMESPACE") or "ModelRouter",
+            **_circuit_breaker_settings(get, number),
+            tier_max_output_tokens=(int(number("TIER_MAX_OUTPUT_TOKENS", 0, 1, 128_000))
+                                    if get("TIER_MAX_OUTPUT_TOKENS") else None),
+            **_batch_settings(get, number),
+        )
+
+
+def _circuit_breaker_settings(get: Callable[[str], str | None],
+                               number: Callable[[str, float, float, float], float]) -> dict[str, Any]:
+    """CIRCUIT_BREAKER_TABLE set: DynamoDB; else CIRCUIT_BREAKER=memory|off (default off)."""
+    table = get("CIRCUIT_BREAKER_TABLE")
+    mode = (get("CIRCUIT_BREAKER") or ("dynamodb" if table else "off")).lower()
+    if mode not in CIRCUIT_BREAKER_MODES:
+        raise SettingsError(f"CIRCUIT_BREAKER={mode!r} is not one of {', '.join(CIRCUIT_BREAKER_MODES)}")
+    if mode == "dynamodb" and not table:
+        raise SettingsError("CIRCUIT_BREAKER=dynamodb needs CIRCUIT_BREAKER_TABLE")
+    cooldown = number("CIRCUIT_BREAKER_COOLDOWN_SECONDS", 30.0, 0, 3600)
+    return {
+        "circuit_breaker": "off" if cooldown == 0 else mode,  # a zero cool-down turns the breaker off
+        "circuit_breaker_table": table,
+        "breaker_min_calls": int(number("CIRCUIT_BREAKER_MIN_CALLS", 20, 1, 10_000)),
+        "breaker_failure_rate": number("CIRCUIT_BREAKER_FAILURE_RATE", 0.7, 0.01, 1.0),
+        "breaker_window_s": number("CIRCUIT_BREAKER_WINDOW_SECONDS", 60.0, 1, 3600),
+        "breaker_cooldown_s": cooldown,
+    }
+
+
+def _batch_settings(get: Callable[[str], str | None],
+                    number: Callable[[str, float, float, float], float]) -> dict[str, Any]:
+    return {
+        "idempotency_table": get("IDEMPOTENCY_TABLE"),
+        "idempotency_store": get("IDEMPOTENCY_STORE"),
+        "batch_input_bucket": get("BATCH_INPUT_BUCKET"),
+        "batch_input_prefix": get("BATCH_INPUT_PREFIX") or "incoming/",
+        "batch_results_bucket": get("BATCH_RESULTS_BUCKET"),
+        "batch_results_prefix": get("BATCH_RESULTS_PREFIX") or "results/",
+        "batch_max_concurrency": int(number("BATCH_MAX_CONCURRENCY", 40, 1, 10_000)),
+        "batch_tolerated_failure_percentage": number("BATCH_TOLERATED_FAILURE_PERCENTAGE", 0.0, 0, 100),
+    }
+
+
+_scoped_env: contextvars.ContextVar[Mapping[str, str] | None] = contextvars.ContextVar(
+    "model_router_scoped_env", default=None
+)
+
+
+@lru_cache(maxsize=64)
+def _settings_for(items: frozenset[tuple[str, str]]) -> Settings:
+    return Settings.from_mapping(dict(items))
+
+
+def get_settings() -> Settings:
+    """The settings of the function being run (cached per distinct environment)."""
+    env = _scoped_env.get()
+    return _settings_for(frozenset((env if env is not None else os.environ).items()))
+
+
+@contextlib.contextmanager
+def settings_scope(env: Mapping[str, str]) -> Iterator[None]:
+    """Run the body with ``env`` as the function environment (thread- and task-local)."""
+    token = _scoped_env.set(dict(env))
+    try:
+        yield
+    finally:
+        _scoped_env.reset(token)
+
+
+def local_overrides(*, dataset: str | os.PathLike[str] | None = None, strategy: str | None = None,
+                    threshold: float | None = None, faults: str | None = None) -> dict[str, str]:
+    """The environment a local run (invoke, demo, batch) adds to the template's for its command-line flags.
+
+    Checked here as the functions would check them, so a bad flag is one SettingsError naming it before a
+    run starts, not a failure of every call in it.
+    """
+    env: dict[str, str] = {}
+    if dataset:
+        path = Path(dataset)
+        if not path.is_file():
+            raise SettingsError(f"--dataset: {dataset}: {'is a directory' if path.is_dir() else 'no such file'}")
+        env["REPLAY_DATASET"] = str(path.resolve())
+    if strategy:
+        env["DEFAULT_STRATEGY"] = strategy
+    if threshold is not None:
+        if not 0 <= threshold <= 1:  # NaN fails this too
+            raise SettingsError(f"--threshold {threshold}: a confidence threshold is a number in [0, 1]")
+        env["CONFIDENCE_THRESHOLD"] = str(threshold)
+    if faults:
+        from model_router_tools.faults.provider import FaultPlan, FaultSpecError
+
+        try:
+            FaultPlan.parse(faults)
+        except FaultSpecError as exc:
+            raise SettingsError(f"--faults: {exc}") from None
+        env["FAULT_INJECTION"] = faults
+    return env

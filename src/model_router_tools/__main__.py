@@ -1,0 +1,3 @@
+from model_router_tools.cli.main import main
+
+raise SystemExit(main())

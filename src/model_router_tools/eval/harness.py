@@ -1,0 +1,296 @@
+"""Evaluate routing policies on recorded outcomes: quality, cost, and the cost-quality curve.
+
+Kept apart from serving. Each record is prepared once (what every tier would answer, cost and score,
+the classifiers' predictions, the scorer's confidence in each answer); policies are then swept over
+thresholds analytically with the same decision rules as src/model_router/steps/decide.py. The workflow
+module re-runs the operating points through the real state machine and checks the two agree.
+
+Replayed answers of real models stand in for Claude tiers (datasets.STAND_IN_NOTE).
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from model_router.contracts.request import validate_request
+from model_router.pricing import Price, estimate_tokens
+from model_router.routing.plan import (
+    Features,
+    cost_aware_start,
+    expected_cost,
+    heuristic_complexity,
+    margin,
+    start_tier,
+)
+from model_router.scoring.score import score_answer
+from model_router.tiers import COMPLEXITY_TO_TIER, TIER_ORDER, Tier
+from model_router_tools.replay.datasets import TierMap, is_holdout, read_records, tier_maps
+from model_router_tools.replay.provider import normalise, recorded_reply
+
+# Thresholds swept for every policy that has one; above 1 nothing is ever confident enough.
+THRESHOLDS: tuple[float, ...] = (*(round(i / 50, 2) for i in range(51)), 1.01)
+CORRECT = 0.5  # a recorded score at or above this counts as a right answer (the data README's rule)
+
+Predictor = Callable[[list[str]], list[dict[str, float]]]
+
+
+@dataclass
+class Case:
+    """One recorded request, with what each of its tiers would do."""
+
+    record_id: str
+    source: str
+    task: str
+    prompt: str
+    tiers: tuple[Tier, ...]
+    score: dict[Tier, float]
+    cost: dict[Tier, float]
+    expected: dict[Tier, float]  # the pre-call estimate budget checks use
+    complexity: str
+    heuristic_tier: Tier
+    signals: dict[str, Any]
+    answers_recorded: bool
+    # classifier name -> tier -> predicted chance of success
+    probabilities: dict[str, dict[Tier, float]] = field(default_factory=dict)
+    # prior mode ("gap" or a classifier name) -> tier -> the scorer's confidence in that tier's answer
+    confidence: dict[str, dict[Tier, float]] = field(default_factory=dict)
+    # classifier name -> tier -> its own pre-call cost estimate (the learned model's predicted output length)
+    predicted_cost: dict[str, dict[Tier, float]] = field(default_factory=dict)
+    # classifier name -> tier -> the utility its cost-aware start rule weighs (absent: the margin rule)
+    utilities: dict[str, dict[Tier, float]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Policy:
+    name: str
+    description: str
+    start: str  # "fixed:<tier>", "heuristic", "cheapest", "oracle" or a classifier name
+    escalate: bool = False
+    prior: str = "gap"  # which confidences the scorer sees: "gap" or a classifier name
+    capped: bool = False
+    thresholded: bool = True
+    # The router strategy that runs this policy in the real workflow (None: analytic only).
+    strategy: str | None = None
+
+
+@dataclass
+class Outcome:
+    tier: Tier
+    attempts: list[Tier]
+    cost: float
+    status: str
+
+
+def prepare(
+    paths: Iterable[str | Path],
+    *,
+    prices: dict[Tier, Price],
+    split: str = "holdout",
+    max_output_tokens: int = 2048,
+    limit: int | None = None,
+) -> list[Case]:
+    """Load records (``split``: holdout, fit or all) and compute what each tier would cost and score."""
+    cases: list[Case] = []
+    for path in paths:
+        maps = tier_maps(str(path))
+        seen: set[str] = set()
+        for record in read_records(path):
+            key = normalise(record["prompt"])
+            # The replay provider answers a repeated prompt with its first record: evaluate that one only.
+            if key in seen or (split != "all" and is_holdout(record["prompt"]) != (split == "holdout")):
+                continue
+            seen.add(key)
+            case = _case(record, maps[record["source"]], prices, max_output_tokens)
+            if case is not None:
+                cases.append(case)
+            if limit and len(cases) >= limit:
+                return cases
+    return cases
+
+
+def _case(record: dict[str, Any], tier_map: TierMap, prices: dict[Tier, Price], max_tokens: int) -> Case | None:
+    try:
+        request = validate_request({"prompt": record["prompt"]})
+    except ValueError:
+        return None  # a prompt the router rejects (counted by the caller as not evaluable)
+    features = Features.of(request)
+    complexity, _, _ = heuristic_complexity(features)
+    tiers = tuple(tier_map.recorded_tiers)
+    score: dict[Tier, float] = {}
+    cost: dict[Tier, float] = {}
+    answers = True
+    input_tokens = estimate_tokens(record["prompt"])
+    for tier in tiers:
+        outcome = record["outcomes"][tier_map.models[tier]]
+        score[tier] = float(outcome["score"])
+        text = outcome.get("response")
+        answers = answers and isinstance(text, str)
+        reply = recorded_reply(text or "", isinstance(text, str), record["task"], max_tokens)
+        cost[tier] = prices[tier].cost(input_tokens, reply.output_tokens)
+    return Case(
+        record_id=record["id"],
+        source=record["source"],
+        task=record["task"],
+        prompt=record["prompt"],
+        tiers=tiers,
+        score=score,
+        cost=cost,
+        expected={t: expected_cost(prices[t], features, max_tokens) for t in tiers},
+        complexity=complexity,
+        heuristic_tier=COMPLEXITY_TO_TIER[complexity],
+        signals=asdict(features),
+        answers_recorded=answers,
+    )
+
+
+def add_predictions(cases: list[Case], name: str, predict: Predictor) -> None:
+    """Attach a classifier's per-tier success predictions (``predict`` takes prompts, returns dicts)."""
+    for case, probabilities in zip(cases, predict([c.prompt for c in cases]), strict=True):
+        case.probabilities[name] = {t: float(probabilities[t.value]) for t in TIER_ORDER}
+
+
+def add_learned(cases: list[Case], model: Any, prices: dict[Tier, Price], max_tokens: int = 2048,
+                name: str = "learned") -> None:
+    """The learned router's predictions as the Classifier Lambda makes them: success probabilities, and
+    where the model has them, its pre-call cost estimates and the utilities of its cost-aware rule."""
+    for case in cases:
+        prediction = model.predict_route(case.prompt)
+        case.probabilities[name] = {t: float(prediction.probabilities[t.value]) for t in TIER_ORDER}
+        if prediction.output_tokens:
+            features = Features(**case.signals)
+            case.predicted_cost[name] = {t: expected_cost(prices[t], features, max_tokens,
+                                                          prediction.output_tokens[t.value]) for t in case.tiers}
+        if prediction.rule == "cost":
+            case.utilities[name] = {t: prediction.utilities[t.value] for t in TIER_ORDER}
+
+
+def add_confidences(cases: list[Case], records_by_id: dict[str, dict[str, Any]], paths_by_source: dict[str, str],
+                    prior: str, max_tokens: int = 2048) -> None:
+    """The scorer's confidence in each tier's recorded answer, as the Scorer Lambda computes it."""
+    for case in cases:
+        record = records_by_id[case.record_id]
+        tier_map = tier_maps(paths_by_source[case.source])[case.source]
+        confidences: dict[Tier, float] = {}
+        for tier in case.tiers:
+            text = record["outcomes"][tier_map.models[tier]].get("response")
+            reply = recorded_reply(text or "", isinstance(text, str), case.task, max_tokens)
+            kwargs: dict[str, Any] = {}
+            if prior != "gap":
+                kwargs["prior"] = case.probabilities[prior][tier]
+            if not isinstance(text, str):
+                kwargs["answer_recorded"] = False
+            confidences[tier] = score_answer(
+                reply.text,
+                stop_reason=reply.stop_reason,
+                tier=tier,
+                prompt=case.prompt,
+                complexity=case.complexity,
+                signals=case.signals,
+                **kwargs,
+            ).confidence
+        case.confidence[prior] = confidences
+
+
+def simulate(case: Case, policy: Policy, threshold: float, cap: float | None = None) -> Outcome:
+    """One request under one policy: the same decisions decisions.score_step makes, without the workflow."""
+    tiers = case.tiers
+    if policy.start.startswith("fixed:"):
+        tier = Tier(policy.start.split(":", 1)[1])
+        tier = tier if tier in tiers else next((t for t in tiers if t.rank > tier.rank), tiers[-1])
+        return Outcome(tier, [tier], case.cost[tier], "answered")
+    if policy.start == "oracle":
+        tier = next((t for t in tiers if case.score[t] >= CORRECT), tiers[0])
+        return Outcome(tier, [tier], case.cost[tier], "answered")
+    if policy.start == "heuristic":
+        wanted = case.heuristic_tier
+        tier = wanted if wanted in tiers else next((t for t in tiers if t.rank > wanted.rank), tiers[-1])
+    elif policy.start == "cheapest":
+        tier = tiers[0]
+    elif policy.start in case.utilities:  # routing.LearnedRouter's cost-aware rule
+        costs = {t.value: c for t, c in case.predicted_cost[policy.start].items()}
+        tier = cost_aware_start({t.value: u for t, u in case.utilities[policy.start].items()}, costs, tiers,
+                                threshold)
+    else:
+        probabilities = {t.value: p for t, p in case.probabilities[policy.start].items()}
+        tier = start_tier(probabilities, tiers, threshold)
+    # Budget checks use the router's own estimate where it has one (the learned model's output lengths).
+    expected = case.predicted_cost.get(policy.start, case.expected)
+    if cap is not None:
+        affordable = [t for t in tiers if t.rank <= tier.rank and expected[t] <= cap]
+        if not affordable:
+            return Outcome(tiers[0], [], 0.0, "rejected")
+        tier = affordable[-1]
+
+    confidences = case.confidence[policy.prior]
+    attempts: list[Tier] = []
+    spent = 0.0
+    best: tuple[Tier, float] | None = None
+    while True:
+        attempts.append(tier)
+        spent += case.cost[tier]
+        confidence = confidences[tier]
+        if best is None or confidence >= best[1]:
+            best = (tier, confidence)
+        if confidence >= threshold:
+            return Outcome(tier, attempts, spent, "answered")
+        higher = [t for t in tiers if t.rank > tier.rank] if policy.escalate else []
+        if cap is not None and higher and spent + expected[higher[0]] > cap:
+            return Outcome(best[0], attempts, spent, "budget_capped")
+        predicted = case.probabilities.get(policy.start) if policy.start in case.probabilities else None
+        if higher and predicted is not None and predicted[higher[0]] < confidence + margin(threshold):
+            return Outcome(best[0], attempts, spent, "answered_low_confidence")
+        if not higher:
+            return Outcome(best[0], attempts, spent, "answered_low_confidence")
+        tier = higher[0]
+
+
+@dataclass
+class Point:
+    threshold: float | None
+    quality: float
+    cost_usd: float
+    cost_fraction: float
+    tier_share: dict[str, float]
+    escalation_rate: float
+    attempts_per_request: float
+    rejected: float
+
+
+def per_request(cases: list[Case], policy: Policy, threshold: float | None,
+                cap: float | None = None) -> tuple[list[float], list[float]]:
+    """Each request's cost in USD and recorded quality under ``policy`` (a rejected request scores 0)."""
+    outcomes = [simulate(c, policy, threshold if threshold is not None else 1.0, cap) for c in cases]
+    return ([o.cost for o in outcomes],
+            [c.score[o.tier] if o.status != "rejected" else 0.0 for c, o in zip(cases, outcomes, strict=True)])
+
+
+def evaluate(cases: list[Case], policy: Policy, threshold: float | None, premium_cost: float,
+             cap: float | None = None) -> Point:
+    outcomes = [simulate(c, policy, threshold if threshold is not None else 1.0, cap) for c in cases]
+    n = len(outcomes) or 1
+    cost = sum(o.cost for o in outcomes)
+    quality = sum(c.score[o.tier] for c, o in zip(cases, outcomes, strict=True) if o.status != "rejected") / n
+    share = {t.value: sum(o.tier == t and o.status != "rejected" for o in outcomes) / n for t in TIER_ORDER}
+    return Point(
+        threshold=threshold,
+        quality=quality,
+        cost_usd=cost,
+        cost_fraction=cost / premium_cost if premium_cost else 0.0,
+        tier_share=share,
+        escalation_rate=sum(len(o.attempts) > 1 for o in outcomes) / n,
+        attempts_per_request=sum(len(o.attempts) for o in outcomes) / n,
+        rejected=sum(o.status == "rejected" for o in outcomes) / n,
+    )
+
+
+BUDGET_CAP_FACTOR = 1.25
+
+
+def budget_cap(cases: list[Case]) -> float:
+    """The cost-capped variants' max_cost_usd: 1.25 x the source's median expected premium call, so a
+    typical request may still escalate once but a long one may not run the whole ladder."""
+    return BUDGET_CAP_FACTOR * statistics.median(c.expected[c.tiers[-1]] for c in cases)

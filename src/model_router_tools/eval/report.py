@@ -1,0 +1,546 @@
+"""`model-router eval`: policies vs baselines on recorded outcomes, as a table, JSON and a plot."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from model_router.pricing import Price, orchestration_cost, tier_prices
+from model_router.settings import Settings
+from model_router.tiers import TIER_ORDER, Tier
+from model_router_tools.eval import metrics
+from model_router_tools.eval.harness import (
+    THRESHOLDS,
+    Case,
+    Point,
+    Policy,
+    add_confidences,
+    add_learned,
+    add_predictions,
+    budget_cap,
+    evaluate,
+    per_request,
+    prepare,
+)
+from model_router_tools.replay.datasets import STAND_IN_NOTE, portable_path, read_records, sample_path, tier_maps
+
+BASELINES = (
+    Policy("always-economy", "every request to Haiku", "fixed:haiku", thresholded=False, strategy="static"),
+    Policy("always-standard", "every request to Sonnet", "fixed:sonnet", thresholded=False, strategy="static"),
+    Policy("always-premium", "every request to Opus", "fixed:opus", thresholded=False, strategy="static"),
+    Policy("oracle", "cheapest tier whose recorded answer is right", "oracle", thresholded=False),
+)
+PRODUCT_POLICIES = (
+    Policy("heuristic", "heuristic classifier (foundation), scorer escalates", "heuristic", escalate=True,
+           strategy="heuristic"),
+    Policy("cascade", "start at Haiku, scorer escalates", "cheapest", escalate=True, strategy="cascade"),
+    Policy("learned", "learned classifier alone", "learned", prior="learned", strategy="learned"),
+    Policy("learned+cascade", "learned classifier, scorer escalates (the default)", "learned", escalate=True,
+           prior="learned", strategy="learned"),
+    Policy("learned+cascade capped", "learned+cascade with max_cost_usd", "learned", escalate=True,
+           prior="learned", capped=True, strategy="learned"),
+    Policy("cascade capped", "cascade with max_cost_usd", "cheapest", escalate=True, capped=True,
+           strategy="cascade"),
+)
+REFERENCES = (
+    Policy("ref: tfidf-lr", "reference: TF-IDF + logistic regression (analytic only)", "tfidf-lr"),
+    Policy("ref: knn-minilm", "reference: kNN over MiniLM embeddings (analytic only)", "knn-minilm"),
+)
+DEFAULT_POLICY = "learned+cascade"
+BOOTSTRAP_SAMPLES = 1000  # as model_router_tools.eval.uncertainty (imported lazily: it needs numpy)
+
+
+def policy_names() -> list[str]:
+    """Every policy `model-router eval --policy` knows (baselines, product policies, references, random)."""
+    return [p.name for p in (*BASELINES, *PRODUCT_POLICIES, *REFERENCES)] + ["random"]
+
+
+def _load_references(names: set[str], paths: list[str], log: Any) -> dict[str, Any]:
+    """Fit the reference routers on the fit split of the same datasets (skipped with a note if unavailable)."""
+    fitted: dict[str, Any] = {}
+    wanted = {"ref: tfidf-lr": "TfidfLogRegRouter", "ref: knn-minilm": "KnnEmbeddingRouter"}
+    if not names & wanted.keys():
+        return fitted
+    try:
+        from model_router_tools.eval import reference
+    except ImportError as exc:
+        log(f"reference routers skipped: {exc}")
+        return fitted
+    fit_records = [r for p in paths for r in read_records(p)]
+    for name, cls in wanted.items():
+        if name not in names:
+            continue
+        try:
+            started = time.perf_counter()
+            fitted[name] = getattr(reference, cls)().fit(fit_records, paths)
+            log(f"fitted {name} in {time.perf_counter() - started:.1f} s")
+        except ImportError as exc:
+            log(f"{name} skipped: {exc}")
+    return fitted
+
+
+def run_eval(
+    paths: Sequence[str | Path],
+    *,
+    policies: Sequence[str] | None = None,
+    prices: dict[Tier, Price],
+    threshold: float = 0.8,
+    split: str = "holdout",
+    limit: int | None = None,
+    log: Any = None,
+    bootstrap: int = BOOTSTRAP_SAMPLES,
+) -> dict[str, Any]:
+    """Evaluate every policy on every source in ``paths``; returns the machine-readable report.
+    ``bootstrap``: resamples for the APGR intervals (0: none)."""
+    log = log or (lambda message: print(message, file=sys.stderr))
+    names = [str(Path(p)) for p in paths]
+    wanted = set(policies or policy_names())
+    started = time.perf_counter()
+    cases = prepare(names, prices=prices, split=split, limit=limit)
+    log(f"prepared {len(cases)} {split} requests in {time.perf_counter() - started:.1f} s")
+
+    from model_router.routing.learned import load_tier_model
+
+    model = load_tier_model()
+    if model is not None:
+        add_learned(cases, model, prices)
+    for name, router in _load_references(wanted, names, log).items():
+        add_predictions(cases, name.removeprefix("ref: "), router.predict_many)
+
+    records_by_id: dict[str, dict[str, Any]] = {}
+    paths_by_source: dict[str, str] = {}
+    for path in names:  # one pass over each dataset for both maps
+        for record in read_records(path):
+            records_by_id[record["id"]] = record
+            paths_by_source[record["source"]] = path
+    add_confidences(cases, records_by_id, paths_by_source, "gap")
+    if model is not None:
+        add_confidences(cases, records_by_id, paths_by_source, "learned")
+
+    by_source: dict[str, list[Case]] = defaultdict(list)
+    for case in cases:
+        by_source[case.source].append(case)
+    reports = [
+        _source_report(source, group, wanted, threshold, prices, bootstrap, log)
+        for source, group in sorted(by_source.items())
+    ]
+    for source_report in reports:  # which recorded model stands in for each tier (figure captions)
+        tier_map = tier_maps(paths_by_source[source_report["source"]])[source_report["source"]]
+        source_report["stand_ins"] = {t.value: tier_map.models[t] for t in tier_map.recorded_tiers}
+    return {
+        "dataset": names if len(names) > 1 else names[0],
+        "split": split,
+        "n": len(cases),
+        "threshold": threshold,
+        "prices": {t.value: {"input_per_1m": p.input_per_1m, "output_per_1m": p.output_per_1m}
+                   for t, p in prices.items()},
+        "note": STAND_IN_NOTE,
+        "policies": reports[0]["policies"] if len(reports) == 1 else [],
+        "sources": reports,
+    }
+
+
+def _available(policy: Policy, cases: list[Case]) -> bool:
+    sample = cases[0]
+    if policy.start.startswith("fixed:") and Tier(policy.start.split(":")[1]) not in sample.tiers:
+        return False
+    needed = {policy.prior, policy.start} - {"gap", "heuristic", "cheapest", "oracle"}
+    needed = {n for n in needed if not n.startswith("fixed:")}
+    return all(n in sample.probabilities for n in needed)
+
+
+def _source_report(source: str, cases: list[Case], wanted: set[str], threshold: float,
+                   prices: dict[Tier, Price], samples: int, log: Any) -> dict[str, Any]:
+    premium, economy = cases[0].tiers[-1], cases[0].tiers[0]
+    premium_cost = sum(c.cost[premium] for c in cases)
+    economy_point = evaluate(cases, Policy("e", "", f"fixed:{economy.value}", thresholded=False), None, premium_cost)
+    premium_point = evaluate(cases, Policy("p", "", f"fixed:{premium.value}", thresholded=False), None, premium_cost)
+    q_e, q_p, c_e = economy_point.quality, premium_point.quality, economy_point.cost_fraction
+    cap = budget_cap(cases)
+    n = len(cases)
+    rows: list[dict[str, Any]] = []
+    curves: dict[str, tuple[list[list[float]], list[list[float]]]] = {}
+    for policy in (*BASELINES, *PRODUCT_POLICIES, *REFERENCES):
+        if policy.name not in wanted or not _available(policy, cases):
+            continue
+        policy_cap = cap if policy.capped else None
+        point = evaluate(cases, policy, threshold if policy.thresholded else None, premium_cost, policy_cap)
+        row = _row(policy, point, n, premium_cost)
+        if policy.thresholded:
+            per_threshold = [per_request(cases, policy, t, policy_cap) for t in THRESHOLDS]
+            curves[policy.name] = ([c for c, _ in per_threshold], [q for _, q in per_threshold])
+            # The same sums evaluate() makes, in the same order.
+            pairs = [(sum(c) / premium_cost if premium_cost else 0.0, sum(q) / n) for c, q in per_threshold]
+            row.update(
+                apgr=round(metrics.apgr(pairs, c_e, q_e, q_p), 4),
+                cpt_50=_round(metrics.cpt(pairs, 50, c_e, q_e, q_p)),
+                cpt_80=_round(metrics.cpt(pairs, 80, c_e, q_e, q_p)),
+                premium_parity_cost=_round(metrics.premium_parity_cost(pairs, q_p)),
+                curve=[{"threshold": t, "quality": round(q, 4), "cost_fraction": round(c, 4)}
+                       for t, (c, q) in zip(THRESHOLDS, pairs, strict=True)],
+            )
+        if policy.capped:
+            row["max_cost_usd"] = round(cap, 8)
+        rows.append(row)
+    if "random" in wanted:
+        rows.append(_random_row(rows, q_e, q_p, c_e, premium_cost, n))
+    comparisons = _apgr_uncertainty(cases, rows, curves, economy, premium, samples, log)
+    return {"source": source, "n": n, "tiers": [t.value for t in cases[0].tiers],
+            "always_premium_quality": round(q_p, 4), "always_economy_quality": round(q_e, 4),
+            "policies": rows, "apgr_comparisons": comparisons}
+
+
+def _apgr_uncertainty(cases: list[Case], rows: list[dict[str, Any]],
+                      curves: dict[str, tuple[list[list[float]], list[list[float]]]], economy: Tier, premium: Tier,
+                      samples: int, log: Any) -> list[dict[str, Any]]:
+    """Bootstrap intervals for each curve's APGR (``apgr_ci95``) and the default policy's APGR minus each
+    other policy's, on the same resampled requests."""
+    if not curves or samples <= 0:
+        return []
+    try:
+        from model_router_tools.eval import uncertainty
+    except ImportError as exc:  # pragma: no cover - numpy comes with the train extra
+        log(f"APGR intervals skipped: {exc}")
+        return []
+    fixed = {tier: per_request(cases, Policy("fixed", "", f"fixed:{tier.value}", thresholded=False), None)
+             for tier in (economy, premium)}
+    resampled = uncertainty.apgr_samples(curves, fixed[economy], fixed[premium], samples=samples)
+    for row in rows:
+        if row["name"] in resampled:
+            row["apgr_ci95"] = uncertainty.interval(resampled[row["name"]])
+    if DEFAULT_POLICY not in resampled:
+        return []
+    return uncertainty.compare(resampled, DEFAULT_POLICY, [name for name in curves if name != DEFAULT_POLICY])
+
+
+def _uncertainty_lines(source: dict[str, Any]) -> list[str]:
+    """The default policy's APGR interval and its paired differences from the others, one line each."""
+    own = next((r for r in source["policies"] if r["name"] == DEFAULT_POLICY and r.get("apgr_ci95")), None)
+    if own is None:
+        return []
+    low, high = own["apgr_ci95"]
+    lines = [f"APGR {DEFAULT_POLICY} {own['apgr']:.3f}, 95% bootstrap interval {low:.3f}..{high:.3f}; "
+             f"paired differences (same resampled requests):"]
+    for row in source.get("apgr_comparisons", []):
+        low, high = row["ci95"]
+        if low == high == row["apgr_difference"] == 0:
+            lines.append(f"  - {row['versus']}: the same curve")
+            continue
+        verdict = "higher" if low > 0 else "lower" if high < 0 else "not distinguishable"
+        lines.append(f"  - {row['versus']}: {row['apgr_difference']:+.3f} [{low:+.3f}, {high:+.3f}] {verdict} "
+                     f"(higher in {row['share_of_resamples_better']:.0%} of resamples)")
+    return lines
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def _row(policy: Policy, point: Point, n: int, premium_cost: float) -> dict[str, Any]:
+    attempts = point.attempts_per_request
+    # The routing decision's own cost per request: Standard transitions + the control Lambdas, no model time.
+    decision = orchestration_cost("STANDARD", state_transitions=round(3 + 3 * attempts),
+                                  lambda_invocations=round(1 + 2 * attempts),
+                                  lambda_gb_seconds=(1 + 2 * attempts) * 0.015 * 0.25)
+    return {
+        "name": policy.name,
+        "description": policy.description,
+        "threshold": point.threshold,
+        "quality": round(point.quality, 4),
+        "cost_per_1k_usd": round(1000 * point.cost_usd / n, 6) if n else 0.0,
+        "cost_fraction_of_premium": round(point.cost_fraction, 4),
+        "tier_share": {k: round(v, 4) for k, v in point.tier_share.items()},
+        "escalation_rate": round(point.escalation_rate, 4),
+        "attempts_per_request": round(attempts, 4),
+        "decision_cost_per_1k_usd": round(1000 * decision, 6) if policy.start not in ("oracle",) else 0.0,
+        "rejected_rate": round(point.rejected, 4),
+        "apgr": None, "apgr_ci95": None, "cpt_50": None, "cpt_80": None, "premium_parity_cost": None,
+        "curve": [],
+    }
+
+
+def _random_row(rows: list[dict[str, Any]], q_e: float, q_p: float, c_e: float, premium_cost: float,
+                n: int) -> dict[str, Any]:
+    """Random routing between economy and premium, matched to the default policy's cost."""
+    anchor = next((r for r in rows if r["name"] == DEFAULT_POLICY), None) or next(
+        (r for r in rows if r["curve"]), None)
+    fraction = anchor["cost_fraction_of_premium"] if anchor else (1 + c_e) / 2
+    share = min(1.0, max(0.0, (fraction - c_e) / (1 - c_e))) if c_e < 1 else 0.0
+    quality = q_e + share * (q_p - q_e)
+    return {
+        "name": "random", "description": f"random economy/premium mix at matched cost ({share:.0%} premium)",
+        "threshold": None, "quality": round(quality, 4),
+        "cost_per_1k_usd": round(1000 * fraction * premium_cost / n, 6) if n else 0.0,
+        "cost_fraction_of_premium": round(fraction, 4),
+        "tier_share": {"haiku": round(1 - share, 4), "sonnet": 0.0, "opus": round(share, 4)},
+        "escalation_rate": 0.0, "attempts_per_request": 1.0, "decision_cost_per_1k_usd": 0.0,
+        "rejected_rate": 0.0, "apgr": 0.5, "apgr_ci95": None, "cpt_50": 0.5, "cpt_80": 0.8, "premium_parity_cost": None,
+        "curve": [],
+    }
+
+
+# -- presentation -------------------------------------------------------------------------------------
+def print_report(report: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 170)
+    for source in report["sources"]:
+        table = Table(title=f"{source['source']}: {source['n']} {report['split']} requests, tiers "
+                            f"{'/'.join(source['tiers'])}, threshold {report['threshold']}")
+        for column in ("policy", "quality", "$/1k", "cost/premium", "H/S/O share", "escalated", "decision $/1k",
+                       "APGR", "CPT50", "CPT80", "parity cost"):
+            table.add_column(column, justify="left" if column == "policy" else "right")
+        for row in source["policies"]:
+            share = row["tier_share"]
+            table.add_row(
+                row["name"], f"{row['quality']:.3f}", f"{row['cost_per_1k_usd']:.4f}",
+                f"{row['cost_fraction_of_premium']:.1%}",
+                "/".join(f"{share[t.value]:.0%}" for t in TIER_ORDER),
+                f"{row['escalation_rate']:.0%}", f"{row['decision_cost_per_1k_usd']:.4f}",
+                _fmt(row["apgr"], "{:.3f}"), _fmt(row["cpt_50"], "{:.1%}"), _fmt(row["cpt_80"], "{:.1%}"),
+                _fmt(row["premium_parity_cost"], "{:.1%}"),
+            )
+        console.print(table)
+        for line in _uncertainty_lines(source):
+            console.print(line)
+    console.print(f"[dim]{report['note']} Quality = mean recorded score of the accepted answer; costs are "
+                  f"Claude list prices on estimated tokens (ceil(chars/4); per-task estimates where no answer "
+                  f"text exists).[/dim]")
+
+
+def _fmt(value: float | None, pattern: str) -> str:
+    return "-" if value is None else pattern.format(value)
+
+
+# One look per policy, the same in every figure: distinct colour, marker and line style (readable in grey
+# too); the default policy drawn heaviest. Fixed-tier baselines and the oracle are single points.
+CURVE_STYLES: dict[str, dict[str, Any]] = {
+    "learned+cascade": {"color": "#009e73", "marker": "D", "linestyle": "-", "linewidth": 2.6},
+    "learned+cascade capped": {"color": "#009e73", "marker": "d", "linestyle": "--", "linewidth": 1.4},
+    "learned": {"color": "#0072b2", "marker": "o", "linestyle": "-", "linewidth": 1.6},
+    "cascade": {"color": "#e69f00", "marker": "s", "linestyle": "-", "linewidth": 1.6},
+    "cascade capped": {"color": "#e69f00", "marker": "s", "linestyle": "--", "linewidth": 1.2,
+                       "markerfacecolor": "white"},
+    "heuristic": {"color": "#8c564b", "marker": "v", "linestyle": "-.", "linewidth": 1.4},
+    "ref: tfidf-lr": {"color": "#cc79a7", "marker": "^", "linestyle": ":", "linewidth": 1.8},
+    "ref: knn-minilm": {"color": "#d55e00", "marker": "P", "linestyle": ":", "linewidth": 1.8},
+}
+POINT_STYLES: dict[str, dict[str, Any]] = {
+    "always-economy": {"color": "#555555", "marker": "<", "s": 70},
+    "always-standard": {"color": "#555555", "marker": "o", "s": 60},
+    "always-premium": {"color": "black", "marker": ">", "s": 70},
+    "oracle": {"color": "#f0c000", "marker": "*", "s": 190, "edgecolors": "black", "linewidths": 0.6},
+    "random": {"color": "#999999", "marker": "x", "s": 60},
+}
+FIGURE_WIDTH_PX, FIGURE_DPI = 900, 100
+SCORER_FIGURE = "scorer-reliability.png"
+
+
+def figure_paths(out: str | Path, sources: Sequence[str], scorer: bool) -> dict[str, Path]:
+    """Where ``--plot PATH`` writes each figure, by source (and "scorer"). PATH is a directory (created if
+    missing): ``curves-<source>.png`` per source and ``scorer-reliability.png``. A PATH ending in ``.png`` is
+    a stem instead: ``<stem>-<source>.png`` and ``<stem>-scorer-reliability.png`` beside it."""
+    out = Path(out)
+    if out.suffix.lower() == ".png":
+        folder, stem = out.parent, out.stem
+        named = {source: folder / f"{stem}-{source}.png" for source in sources}
+        if scorer:
+            named["scorer"] = folder / f"{stem}-{SCORER_FIGURE}"
+        return named
+    named = {source: out / f"curves-{source}.png" for source in sources}
+    if scorer:
+        named["scorer"] = out / SCORER_FIGURE
+    return named
+
+
+def _stand_in_caption(source: dict[str, Any]) -> str:
+    models = source.get("stand_ins") or {}
+    if models:
+        shown = "; ".join(f"{Tier(t).label} = {m.rsplit('/', 1)[-1]}" for t, m in models.items())
+        return (f"Replay: recorded answers of real models stand in for the Claude tiers ({shown}); "
+                "Claude list prices, estimated tokens.")
+    return STAND_IN_NOTE
+
+
+def plot_report(report: dict[str, Any], out: str | Path, scorer: dict[str, Any] | None = None) -> list[Path]:
+    """One cost-quality figure per source (and one for the scorer's reliability), each ~900 px wide:
+    see :func:`figure_paths` for where they go. Returns the files written."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sources = report["sources"]
+    paths = figure_paths(out, [s["source"] for s in sources], bool(scorer))
+    written: list[Path] = []
+    for source in sources:
+        fig = _source_figure(plt, source, report)
+        written.append(_save(plt, fig, paths[source["source"]]))
+    if scorer:
+        written.append(_save(plt, _scorer_figure(plt, scorer), paths["scorer"]))
+    return written
+
+
+def _save(plt: Any, fig: Any, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=FIGURE_DPI)
+    plt.close(fig)
+    return path
+
+
+def _source_figure(plt: Any, source: dict[str, Any], report: dict[str, Any]) -> Any:
+    fig, ax = plt.subplots(figsize=(FIGURE_WIDTH_PX / FIGURE_DPI, 5.6))
+    operating = report.get("threshold")
+    for row in source["policies"]:
+        if row["curve"]:
+            style = dict(CURVE_STYLES.get(row["name"], {"marker": ".", "linestyle": "-"}))
+            xs = [100 * p["cost_fraction"] for p in row["curve"]]
+            ys = [p["quality"] for p in row["curve"]]
+            default = ", the default" if row["name"] == DEFAULT_POLICY else ""
+            label = f"{row['name']} (APGR {row['apgr']:.2f}){default}"
+            ax.plot(xs, ys, label=label, markevery=5, markersize=5, zorder=4 if row["name"] == DEFAULT_POLICY else 3,
+                    **style)
+            if row["cost_fraction_of_premium"] is not None and row["threshold"] is not None:
+                # The policy at the operating threshold: a ringed marker on its curve.
+                ax.scatter([100 * row["cost_fraction_of_premium"]], [row["quality"]], s=90, facecolors="none",
+                           edgecolors=style.get("color", "black"), linewidths=1.6, zorder=6)
+        else:
+            style = POINT_STYLES.get(row["name"], {"marker": "o"})
+            ax.scatter([100 * row["cost_fraction_of_premium"]], [row["quality"]], label=row["name"], zorder=5,
+                       **style)
+    if operating is not None:
+        ax.scatter([], [], s=90, facecolors="none", edgecolors="black", linewidths=1.6,
+                   label=f"at threshold {operating:g} (the deployment's)")
+    premium = source.get("always_premium_quality")
+    if premium is not None:
+        ax.axhline(premium, color="black", linewidth=0.6, linestyle=(0, (2, 3)), zorder=1)
+    ax.set_xlabel("model cost as % of always-premium (Opus)")
+    ax.set_ylabel("quality (mean recorded score, 0-1)")
+    ax.xaxis.set_major_formatter(matplotlib_percent())
+    ax.grid(alpha=0.3)
+    noise = " (too few to read: noise)" if source["n"] < 50 else ""
+    ax.set_title(f"{source['source']}: cost vs quality, {source['n']} {report.get('split', '')} requests{noise}, "
+                 f"tiers {'/'.join(source['tiers'])}", fontsize=11, loc="left")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False,
+              title="policy (curves: threshold 0 to 1)", title_fontsize=8)
+    fig.text(0.01, 0.015, _stand_in_caption(source) + "  Dotted line: always-premium quality.", fontsize=7.5,
+             color="#444444", wrap=True)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    return fig
+
+
+def matplotlib_percent() -> Any:
+    from matplotlib.ticker import FuncFormatter
+
+    return FuncFormatter(lambda value, _pos: f"{value:.0f}%")
+
+
+def _scorer_figure(plt: Any, scorer: dict[str, Any]) -> Any:
+    fig, ax = plt.subplots(figsize=(FIGURE_WIDTH_PX / FIGURE_DPI, 5.2))
+    looks = [("#0072b2", "o"), ("#e69f00", "s"), ("#009e73", "D"), ("#cc79a7", "^")]
+    for (name, rep), (color, marker) in zip(scorer.items(), looks * 4, strict=False):
+        bins = [b for b in rep.get("reliability", []) if b.get("count", 1)]
+        ax.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], color=color, marker=marker,
+                label=f"{name}: AUROC {rep.get('auroc') or 0:.2f}, n={rep.get('n', '?')}")
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=0.8, label="perfectly calibrated")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("scorer confidence (bin mean)")
+    ax.set_ylabel("share of those answers that are right (score >= 0.5)")
+    ax.set_title("Scorer reliability on holdout answers (both recorded models)", fontsize=11, loc="left")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    ax.grid(alpha=0.3)
+    fig.text(0.01, 0.015, STAND_IN_NOTE, fontsize=7.5, color="#444444", wrap=True)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return fig
+
+
+# -- regression check -------------------------------------------------------------------------------------
+def compare(new: dict[str, Any], old: dict[str, Any], tolerance: float = 0.01) -> tuple[list[str], bool]:
+    """Per-policy deltas; regressed if quality drops more than ``tolerance`` at equal (or lower) cost."""
+    lines, regressed = [], False
+    old_sources = {s["source"]: s for s in old.get("sources", [])}
+    for source in new["sources"]:
+        before = old_sources.get(source["source"])
+        if before is None:
+            lines.append(f"{source['source']}: not in the old report")
+            continue
+        old_rows = {r["name"]: r for r in before["policies"]}
+        for row in source["policies"]:
+            prior = old_rows.get(row["name"])
+            if prior is None:
+                continue
+            if row["curve"] and prior["curve"]:
+                # Quality the new curve reaches at the old operating point's cost.
+                at_cost = metrics.best_quality_at(
+                    [(p["cost_fraction"], p["quality"]) for p in row["curve"]], prior["cost_fraction_of_premium"])
+                drop = prior["quality"] - (at_cost if at_cost is not None else 0.0)
+            elif abs(row["cost_fraction_of_premium"] - prior["cost_fraction_of_premium"]) <= 0.01:
+                drop = prior["quality"] - row["quality"]
+            else:
+                drop = 0.0
+            bad = drop > tolerance
+            regressed |= bad
+            lines.append(
+                f"{source['source']:<18} {row['name']:<24} quality {prior['quality']:.3f} -> {row['quality']:.3f} "
+                f"({row['quality'] - prior['quality']:+.3f}), cost {prior['cost_fraction_of_premium']:.1%} -> "
+                f"{row['cost_fraction_of_premium']:.1%}{'  REGRESSION' if bad else ''}"
+            )
+    return lines, regressed
+
+
+def default_datasets() -> list[str]:
+    """The shared dev data when it sits beside the project, else the vendored sample."""
+    shared = Path("../shared/data")
+    names = ["llmrouter", "routellm-mmlu", "routellm-gsm8k", "routellm-mtbench"]
+    found = [shared / f"{n}.dev.jsonl.gz" for n in names]
+    return [str(p) for p in found if p.exists()] or [str(sample_path())]
+
+
+def main(args: Any) -> int:
+    settings = Settings.from_mapping({})
+    prices = tier_prices(settings.model_ids, settings.price_overrides)
+    if args.prices:
+        data = json.loads(Path(args.prices).read_text())
+        prices = {Tier(k): Price(float(v["input"]), float(v["output"]), "--prices") for k, v in data.items()}
+    paths = args.dataset or default_datasets()
+    report = run_eval(paths, policies=args.policy, prices=prices, threshold=args.threshold, split=args.split,
+                      limit=args.limit, bootstrap=getattr(args, "bootstrap", BOOTSTRAP_SAMPLES))
+    scorer = None
+    if args.plot or args.scorer:
+        from model_router_tools.eval.scorer_eval import scorer_reliability
+
+        scorer = scorer_reliability(paths, split=args.split)
+        report["scorer"] = scorer
+    if args.workflow:
+        from model_router_tools.eval.workflow import check_operating_points
+
+        report["workflow"] = check_operating_points(report, paths, prices=prices, sample=args.workflow,
+                                                    threshold=args.threshold, split=args.split)
+    print_report(report)
+    if scorer:
+        for name, rep in scorer.items():
+            print(f"scorer on {name}: AUROC {rep['auroc']}, accept rate {rep['accept_rate']}, "
+                  f"false-accept rate {rep['false_accept_rate']} at threshold {rep['threshold']} (n={rep['n']})")
+    if report.get("workflow"):
+        w = report["workflow"]
+        print(f"real workflow: {w['executions']} executions in {w['seconds']:.1f} s "
+              f"({w['executions_per_second']:.0f}/s); agreement with the analytic sweep: {w['agreement']:.2%}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
+    if args.plot:
+        for path in plot_report(report, args.plot, scorer):
+            print(f"figure: {portable_path(path)}", file=sys.stderr)
+    if args.compare:
+        lines, regressed = compare(report, json.loads(Path(args.compare).read_text()), args.tolerance)
+        print("\n".join(lines))
+        if regressed:
+            print(f"regression: quality dropped by more than {args.tolerance} at equal cost", file=sys.stderr)
+            return 1
+    return 0

@@ -1,0 +1,323 @@
+"""Least-privilege IAM, S3 hygiene and the guardrail wiring, checked on template.yaml.
+
+The rules are generic: they walk every policy of every resource in the template (SAM ``Policies``, IAM roles
+and policies), so resources added later are checked too. The template is read expanded (the three invokers
+come from one Fn::ForEach), so each rule sees every resource CloudFormation creates. Each checker is also run
+on a small broken template, to show it can fail.
+
+* No ``*`` (or ``service:*``) action anywhere; ``Resource: "*"`` only for actions AWS offers no narrower
+  resource for (:data:`STAR_RESOURCE_ACTIONS`, each with its reason).
+* SAM policy templates only from :data:`SCOPED_POLICY_TEMPLATES`, each naming its resource; no managed policies.
+* Each invoker may call only its own model: ``bedrock:InvokeModel`` on its own inference profile, and on the
+  foundation model only through that profile; ``bedrock:ApplyGuardrail`` only on the configured guardrail.
+* Each state machine may invoke exactly the functions its definition names.
+* Every S3 bucket: default encryption, public access blocked, and a bucket policy that denies non-TLS access.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cfnlint.decode import decode
+
+from model_router_tools.local.template import load_template
+
+ROOT = Path(__file__).resolve().parents[2]
+TIERS = ("Haiku", "Sonnet", "Opus")
+PSEUDO = re.compile(r"^AWS::")
+
+# Actions IAM cannot scope to a resource (the Service Authorization Reference lists no resource type for them).
+STAR_RESOURCE_ACTIONS = {
+    # Step Functions log delivery to CloudWatch Logs: vended-logs APIs take no resource ARN.
+    "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
+    # X-Ray tracing: account-level APIs.
+    "xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets",
+    # CloudWatch metrics: PutMetricData has no resource (scope it with a cloudwatch:namespace condition).
+    "cloudwatch:PutMetricData",
+}
+# SAM policy templates that scope to the resource they are given, with the parameter that names it.
+SCOPED_POLICY_TEMPLATES = {
+    "LambdaInvokePolicy": "FunctionName",
+    "DynamoDBCrudPolicy": "TableName",
+    "DynamoDBReadPolicy": "TableName",
+    "DynamoDBWritePolicy": "TableName",
+    "S3ReadPolicy": "BucketName",
+    "S3WritePolicy": "BucketName",
+    "S3CrudPolicy": "BucketName",
+    "SQSSendMessagePolicy": "QueueName",
+    "SNSPublishMessagePolicy": "TopicName",
+    "StepFunctionsExecutionPolicy": "StateMachineName",
+}
+
+
+def load(path: Path = ROOT / "template.yaml") -> dict[str, Any]:
+    """The template as CloudFormation deploys it: invokers expanded from their Fn::ForEach, includes inlined."""
+    template, matches = decode(str(path))
+    assert template is not None and not matches, matches
+    return load_template(path)
+
+
+# -- walking policies --------------------------------------------------------------------------------
+
+
+def _listify(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _branches(value: Any) -> Iterator[Any]:
+    """Both branches of an ``Fn::If`` (a policy must be least-privilege whichever way a condition goes)."""
+    if isinstance(value, dict) and set(value) == {"Fn::If"}:
+        _, when_true, when_false = value["Fn::If"]
+        yield from _branches(when_true)
+        yield from _branches(when_false)
+    elif isinstance(value, dict) and value == {"Ref": "AWS::NoValue"}:
+        return
+    else:
+        yield value
+
+
+def statements(document: Any) -> Iterator[dict[str, Any]]:
+    for document_branch in _branches(document):
+        for item in _listify(document_branch.get("Statement", [])):
+            yield from (s for s in _branches(item) if isinstance(s, dict))
+
+
+def policies(template: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    """(resource, policy item) for every identity policy in the template, SAM or plain IAM."""
+    for name, resource in template["Resources"].items():
+        kind, properties = resource.get("Type", ""), resource.get("Properties", {})
+        if kind in ("AWS::Serverless::Function", "AWS::Serverless::StateMachine"):
+            for item in _listify(properties.get("Policies", [])):
+                yield from ((name, branch) for branch in _branches(item))
+        elif kind == "AWS::IAM::Role":
+            for item in properties.get("Policies", []):
+                yield name, item["PolicyDocument"]
+            for arn in properties.get("ManagedPolicyArns", []):
+                yield name, arn
+        elif kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            yield name, properties["PolicyDocument"]
+
+
+def names_in(value: Any) -> set[str]:
+    """Parameters and resources an expression refers to (Ref, GetAtt, ${...} in Sub)."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if key == "Ref" and isinstance(inner, str):
+                found.add(inner)
+            elif key == "Fn::GetAtt":
+                found.add((inner if isinstance(inner, list) else inner.split("."))[0])
+            elif key == "Fn::Sub":
+                text, variables = (inner, {}) if isinstance(inner, str) else (inner[0], inner[1])
+                found |= {v.split(".")[0] for v in re.findall(r"\$\{([^}!]+)\}", text)} - set(variables)
+                found |= names_in(variables)
+            else:
+                found |= names_in(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            found |= names_in(inner)
+    return {n for n in found if not PSEUDO.match(n)}
+
+
+def statement_problems(resource: str, statement: dict[str, Any]) -> list[str]:
+    if statement.get("Effect") != "Allow":
+        return []
+    where = f"{resource} {statement.get('Sid', '(no Sid)')}"
+    problems = []
+    actions = [a for a in _listify(statement.get("Action", [])) if isinstance(a, str)]
+    if "NotAction" in statement or "NotResource" in statement:
+        problems.append(f"{where}: NotAction/NotResource grants everything else")
+    problems += [f"{where}: wildcard action {a!r}" for a in actions if "*" in a]
+    if "*" in _listify(statement.get("Resource", [])):
+        too_broad = sorted(set(actions) - STAR_RESOURCE_ACTIONS)
+        if too_broad:
+            problems.append(f"{where}: Resource '*' for {too_broad}, which take a narrower resource")
+    return problems
+
+
+def policy_problems(template: dict[str, Any]) -> list[str]:
+    problems: list[str] = []
+    for resource, item in policies(template):
+        if isinstance(item, str):
+            problems.append(f"{resource}: managed policy {item!r} (write the statements it needs instead)")
+        elif isinstance(item, dict) and "Statement" in item:
+            for statement in statements(item):
+                problems += statement_problems(resource, statement)
+        elif isinstance(item, dict) and len(item) == 1:
+            (name, parameters), = item.items()
+            key = SCOPED_POLICY_TEMPLATES.get(name)
+            if key is None:
+                problems.append(f"{resource}: policy template {name} is not in SCOPED_POLICY_TEMPLATES")
+            elif not isinstance(parameters, dict) or parameters.get(key) in (None, "*", ""):
+                problems.append(f"{resource}: {name} must name its {key}")
+        else:
+            problems.append(f"{resource}: unrecognised policy item {item!r}")
+    return problems
+
+
+# -- the rules on template.yaml ---------------------------------------------------------------------
+
+
+def test_no_wildcard_actions_and_no_star_resources_where_a_narrower_one_exists(template: dict[str, Any]) -> None:
+    assert policy_problems(template) == []
+
+
+def test_the_rules_catch_broad_grants() -> None:
+    broken = {"Resources": {
+        "Fn": {"Type": "AWS::Serverless::Function", "Properties": {"Policies": [
+            "AmazonS3FullAccess",
+            {"S3ReadPolicy": {"BucketName": "*"}},
+            {"AdministratorPolicy": {}},
+            {"Statement": [
+                {"Sid": "All", "Effect": "Allow", "Action": "*", "Resource": "*"},
+                {"Sid": "S3Star", "Effect": "Allow", "Action": "s3:Get*", "Resource": "arn:aws:s3:::b/*"},
+                {"Sid": "ReadAny", "Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"},
+                {"Fn::If": ["C", {"Sid": "Hidden", "Effect": "Allow", "Action": "dynamodb:*", "Resource": "x"},
+                            {"Ref": "AWS::NoValue"}]},
+                {"Sid": "Logs", "Effect": "Allow", "Action": "xray:PutTraceSegments", "Resource": "*"},
+                {"Sid": "Deny", "Effect": "Deny", "Action": "*", "Resource": "*"},
+            ]},
+        ]}},
+    }}
+    problems = "\n".join(policy_problems(broken))
+    for expected in ("managed policy 'AmazonS3FullAccess'", "S3ReadPolicy must name its BucketName",
+                     "AdministratorPolicy is not in", "All: wildcard action '*'", "S3Star: wildcard action",
+                     "ReadAny: Resource '*'", "Hidden: wildcard action 'dynamodb:*'"):
+        assert expected in problems, problems
+    assert "Logs" not in problems and "Deny" not in problems
+
+
+def _bedrock_statements(template: dict[str, Any], function: str) -> list[dict[str, Any]]:
+    return [s for resource, item in policies(template) if resource == function and isinstance(item, dict)
+            for s in statements(item)
+            if any(a.startswith("bedrock:") for a in _listify(s.get("Action", [])))]
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_each_invoker_may_call_only_its_own_model(template: dict[str, Any], tier: str) -> None:
+    function = f"{tier}InvokerFunction"
+    own = f"{tier}ModelId"
+    found = _bedrock_statements(template, function)
+    invoke = [s for s in found if _listify(s["Action"]) == ["bedrock:InvokeModel"]]
+    assert len(invoke) == 2, "one statement for the inference profile, one for its foundation model"
+    for statement in invoke:
+        models = names_in(statement["Resource"]) | names_in(statement.get("Condition", {}))
+        assert models == {own}, f"{function} {statement.get('Sid')} reaches {models}, not only {own}"
+    profile, foundation = sorted(invoke, key=lambda s: "foundation-model" in str(s["Resource"]))
+    assert "inference-profile/${" + own + "}" in str(profile["Resource"])
+    # The foundation model only through this tier's own profile.
+    condition = foundation["Condition"]["StringEquals"]["bedrock:InferenceProfileArn"]
+    assert names_in(condition) == {own} and "inference-profile/" in str(condition)
+    others = [s for s in found if s not in invoke]
+    assert all(_listify(s["Action"]) == ["bedrock:ApplyGuardrail"] for s in others), others
+    # Bedrock resources only: nothing else of the account.
+    for statement in found:
+        assert all(":bedrock:" in str(r) for r in _listify(statement["Resource"])), statement
+
+
+def test_only_invokers_may_call_bedrock(template: dict[str, Any]) -> None:
+    callers = {resource for resource, item in policies(template) if isinstance(item, dict)
+               for s in statements(item) if any(str(a).startswith("bedrock:") for a in _listify(s.get("Action", [])))}
+    assert callers == {f"{tier}InvokerFunction" for tier in TIERS}
+
+
+def test_the_guardrail_statement_exists_only_with_a_guardrail_and_names_only_it(template: dict[str, Any]) -> None:
+    assert template["Conditions"]["HasGuardrail"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "GuardrailId"}, ""]}]}
+    for tier in TIERS:
+        items = template["Resources"][f"{tier}InvokerFunction"]["Properties"]["Policies"][0]["Statement"]
+        guarded = [i for i in items if isinstance(i, dict) and "Fn::If" in i]
+        assert len(guarded) == 1
+        condition, statement, otherwise = guarded[0]["Fn::If"]
+        assert (condition, otherwise) == ("HasGuardrail", {"Ref": "AWS::NoValue"})
+        assert statement["Action"] == "bedrock:ApplyGuardrail"
+        assert names_in(statement["Resource"]) == {"GuardrailId"}
+        assert "guardrail/${GuardrailId}" in str(statement["Resource"])
+
+
+def _invoke_targets(template: dict[str, Any], machine: str) -> set[str]:
+    targets = set()
+    for resource, item in policies(template):
+        if resource != machine or not isinstance(item, dict):
+            continue
+        if "LambdaInvokePolicy" in item:
+            targets |= names_in(item["LambdaInvokePolicy"]["FunctionName"])
+        for statement in statements(item) if "Statement" in item else []:
+            if any(str(a).startswith("lambda:") for a in _listify(statement.get("Action", []))):
+                targets |= names_in(statement["Resource"]) | {"(inline lambda statement)"}
+    return targets
+
+
+def test_each_state_machine_may_invoke_exactly_the_functions_it_names(template: dict[str, Any]) -> None:
+    machines = [n for n, r in template["Resources"].items() if r["Type"] == "AWS::Serverless::StateMachine"]
+    assert "RouterStateMachine" in machines
+    for machine in machines:
+        substitutions = template["Resources"][machine]["Properties"].get("DefinitionSubstitutions", {})
+        named = set().union(*(names_in(v) for v in substitutions.values()))
+        functions = {n for n in named if template["Resources"].get(n, {}).get("Type") == "AWS::Serverless::Function"}
+        assert functions, machine
+        assert _invoke_targets(template, machine) == functions, machine
+
+
+def test_the_router_state_machine_invokes_only_the_five_router_functions(template: dict[str, Any]) -> None:
+    assert _invoke_targets(template, "RouterStateMachine") == {
+        "ClassifierFunction", "HaikuInvokerFunction", "SonnetInvokerFunction", "OpusInvokerFunction", "ScorerFunction"}
+
+
+# -- S3 ----------------------------------------------------------------------------------------------
+
+
+def bucket_problems(template: dict[str, Any]) -> list[str]:
+    resources = template["Resources"]
+    problems = []
+    for name, bucket in resources.items():
+        if bucket.get("Type") != "AWS::S3::Bucket":
+            continue
+        properties = bucket.get("Properties", {})
+        rules = properties.get("BucketEncryption", {}).get("ServerSideEncryptionConfiguration", [])
+        algorithms = {r.get("ServerSideEncryptionByDefault", {}).get("SSEAlgorithm") for r in rules}
+        if not algorithms & {"AES256", "aws:kms", "aws:kms:dsse"}:
+            problems.append(f"{name}: no default encryption")
+        block = properties.get("PublicAccessBlockConfiguration", {})
+        if not all(block.get(k) is True for k in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls",
+                                                  "RestrictPublicBuckets")):
+            problems.append(f"{name}: public access not fully blocked")
+        policies_of_bucket = [r["Properties"]["PolicyDocument"] for r in resources.values()
+                              if r.get("Type") == "AWS::S3::BucketPolicy"
+                              and names_in(r["Properties"]["Bucket"]) == {name}]
+        tls_only = any(
+            s.get("Effect") == "Deny" and s.get("Principal") in ("*", {"AWS": "*"})
+            and "s3:*" in _listify(s.get("Action"))
+            and str(s.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport")).lower() == "false"
+            and any(names_in(r) == {name} and "/*" not in str(r) for r in _listify(s.get("Resource")))
+            and any(names_in(r) == {name} and "/*" in str(r) for r in _listify(s.get("Resource")))
+            for document in policies_of_bucket for s in statements(document)
+        )
+        if not tls_only:
+            problems.append(f"{name}: no bucket policy denying s3:* without TLS on the bucket and its objects")
+    return problems
+
+
+def test_every_bucket_is_encrypted_private_and_tls_only(template: dict[str, Any]) -> None:
+    if not any(r["Type"] == "AWS::S3::Bucket" for r in template["Resources"].values()):
+        pytest.skip("no S3 bucket in the template")
+    assert bucket_problems(template) == []
+
+
+def test_the_bucket_rule_catches_an_open_bucket(template: dict[str, Any]) -> None:
+    broken = copy.deepcopy(template)
+    broken["Resources"]["LooseBucket"] = {"Type": "AWS::S3::Bucket", "Properties": {}}
+    broken["Resources"]["LooseBucketPolicy"] = {"Type": "AWS::S3::BucketPolicy", "Properties": {
+        "Bucket": {"Ref": "LooseBucket"}, "PolicyDocument": {"Statement": [
+            {"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": {"Fn::GetAtt": ["LooseBucket", "Arn"]},
+             "Condition": {"Bool": {"aws:SecureTransport": False}}}]}}}  # the objects are not covered
+    assert bucket_problems(broken) == [
+        "LooseBucket: no default encryption",
+        "LooseBucket: public access not fully blocked",
+        "LooseBucket: no bucket policy denying s3:* without TLS on the bucket and its objects",
+    ]

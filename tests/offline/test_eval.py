@@ -1,0 +1,147 @@
+"""The evaluation harness: metrics on hand-made curves, the analytic sweep against real executions,
+and the regression check."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from model_router.pricing import tier_prices
+from model_router.routing.learned import load_tier_model
+from model_router.settings import Settings
+from model_router_tools.eval import metrics
+from model_router_tools.eval.harness import Policy, add_confidences, add_learned, budget_cap, prepare, simulate
+from model_router_tools.eval.report import PRODUCT_POLICIES, compare, run_eval
+from model_router_tools.eval.workflow import agrees, run_policy
+from model_router_tools.local.engine import LocalEngine
+from model_router_tools.replay.datasets import sample_path
+
+PRICES = tier_prices(Settings.from_mapping({}).model_ids)
+
+
+# -- metrics ---------------------------------------------------------------------------------------------
+def test_pgr_apgr_cpt_and_parity_on_a_hand_made_curve() -> None:
+    # Economy (0.2, 0.5), premium (1.0, 0.7); the curve reaches 0.6 at 0.4 and 0.7 at 0.6.
+    curve = [(0.2, 0.5), (0.4, 0.6), (0.6, 0.7), (1.0, 0.7)]
+    assert metrics.pgr(0.6, 0.5, 0.7) == pytest.approx(0.5)
+    assert metrics.cpt(curve, 50, 0.2, 0.5, 0.7) == pytest.approx(0.25)  # (0.4 - 0.2) / 0.8
+    assert metrics.cpt(curve, 100, 0.2, 0.5, 0.7) == pytest.approx(0.5)
+    assert metrics.cpt(curve, 110, 0.2, 0.5, 0.7) is None
+    assert metrics.premium_parity_cost(curve, 0.7) == pytest.approx(0.6)
+    # Step function: PGR 0 on [0.2, 0.4), 0.5 on [0.4, 0.6), 1 on [0.6, 1]: mean over x in [0.2, 1] ~ 0.625.
+    assert metrics.apgr(curve, 0.2, 0.5, 0.7) == pytest.approx(0.625, abs=0.01)
+
+
+def test_random_routing_line_has_apgr_one_half() -> None:
+    line = [(0.2 + 0.8 * i / 100, 0.5 + 0.2 * i / 100) for i in range(101)]
+    assert metrics.apgr(line, 0.2, 0.5, 0.7) == pytest.approx(0.5, abs=0.01)
+
+
+def test_auroc_matches_pairwise_definition() -> None:
+    scores = [0.9, 0.8, 0.8, 0.3, 0.1]
+    labels = [True, False, True, False, False]
+    # Pairs (pos, neg): 2 positives x 3 negatives = 6; wins: 0.9 beats all 3, 0.8 beats 2 and ties 1.
+    assert metrics.auroc(scores, labels) == pytest.approx((3 + 2 + 0.5) / 6)
+    assert metrics.auroc([0.5, 0.4], [True, True]) is None
+
+
+# -- the sweep agrees with the real workflow ----------------------------------------------------------------
+@pytest.fixture(scope="module")
+def cases() -> list[Any]:
+    path = str(sample_path())
+    picked = prepare([path], prices=PRICES, split="all")
+    # A spread of sources and tiers: every 9th request keeps the test quick.
+    picked = picked[::9]
+    from model_router_tools.replay.datasets import read_records
+
+    records = {r["id"]: r for r in read_records(path)}
+    sources = {c.source: path for c in picked}
+    model = load_tier_model()
+    if model is not None:
+        add_learned(picked, model, PRICES)
+        add_confidences(picked, records, sources, "learned")
+    add_confidences(picked, records, sources, "gap")
+    return picked
+
+
+@pytest.mark.parametrize("policy", PRODUCT_POLICIES, ids=lambda p: p.name)
+@pytest.mark.parametrize("threshold", [0.5, 0.8, 0.95])
+def test_analytic_sweep_and_real_executions_agree_exactly(cases: list[Any], policy: Policy,
+                                                          threshold: float) -> None:
+    if policy.prior != "gap" and "learned" not in cases[0].probabilities:
+        pytest.skip("no learned weights shipped")
+    engine = LocalEngine(env_overrides={"REPLAY_DATASET": str(sample_path()), "REPLAY_OUTCOME_ONLY": "1"})
+    cap = budget_cap(cases) if policy.capped else None
+    results, _ = run_policy(engine, cases, policy, threshold, cap)
+    mismatches = [c.record_id for c, r in zip(cases, results, strict=True)
+                  if not agrees(c, policy, threshold, cap, r)]
+    assert not mismatches
+    # And the runs were not trivial: a cascade from Haiku escalates some requests at a high threshold.
+    if policy.start == "cheapest" and not policy.capped and threshold >= 0.8:
+        assert any(len(simulate(c, policy, threshold, cap).attempts) > 1 for c in cases)
+
+
+# -- report and regression check ------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def report() -> dict[str, Any]:
+    return run_eval([sample_path()], prices=PRICES, split="all", log=lambda _m: None,
+                    policies=["always-economy", "always-premium", "oracle", "heuristic", "cascade", "random"])
+
+
+def test_report_has_the_documented_fields(report: dict[str, Any]) -> None:
+    assert {"dataset", "n", "prices", "policies", "sources"} <= report.keys()
+    for source in report["sources"]:
+        names = [r["name"] for r in source["policies"]]
+        assert {"always-economy", "always-premium", "oracle", "random"} <= set(names)
+        for row in source["policies"]:
+            assert {"name", "quality", "cost_per_1k_usd", "cost_fraction_of_premium", "tier_share", "apgr",
+                    "cpt_50", "cpt_80", "premium_parity_cost", "curve"} <= row.keys()
+        premium = next(r for r in source["policies"] if r["name"] == "always-premium")
+        assert premium["cost_fraction_of_premium"] == pytest.approx(1.0)
+        oracle = next(r for r in source["policies"] if r["name"] == "oracle")
+        assert oracle["quality"] >= premium["quality"] - 1e-9 or source["source"] == "routellm-mtbench"
+
+
+def test_compare_flags_a_quality_drop_at_equal_cost(report: dict[str, Any], tmp_path: Path) -> None:
+    same, regressed = compare(report, json.loads(json.dumps(report)))
+    assert same and not regressed
+    worse = json.loads(json.dumps(report))
+    for source in worse["sources"]:
+        for row in source["policies"]:
+            row["quality"] -= 0.05
+            for point in row["curve"]:
+                point["quality"] -= 0.05
+    # The old report was better: comparing the worse one against it must flag a regression.
+    _, regressed = compare(worse, report)
+    assert regressed
+
+
+def _eval_json(tmp_path: Path, *flags: str) -> tuple[dict[str, Any], str]:
+    from model_router_tools.cli.main import main
+
+    out = tmp_path / f"report{len(list(tmp_path.iterdir()))}.json"
+    code = main(["eval", "--dataset", str(sample_path()), "--bootstrap", "0", "--limit", "40",
+                 "--policy", "learned+cascade", "--json", str(out), *flags])
+    assert code == 0
+    return json.loads(out.read_text()), out.name
+
+
+def test_eval_split_chooses_which_rows_are_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    holdout, _ = _eval_json(tmp_path)
+    fit, _ = _eval_json(tmp_path, "--split", "fit")
+    assert (holdout["split"], fit["split"]) == ("holdout", "fit")
+    # Different rows give different always-premium quality on at least one source.
+    assert [s["always_premium_quality"] for s in holdout["sources"]] != [s["always_premium_quality"]
+                                                                          for s in fit["sources"]]
+
+
+def test_eval_scorer_adds_the_scorers_auroc_and_reliability(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    without, _ = _eval_json(tmp_path)
+    scored, _ = _eval_json(tmp_path, "--scorer")
+    assert "scorer" not in without
+    assert scored["scorer"]
+    assert "AUROC" in capsys.readouterr().out
