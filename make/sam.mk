@@ -65,7 +65,8 @@ build-check: build
 		[ -e "ModelRouterLayer/python/$$f" ] || { echo "$(SAM_BUILD_DIR)/ModelRouterLayer/python/$$f missing" >&2; exit 1; }; \
 		echo "ok ModelRouterLayer/python/$$f"; \
 	done; \
-	if [ -n "$$(find . -type l)" ]; then echo "symlinks left in $(SAM_BUILD_DIR):" >&2; find . -type l >&2; exit 1; fi
+	if [ -n "$$(find . -type l)" ]; then echo "symlinks left in $(SAM_BUILD_DIR):" >&2; find . -type l >&2; exit 1; fi; \
+	cd $(CURDIR) && $(SAM_VENV)/bin/python scripts/check_layer.py $(SAM_BUILD_DIR)/ModelRouterLayer/python/model_router
 
 validate-sam: sam-tools
 	$(SAM_ENV) AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-$(SAM_REGION)} $(SAM) validate --lint

@@ -9,7 +9,14 @@ import pytest
 
 from model_router.providers import reset_providers
 from model_router_tools.local.engine import LocalEngine
+from model_router_tools.providers import register_local_providers
 from model_router_tools.replay.datasets import read_records, sample_path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def local_providers() -> None:
+    """MODEL_PROVIDER=replay and FAULT_INJECTION, as the local engine registers them (the layer has neither)."""
+    register_local_providers()
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,6 @@ import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from model_router.tiers import TIER_ORDER, Tier
@@ -27,7 +26,6 @@ DEFAULT_MODEL_IDS: dict[Tier, str] = {
     Tier.OPUS: "us.anthropic.claude-opus-4-6-v1",
 }
 DEFAULT_MAX_OUTPUT_TOKENS = 2048
-PROVIDERS = ("bedrock", "replay")
 CIRCUIT_BREAKER_MODES = ("off", "memory", "dynamodb")
 LOG_PROMPT_VALUES = ("false", "true")
 
@@ -50,18 +48,9 @@ class Settings:
     bedrock_read_timeout_s: float = 100.0
     guardrail_id: str | None = None
     guardrail_version: str | None = None
-    replay_dataset: str | None = None
     price_overrides: dict[str, dict[str, float]] = field(default_factory=dict)
     log_prompts: bool = False
     workflow_type: str = "STANDARD"
-    # Local runs only: wrap the provider in the fault injector, e.g. "throttle=0.2,timeout=0.02,seed=7".
-    fault_injection: str | None = None
-    # Evaluation runs only: the replay provider answers outcome-only records with a flagged empty reply.
-    replay_outcome_only: bool = False
-    # Tests of the three-tier workflow paths and the fault campaign only: a tier the record's source has no
-    # model for replays the next tier's recorded answer (the bundled sources with answer text record two
-    # tiers). Its costs flatter savings, so demo, invoke, batch and eval never set it.
-    replay_borrowed_tiers: bool = False
     # CloudWatch namespace of the EMF metrics (template parameter MetricsNamespace).
     metrics_namespace: str = "ModelRouter"
     # Circuit breaker (src/model_router/circuit.py): "dynamodb" when the stack gives a table, "memory" for local
@@ -119,9 +108,8 @@ class Settings:
                 raise SettingsError(f"MODEL_TIER={tier_name!r} is not one of haiku, sonnet, opus") from exc
             # An invoker may be given its model directly as MODEL_ID.
             model_ids[tier] = get("MODEL_ID") or model_ids[tier]
+        # Which names exist is the provider registry's to say (model_router.providers): only "bedrock" in Lambda.
         provider = (get("MODEL_PROVIDER") or "bedrock").lower()
-        if provider not in PROVIDERS:
-            raise SettingsError(f"MODEL_PROVIDER={provider!r} is not one of {', '.join(PROVIDERS)}")
         overrides_raw = get("PRICE_OVERRIDES")
         try:
             overrides = json.loads(overrides_raw) if overrides_raw else {}
@@ -154,13 +142,9 @@ class Settings:
             bedrock_read_timeout_s=number("BEDROCK_READ_TIMEOUT_SECONDS", 100.0, 1, 900),
             guardrail_id=get("GUARDRAIL_ID"),
             guardrail_version=get("GUARDRAIL_VERSION"),
-            replay_dataset=get("REPLAY_DATASET"),
             price_overrides=overrides,
             log_prompts=log_prompts == "true",
             workflow_type=workflow_type,
-            fault_injection=get("FAULT_INJECTION"),
-            replay_outcome_only=(get("REPLAY_OUTCOME_ONLY") or "").lower() in ("1", "true"),
-            replay_borrowed_tiers=(get("REPLAY_BORROWED_TIERS") or "").lower() in ("1", "true"),
             metrics_namespace=get("POWERTOOLS_METRICS_NAMESPACE") or "ModelRouter",
             **_circuit_breaker_settings(get, number),
             tier_max_output_tokens=(int(number("TIER_MAX_OUTPUT_TOKENS", 0, 1, 128_000))
@@ -213,10 +197,15 @@ def _settings_for(items: frozenset[tuple[str, str]]) -> Settings:
     return Settings.from_mapping(dict(items))
 
 
+def current_environment() -> Mapping[str, str]:
+    """The function's environment: the local engine's per-function scope, else the process's (Lambda)."""
+    env = _scoped_env.get()
+    return env if env is not None else os.environ
+
+
 def get_settings() -> Settings:
     """The settings of the function being run (cached per distinct environment)."""
-    env = _scoped_env.get()
-    return _settings_for(frozenset((env if env is not None else os.environ).items()))
+    return _settings_for(frozenset(current_environment().items()))
 
 
 @contextlib.contextmanager
@@ -227,33 +216,3 @@ def settings_scope(env: Mapping[str, str]) -> Iterator[None]:
         yield
     finally:
         _scoped_env.reset(token)
-
-
-def local_overrides(*, dataset: str | os.PathLike[str] | None = None, strategy: str | None = None,
-                    threshold: float | None = None, faults: str | None = None) -> dict[str, str]:
-    """The environment a local run (invoke, demo, batch) adds to the template's for its command-line flags.
-
-    Checked here as the functions would check them, so a bad flag is one SettingsError naming it before a
-    run starts, not a failure of every call in it.
-    """
-    env: dict[str, str] = {}
-    if dataset:
-        path = Path(dataset)
-        if not path.is_file():
-            raise SettingsError(f"--dataset: {dataset}: {'is a directory' if path.is_dir() else 'no such file'}")
-        env["REPLAY_DATASET"] = str(path.resolve())
-    if strategy:
-        env["DEFAULT_STRATEGY"] = strategy
-    if threshold is not None:
-        if not 0 <= threshold <= 1:  # NaN fails this too
-            raise SettingsError(f"--threshold {threshold}: a confidence threshold is a number in [0, 1]")
-        env["CONFIDENCE_THRESHOLD"] = str(threshold)
-    if faults:
-        from model_router_tools.faults.provider import FaultPlan, FaultSpecError
-
-        try:
-            FaultPlan.parse(faults)
-        except FaultSpecError as exc:
-            raise SettingsError(f"--faults: {exc}") from None
-        env["FAULT_INJECTION"] = faults
-    return env

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from model_router.providers import provider_for, reset_providers
+from model_router.providers import reset_providers
 from model_router_tools.cli.main import main as cli_main
 from model_router_tools.local import batch as local
 
@@ -43,7 +43,7 @@ def batch(capsys: pytest.CaptureFixture[str], *argv: Any) -> tuple[int, str]:
 
 
 def model_calls_in_this_process() -> int:
-    return len(provider_for(local._engine.function_settings("HaikuInvokerFunction")).log)
+    return len(local._engine.function_provider("HaikuInvokerFunction").log)
 
 
 def one_line_error(err: str) -> str:

@@ -222,7 +222,8 @@ def test_the_reply_carries_no_score(replay: ReplayProvider, records: list[dict[s
     record = first_of(records, "routellm-gsm8k")
     reply = replay.converse(make_call(record["prompt"]))
     assert set(dataclasses.asdict(reply)) == {"text", "stop_reason", "input_tokens", "output_tokens", "latency_ms",
-                                              "provider", "tokens_estimated", "recorded_model", "answer_recorded"}
+                                              "provider", "tokens_estimated", "recorded_model", "answer_recorded",
+                                              "note"}
 
 
 def test_replay_logs_calls() -> None:

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from model_router.providers import _cached, tier_limit
-from model_router.settings import Settings
+from model_router.providers import tier_limit
+from model_router.settings import Settings, settings_scope
 from model_router.steps.classify import classify_step
 from model_router.tiers import Tier
 
@@ -56,18 +56,22 @@ def test_a_caller_allowing_only_a_tier_the_source_never_recorded_gets_an_invalid
     assert "recorded answers for Haiku and Opus only" in state["invalid"]["message"]
 
 
-def test_bedrock_never_limits_the_tiers_and_builds_no_client_to_say_so(records: list[dict[str, Any]]) -> None:
-    before = _cached.cache_info().currsize
+def test_bedrock_never_limits_the_tiers_and_builds_no_client_to_say_so(records: list[dict[str, Any]],
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_client(*_args: Any, **_kwargs: Any) -> None:
+        raise AssertionError("tier_limit built a Bedrock client")
+
+    monkeypatch.setattr("model_router.providers.bedrock.BedrockConverseProvider.__init__", no_client)
     messages = [{"role": "user", "content": [{"text": gsm8k(records)["prompt"]}]}]
     assert tier_limit(Settings(model_provider="bedrock"), messages) is None
-    assert _cached.cache_info().currsize == before
     state = classify({"prompt": gsm8k(records)["prompt"]}, Settings(model_provider="bedrock"))
     assert state["plan"]["tiers"] == ["haiku", "sonnet", "opus"]
 
 
 @pytest.mark.parametrize("borrowed", ["1", ""])
 def test_replay_borrows_sonnet_only_when_a_path_test_asks_for_it(records: list[dict[str, Any]], borrowed: str) -> None:
-    settings = Settings.from_mapping({"MODEL_PROVIDER": "replay", "REPLAY_BORROWED_TIERS": borrowed})
-    state = classify({"prompt": gsm8k(records)["prompt"]}, settings)
+    environment = {"MODEL_PROVIDER": "replay", "REPLAY_BORROWED_TIERS": borrowed}
+    with settings_scope(environment):  # the replay provider reads its options from the function's environment
+        state = classify({"prompt": gsm8k(records)["prompt"]}, Settings.from_mapping(environment))
     expected = [Tier.HAIKU, Tier.SONNET, Tier.OPUS] if borrowed else [Tier.HAIKU, Tier.OPUS]
     assert state["plan"]["tiers"] == [t.value for t in expected]

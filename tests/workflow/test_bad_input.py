@@ -21,7 +21,6 @@ from hypothesis import strategies as st
 from model_router.contracts.hygiene import MAX_NESTING
 from model_router.contracts.request import MAX_REQUEST_BYTES, validate_request
 from model_router.errors import InvalidRequest
-from model_router.providers import provider_for
 from model_router_tools.local.engine import LocalEngine
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
@@ -134,7 +133,7 @@ BAD_REQUESTS: list[tuple[str, Any, str]] = [
 
 def model_calls(engine: LocalEngine) -> int:
     """Calls every invoker's provider received (the three share one provider per configuration)."""
-    providers = {id(p): p for p in (provider_for(engine.function_settings(fn)) for fn in INVOKERS)}
+    providers = {id(p): p for p in (engine.function_provider(fn) for fn in INVOKERS)}
     return sum(len(p.log) for p in providers.values())  # type: ignore[attr-defined]
 
 

@@ -16,6 +16,7 @@ from moto import mock_aws
 from model_router.batch import lines
 from model_router.batch.idempotency import LineStore, SQLitePersistenceLayer, create_store, line_key
 from model_router_tools.cli.main import main as cli_main
+from model_router_tools.replay.datasets import STAND_IN_NOTE
 
 SOURCE = {"bucket": "in", "key": "incoming/Team A/day 1.jsonl", "etag": "abc"}
 
@@ -84,7 +85,7 @@ def test_record_marks_only_answered_lines_done() -> None:
 def _answered(line: int, tier: str, models: float, premium: float) -> dict[str, Any]:
     cost = {"models_usd": models, "orchestration_usd": 0.0001, "premium_estimate_usd": premium}
     return {"line": line, "request_id": f"r{line}", "status": "answered",
-            "result": {"tier": tier, "cost": cost, "attempts": [{"recorded_model": "m"}]}}
+            "result": {"tier": tier, "cost": cost, "attempts": [{"recorded_model": "m", "note": STAND_IN_NOTE}]}}
 
 
 def test_summary_counts_costs_and_failures() -> None:
@@ -145,7 +146,7 @@ def test_dynamodb_store_uses_powertools_layer_on_the_templates_table_shape() -> 
 def test_local_batch_command_writes_every_line_and_resumes_without_model_calls(
     tmp_path: Path, answered_records: list[dict[str, Any]], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from model_router.providers import provider_for, reset_providers
+    from model_router.providers import reset_providers
     from model_router_tools.local import batch as local
 
     source = tmp_path / "requests.jsonl"
@@ -164,7 +165,7 @@ def test_local_batch_command_writes_every_line_and_resumes_without_model_calls(
     assert "Batch summary" in capsys.readouterr().err
     assert (tmp_path / "out" / "results.jsonl.done.sqlite").is_file()
 
-    log = provider_for(local._engine.function_settings("HaikuInvokerFunction")).log
+    log = local._engine.function_provider("HaikuInvokerFunction").log
     calls = len(log)
     out.unlink()  # as if interrupted before the output was complete
     assert cli_main(argv) == 1

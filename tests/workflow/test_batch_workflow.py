@@ -18,7 +18,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from model_router.providers import provider_for, reset_providers
+from model_router.providers import reset_providers
 from model_router_tools.local.engine import LocalEngine
 
 INPUT_BUCKET, RESULTS_BUCKET = "batch-input", "batch-results"
@@ -56,7 +56,7 @@ def batch_engine(tmp_path: Path, **env: str) -> LocalEngine:
 
 
 def model_calls(engine: LocalEngine) -> int:
-    return len(provider_for(engine.function_settings("HaikuInvokerFunction")).log)
+    return len(engine.function_provider("HaikuInvokerFunction").log)
 
 
 def upload(s3: Any, key: str, lines: list[str]) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from botocore.stub import ANY, Stubber
 
 from model_router.observability import SERVICE
-from model_router.providers import provider_for, reset_providers
+from model_router.providers import reset_providers
 from model_router_tools.local.engine import LocalEngine
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
@@ -148,7 +148,7 @@ def bedrock_engine(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[
 
 def _stubbed(engine: LocalEngine) -> Stubber:
     """The Haiku invoker's own Bedrock client (the cached provider its handler will use), stubbed at the edge."""
-    provider = provider_for(engine.function_settings("HaikuInvokerFunction"))
+    provider = engine.function_provider("HaikuInvokerFunction")
     return Stubber(provider.client)  # type: ignore[attr-defined]
 
 

@@ -16,7 +16,7 @@ import pytest
 
 from model_router.circuit import reset_breakers
 from model_router.contracts.request import validate_result
-from model_router.providers import provider_for, reset_providers
+from model_router.providers import reset_providers
 from model_router_tools.faults.campaign import (
     INVOKE_STATES,
     MIXED_FAULTS,
@@ -115,7 +115,7 @@ def test_sonnet_down_with_the_breaker_skips_sonnet_without_calling_it(requests: 
     # Two executions reach Sonnet with its 4 calls each; the 8th failure opens the circuit.
     assert sonnet[:2] == [("failed", "ThrottlingException")] * 2
     assert len(sonnet) > 2 and set(sonnet[2:]) == {("skipped", "CircuitOpenException")}
-    provider: Any = provider_for(engine.function_settings("SonnetInvokerFunction"))
+    provider: Any = engine.function_provider("SonnetInvokerFunction")
     assert sum(tier == "sonnet" for tier, _ in provider.log.calls) == 8
     skipped = next(a for r in results for a in r.output["attempts"] if a["outcome"] == "skipped")
     assert skipped["cost_usd"] == 0 and "cooling down" in skipped["error"]["message"]

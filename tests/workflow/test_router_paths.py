@@ -20,7 +20,6 @@ from typing import Any
 import pytest
 
 from model_router.contracts.request import prompt_text, validate_result
-from model_router.providers import provider_for
 from model_router.scoring.score import score_answer
 from model_router.settings import DEFAULT_MODEL_IDS
 from model_router.steps.classify import classify_step
@@ -166,7 +165,7 @@ class Run:
 
     def __init__(self, engine: LocalEngine, request: Any):
         # The (cached) providers the invoker handlers will get; today the three tiers share one.
-        providers = {id(p): p for p in (provider_for(engine.function_settings(f))
+        providers = {id(p): p for p in (engine.function_provider(f)
                                         for f in INVOKER_FUNCTIONS.values())}.values()
         calls_before = [len(p.log.calls) for p in providers]  # type: ignore[attr-defined]
         invocations_before = dict(engine.invocations)

@@ -27,8 +27,8 @@ from model_router.contracts import json_text as strict_json
 from model_router.contracts.request import MAX_REQUEST_BYTES, schema, validate_request
 from model_router.errors import InvalidRequest
 from model_router.pricing import cost_summary
+from model_router.providers.base import provider_notes
 from model_router.sfn_payloads import json_or_text
-from model_router_tools.replay.datasets import STAND_IN_NOTE
 
 MALFORMED = "Batch.MalformedLine"
 INVALID = "Router.InvalidRequest"
@@ -277,7 +277,7 @@ def summary_view(output: dict[str, Any]) -> dict[str, Any]:
     if "result" in output:
         result = output["result"]
         view["result"] = {"tier": result.get("tier"), "cost": result["cost"],
-                          "attempts": [{"recorded_model": a.get("recorded_model")} for a in result.get("attempts", [])]}
+                          "attempts": [{"note": a.get("note")} for a in result.get("attempts", [])]}
     return view
 
 
@@ -289,7 +289,7 @@ def summarise(outputs: Iterable[dict[str, Any]], *, lines: int, blank: int, sour
     failures: list[dict[str, Any]] = []
     models = orchestration = premium = 0.0
     written = reused = 0
-    replayed = False
+    notes: list[str] = []
     for out in outputs:
         written += 1
         reused += bool(out.get("from_earlier_run"))
@@ -305,7 +305,7 @@ def summarise(outputs: Iterable[dict[str, Any]], *, lines: int, blank: int, sour
         models += cost["models_usd"]
         orchestration += cost.get("orchestration_usd", 0.0)
         premium += cost["premium_estimate_usd"]
-        replayed = replayed or any(a.get("recorded_model") for a in result.get("attempts", []))
+        notes.extend(provider_notes(result.get("attempts", [])))
     summary: dict[str, Any] = {
         "input": source,
         "results": results,
@@ -319,8 +319,8 @@ def summarise(outputs: Iterable[dict[str, Any]], *, lines: int, blank: int, sour
         "cost": cost_summary(models, orchestration, premium),
         "failures": sorted(failures, key=lambda f: f["line"]),
     }
-    if replayed:
-        summary["note"] = STAND_IN_NOTE
+    if notes:
+        summary["note"] = " ".join(dict.fromkeys(notes))
     return summary
 
 

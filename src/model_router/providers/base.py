@@ -34,6 +34,14 @@ class ModelReply:
     # exists (outcome-only sources, in evaluation runs, have a score but no text).
     recorded_model: str | None = None
     answer_recorded: bool = True
+    # What a reader of the result must know about where the answer came from (replay: recorded answers of
+    # other models stand in for the tier); goes into the result's ``notes``.
+    note: str | None = None
+
+
+def provider_notes(attempts: list[dict[str, Any]]) -> list[str]:
+    """The notes the providers' replies left on the attempts (replay: stand-in models), once each, in order."""
+    return list(dict.fromkeys(a["note"] for a in attempts if a.get("note")))
 
 
 class ModelProvider(Protocol):

@@ -13,11 +13,11 @@ from typing import Any
 
 from model_router.contracts.request import prompt_text
 from model_router.pricing import cost_summary, orchestration_cost, price_for
+from model_router.providers.base import provider_notes
 from model_router.routing.plan import Features, expected_cost, margin
 from model_router.scoring.score import score_answer
 from model_router.settings import Settings
 from model_router.tiers import PREMIUM_TIER, TIER_ORDER, Tier
-from model_router_tools.replay.datasets import STAND_IN_NOTE
 
 # Bedrock rejected the request itself: every tier would, so stop at once.
 FAIL_FAST_ERRORS = {"ValidationException"}
@@ -229,7 +229,7 @@ def _accept(state: dict[str, Any], settings: Settings, status: str, reason: str)
     state["cost"] = cost_summary(models_usd, orchestration, premium_estimate)
     state["usage"] = {"input_tokens": sum(a["input_tokens"] for a in state["attempts"]),
                       "output_tokens": sum(a["output_tokens"] for a in state["attempts"])}
-    state["notes"] = [STAND_IN_NOTE] if any(a.get("provider", "").startswith("replay") for a in answered) else []
+    state["notes"] = provider_notes(answered)
     state["notes"] += state["plan"].get("notes", [])  # e.g. tiers the provider cannot answer this request on
     state["decision"] = {"action": "accept", "status": status, "reason": reason}
     return state

@@ -79,6 +79,8 @@ def invoke_model(request: dict[str, Any], settings: Settings, provider: ModelPro
     }
     if reply.recorded_model:
         attempt["recorded_model"] = reply.recorded_model
+    if reply.note:
+        attempt["note"] = reply.note
     if not reply.answer_recorded:
         attempt["answer_recorded"] = False
     if cut_bytes:

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from model_router.pricing import format_usd
-from model_router.settings import local_overrides
 from model_router_tools.cli.types import fault_spec
 from model_router_tools.local.batch_files import MAX_WORKERS
+from model_router_tools.local.overrides import local_overrides
 from model_router_tools.replay.datasets import STAND_IN_NOTE
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130

@@ -25,7 +25,7 @@ import uuid
 from pathlib import Path
 from typing import Any, NoReturn
 
-from model_router.settings import SettingsError, local_overrides
+from model_router.settings import SettingsError
 from model_router_tools.cli import batch as batch_cli
 from model_router_tools.cli.types import (
     fault_spec,
@@ -37,6 +37,7 @@ from model_router_tools.cli.types import (
     unit_interval,
 )
 from model_router_tools.demo import DEFAULT_SWEEP, QUALITY_TARGET
+from model_router_tools.local.overrides import local_overrides
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 DEFAULT_AWS_TIMEOUT_S = 300.0

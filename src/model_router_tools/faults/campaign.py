@@ -20,7 +20,7 @@ from model_router.circuit import reset_breakers
 from model_router.contracts.request import validate_result
 from model_router.errors import MODEL_ERRORS_BY_NAME
 from model_router.pricing import orchestration_cost
-from model_router.providers import provider_for, reset_providers
+from model_router.providers import reset_providers
 from model_router.steps.decide import CONTROL_LAMBDA_MS, LAMBDA_MEMORY_GB
 from model_router.tiers import TIER_ORDER, Tier
 from model_router_tools.demo import replayable
@@ -199,7 +199,7 @@ def _run_chunk(args: tuple[str, dict[str, str], list[dict[str, Any]]]) -> Campai
     # The invokers share one provider per configuration (one per container in AWS): count each once.
     providers: dict[int, Any] = {}
     for function in INVOKER_FUNCTIONS.values():
-        provider = provider_for(engine.function_settings(function))
+        provider = engine.function_provider(function)
         providers[id(provider)] = provider
     for provider in providers.values():
         report.model_calls.update(tier for tier, _ in provider.log.calls)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 
 from model_router import errors
 from model_router.contracts.request import message_text
+from model_router.providers import register_wrapper
 from model_router.providers.base import CallLog, ModelCall, ModelProvider, ModelReply
 from model_router.tiers import Tier
 
@@ -136,3 +137,18 @@ class FaultInjectingProvider:
             return replace(reply, text=reply.text[:half], output_tokens=max(1, reply.output_tokens // 2),
                            stop_reason="max_tokens")
         return reply
+
+
+# Set on a local function's environment, e.g. "throttle=0.2,timeout=0.02,seed=7": every call goes through
+# the fault injector.
+FAULTS_VARIABLE = "FAULT_INJECTION"
+
+
+def inject_faults(provider: ModelProvider, spec: str) -> ModelProvider:
+    """``provider`` behind the fault injector, with the plan ``spec`` describes."""
+    return FaultInjectingProvider(provider, FaultPlan.parse(spec))
+
+
+def register() -> None:
+    """Wrap every provider in the fault injector when FAULT_INJECTION is set (local runs only)."""
+    register_wrapper(FAULTS_VARIABLE, inject_faults)

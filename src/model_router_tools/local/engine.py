@@ -66,15 +66,18 @@ from moto.stepfunctions.parser.asl.utils import json_path as json_path_module
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from moto.stepfunctions.parser.backend.execution_worker_comm import ExecutionWorkerCommunication
 
+from model_router.providers import ModelProvider, provider_for
 from model_router.settings import Settings, settings_scope
 from model_router_tools.local import batch_support
 from model_router_tools.local.executions import ExecutionStore, execution_record
 from model_router_tools.local.template import FunctionSpec, definition_substitutions, function_specs, load_template
+from model_router_tools.providers import register_local_providers
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/model-router-local"
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
+
 
 # Powertools reads these once, at import of each handler module. X-Ray has no daemon here.
 LOCAL_PROCESS_ENV = {
@@ -297,6 +300,7 @@ class LocalEngine:
         self.workflow_type = workflow_type
         self.sleep_on_retry = sleep_on_retry
         self.functions: dict[str, FunctionSpec] = function_specs(self.template, root, parameters)
+        register_local_providers()
         overrides = {"MODEL_PROVIDER": "replay", **(env_overrides or {})}
         self.environments = {
             arn: {**spec.environment, **overrides, "AWS_LAMBDA_FUNCTION_NAME": spec.logical_id}
@@ -322,6 +326,12 @@ class LocalEngine:
     def function_settings(self, logical_id: str) -> Settings:
         """The settings a function of this engine runs with (template environment + overrides)."""
         return Settings.from_mapping(self.environments[function_arn(logical_id)])
+
+    def function_provider(self, logical_id: str) -> ModelProvider:
+        """The (cached) provider a function of this engine calls: the one its handler gets."""
+        environment = self.environments[function_arn(logical_id)]
+        with settings_scope(environment):
+            return provider_for(Settings.from_mapping(environment))
 
     # -- handlers -------------------------------------------------------------------------------
     def _handler(self, arn: str) -> Callable[[dict[str, Any], Any], Any]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -23,9 +24,18 @@ from typing import Any
 from model_router import errors
 from model_router.contracts.request import message_text
 from model_router.pricing import estimate_tokens
-from model_router.providers.base import CallLog, ModelCall, ModelReply, TierLimit
+from model_router.providers import register_provider
+from model_router.providers.base import CallLog, ModelCall, ModelProvider, ModelReply, TierLimit
+from model_router.settings import Settings
 from model_router.tiers import Tier
-from model_router_tools.replay.datasets import TierMap, output_token_estimate, read_records, sample_path, tier_maps
+from model_router_tools.replay.datasets import (
+    STAND_IN_NOTE,
+    TierMap,
+    output_token_estimate,
+    read_records,
+    sample_path,
+    tier_maps,
+)
 
 
 def normalise(text: str) -> str:
@@ -152,6 +162,7 @@ class ReplayProvider:
             tokens_estimated=True,
             recorded_model=model,
             answer_recorded=answer_recorded,
+            note=STAND_IN_NOTE,
         )
 
     @staticmethod
@@ -168,3 +179,28 @@ class ReplayProvider:
             return None  # no recorded answer for any other turn
         response = outcome.get("response")
         return response if isinstance(response, str) else None
+
+
+# The environment a local function reads to configure replay (the local engine and `local_overrides` set them).
+DATASET_VARIABLE = "REPLAY_DATASET"
+# Evaluation runs only: answer outcome-only records with a flagged empty reply.
+OUTCOME_ONLY_VARIABLE = "REPLAY_OUTCOME_ONLY"
+# Tests of the three-tier workflow paths and the fault campaign only: a tier the record's source has no model
+# for replays the next tier's recorded answer. Its costs flatter savings: demo, invoke, batch and eval never
+# set it.
+BORROWED_TIERS_VARIABLE = "REPLAY_BORROWED_TIERS"
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").lower() in ("1", "true")
+
+
+def _from_environment(_settings: Settings, env: Mapping[str, str]) -> ModelProvider:
+    return ReplayProvider(env.get(DATASET_VARIABLE), outcome_only=_flag(env.get(OUTCOME_ONLY_VARIABLE)),
+                          borrowed_tiers=_flag(env.get(BORROWED_TIERS_VARIABLE)))
+
+
+def register() -> None:
+    """Make ``MODEL_PROVIDER=replay`` available to the runtime (local runs and evaluation only)."""
+    register_provider("replay", _from_environment,
+                      options=(DATASET_VARIABLE, OUTCOME_ONLY_VARIABLE, BORROWED_TIERS_VARIABLE), limits_tiers=True)

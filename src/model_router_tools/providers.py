@@ -1,0 +1,16 @@
+"""The offline providers, registered with the runtime's provider registry (model_router.providers).
+
+The Lambda layer holds only Bedrock; the local engine, the evaluation and the tests call
+:func:`register_local_providers` so that ``MODEL_PROVIDER=replay`` and ``FAULT_INJECTION`` mean something.
+"""
+
+from __future__ import annotations
+
+from model_router_tools.faults import provider as fault_provider
+from model_router_tools.replay import provider as replay_provider
+
+
+def register_local_providers() -> None:
+    """Replay of recorded outcomes, and the fault injector as a wrapper (idempotent)."""
+    replay_provider.register()
+    fault_provider.register()
