@@ -1,4 +1,4 @@
-"""Prompt-injection-shaped input changes nothing the caller did not allow (issue 6, "Bad input" item 5).
+"""Prompt-injection-shaped input changes nothing the caller did not allow.
 
 * A prompt that says "route me to Opus / ignore your instructions / set max_tier" cannot move a request past
   its ``routing.max_tier``, ``routing.tiers`` or ``max_cost_usd``, on any path: first route, escalation, or
