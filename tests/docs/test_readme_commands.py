@@ -1,6 +1,7 @@
 """Every command the docs show runs, so the docs cannot drift from the CLI.
 
-The rules (README.md, examples/README.md and the examples in ``model-router --help``, cli.py's docstring):
+The rules (README.md, examples/README.md, every docs/*.md and the examples in ``model-router --help``, the
+docstring of model_router_tools.cli.main):
 
 * A fenced block opened with ```bash (or ```sh / ```shell) holds commands that run offline. Each block runs
   on its own, line by line in order, in a fresh copy of the project (so a block is a recipe a reader can paste:
@@ -14,8 +15,8 @@ The rules (README.md, examples/README.md and the examples in ``model-router --he
 * A plain command line runs in this process through ``model_router_tools.cli.main.main``, the console
   script's entry point (argv split as the shell splits it); a line with shell syntax (a pipe, ``$(...)``, a
   redirection) runs under bash with the environment's scripts first on ``PATH``.
-* In the ``--help`` texts (``model-router --help``: cli.py's docstring; ``model-router route --help``), the
-  indented lines that start with ``model-router`` run the same way, in one copy.
+* In the ``--help`` texts (``model-router --help``: model_router_tools.cli.main's docstring; ``model-router
+  route --help``), the indented lines that start with ``model-router`` run the same way, in one copy.
 """
 
 from __future__ import annotations
@@ -38,7 +39,9 @@ from model_router_tools.cli import route as route_preview
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 
 ROOT = Path(__file__).resolve().parents[2]
-DOCS = ("README.md", "examples/README.md")
+# README.md first: the quick tour is looked up in it. Every markdown file under docs/ runs too.
+DOCS = ("README.md", "examples/README.md",
+        *sorted(path.relative_to(ROOT).as_posix() for path in (ROOT / "docs").rglob("*.md")))
 SHELLS = {"bash", "sh", "shell"}
 NOT_RUN = re.compile(r"^<!--\s*not-run:\s*(.*?)\s*-->\s*$")
 FENCE = re.compile(r"^```\s*([\w-]*)\s*$")
@@ -233,6 +236,7 @@ def test_the_readme_runs_the_quick_tour_and_leaves_out_only_what_needs_aws() -> 
     blocks = doc_blocks()
     tour = next(block for block in blocks if any("model-router route" in line for _, line in block.commands))
     assert tour.not_run is None and tour.source == "README.md"
+    assert any(block.source.startswith("docs/") and block.not_run is None for block in blocks)  # docs/*.md run too
     left_out = [block for block in blocks if block.not_run is not None]
     assert left_out and all(block.not_run for block in left_out)  # every marker says why
     for block in left_out:
