@@ -32,3 +32,11 @@ DATA_TIER_NAMES: dict[str, Tier] = {"economy": Tier.HAIKU, "standard": Tier.SONN
 
 def tiers_between(low: Tier, high: Tier) -> list[Tier]:
     return [t for t in TIER_ORDER if low.rank <= t.rank <= high.rank]
+
+# A result or batch summary carries this wherever its numbers come from replayed data (the offline replay
+# provider; attempts record ``provider: replay...``).
+STAND_IN_NOTE = (
+    "Replay: recorded answers of real open/commercial models stand in for Claude Haiku/Sonnet/Opus "
+    "(per source: economy -> Haiku, standard -> Sonnet, premium -> Opus; a tier its source recorded no model for "
+    "is not used); costs use Claude prices."
+)

@@ -28,7 +28,7 @@ from model_router.contracts.request import MAX_REQUEST_BYTES, schema, validate_r
 from model_router.errors import InvalidRequest
 from model_router.pricing import cost_summary
 from model_router.sfn_payloads import json_or_text
-from model_router_tools.replay.datasets import STAND_IN_NOTE
+from model_router.tiers import STAND_IN_NOTE
 
 MALFORMED = "Batch.MalformedLine"
 INVALID = "Router.InvalidRequest"

@@ -16,8 +16,7 @@ from model_router.pricing import cost_summary, orchestration_cost, price_for
 from model_router.routing.plan import Features, expected_cost, margin
 from model_router.scoring.score import score_answer
 from model_router.settings import Settings
-from model_router.tiers import PREMIUM_TIER, TIER_ORDER, Tier
-from model_router_tools.replay.datasets import STAND_IN_NOTE
+from model_router.tiers import PREMIUM_TIER, STAND_IN_NOTE, TIER_ORDER, Tier
 
 # Bedrock rejected the request itself: every tier would, so stop at once.
 FAIL_FAST_ERRORS = {"ValidationException"}

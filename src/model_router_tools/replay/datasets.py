@@ -20,13 +20,10 @@ from typing import Any
 
 from model_router.tiers import DATA_TIER_NAMES, Tier
 
+# Results carry the note, so the runtime defines it; the offline commands print it from here.
+from model_router.tiers import STAND_IN_NOTE as STAND_IN_NOTE
+
 SAMPLE_NAME = "sample.jsonl.gz"
-# Printed wherever numbers come from replayed data.
-STAND_IN_NOTE = (
-    "Replay: recorded answers of real open/commercial models stand in for Claude Haiku/Sonnet/Opus "
-    "(per source: economy -> Haiku, standard -> Sonnet, premium -> Opus; a tier its source recorded no model for "
-    "is not used); costs use Claude prices."
-)
 
 
 # The shared data has no test split of its own. Models are fitted on the "fit" part of dev and every
