@@ -37,9 +37,8 @@ def s3_client() -> Any:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     parsed = parse_batch_event(event)
     settings = get_settings()
-    keys = batch_log_keys(parsed)
-    correlate(logger, metrics, tracer, settings, component="batch", request_id=keys.pop("request_id", None),
-              execution=None, step=parsed.step, **keys)
+    # The batch's payloads carry no execution id; a line's request id once it is known.
+    correlate(logger, metrics, tracer, settings, component="batch", step=parsed.step, **batch_log_keys(parsed))
     match parsed:
         case BatchLocateEvent():
             result = jobs.locate(parsed.execution_input, settings, s3_client())

@@ -50,7 +50,7 @@ def observability(component: str) -> tuple[Logger, Metrics, Tracer]:
 
 
 def correlate(logger: Logger, metrics: Metrics, tracer: Tracer, settings: Settings, *, component: str,
-              request_id: str | None, execution: str | None, **keys: Any) -> None:
+              request_id: str | None = None, execution: str | None = None, **keys: Any) -> None:
     """Tie this invocation's logs, metrics and trace to its request and execution.
 
     Call it first in the handler, before any log line: ``inject_lambda_context(clear_state=True)`` starts
