@@ -1,10 +1,11 @@
 """The events the state machines send each Lambda, parsed into typed inputs at the handler boundary.
 
-Each handler's first line is ``Xxx.from_event(event)``: the payload statemachine/router.asl.json (or
-batch.asl.json) builds for that state, checked field by field. A payload of the wrong shape is a bug in
-the workflow definition or a hand-made test event, never caller input (an invalid *request* is the
-classifier's result, not an error), so it raises :class:`MalformedEvent` naming the field. No Retry in
-either definition matches that name: the execution history shows it at once, with the field.
+Each handler's first line parses its event (``XxxEvent.from_event``; the batch function's
+``parse_batch_event``): the payload statemachine/router.asl.json (or batch.asl.json) builds for that state,
+checked field by field. A payload of the wrong shape is a bug in the workflow definition or a hand-made
+event, never caller input (an invalid *request* is the classifier's result, not an error), so it raises
+:class:`MalformedEvent` naming the field. No Retry in either definition matches that name: the execution
+history shows it at once, with the field (Invoke's and Score Answer's Catch record it like any failure).
 
 The workflow state that flows from state to state stays a dict (the scorer's ``state``, the batch's
 ``batch``/``item``): it is the state machine's document, read by JSONPath in the ASL. What is typed here
