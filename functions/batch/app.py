@@ -22,7 +22,7 @@ from model_router.steps.events import (
     parse_batch_event,
 )
 
-logger, metrics, tracer = observability("batch")
+logger, metrics, tracer = observability()
 PER_LINE_STEPS = ("prepare", "record")
 
 

@@ -10,7 +10,7 @@ from model_router.settings import get_settings
 from model_router.steps.classify import classify
 from model_router.steps.events import ClassifierEvent
 
-logger, metrics, tracer = observability("classifier")
+logger, metrics, tracer = observability()
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -11,7 +11,7 @@ from model_router.settings import get_settings
 from model_router.steps.events import InvokerEvent
 from model_router.steps.invoke import invoke_step
 
-logger, metrics, tracer = observability("invoker")
+logger, metrics, tracer = observability()
 
 
 @logger.inject_lambda_context(clear_state=True)

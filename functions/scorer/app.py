@@ -10,7 +10,7 @@ from model_router.settings import get_settings
 from model_router.steps.decide import failure_step, score_step
 from model_router.steps.events import ScorerEvent
 
-logger, metrics, tracer = observability("scorer")
+logger, metrics, tracer = observability()
 STEPS = {"score": score_step, "failure": failure_step}
 
 

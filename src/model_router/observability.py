@@ -36,8 +36,9 @@ class _CurrentStdout(io.TextIOBase):
         sys.stdout.flush()
 
 
-def observability(component: str) -> tuple[Logger, Metrics, Tracer]:
-    """The Logger, Metrics and Tracer of one Lambda module; call once, at import."""
+def observability() -> tuple[Logger, Metrics, Tracer]:
+    """The Logger, Metrics and Tracer of one Lambda module; call once, at import. (Which function logs is
+    a key :func:`correlate` appends per invocation: keys appended at import do not outlive the first one.)"""
     # In Lambda, log init errors through the logger; in a local process the hook would claim every
     # uncaught exception of the CLI as this function's. (The runtime's own variable, read once at import:
     # not a deployment setting.)
