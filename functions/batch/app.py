@@ -10,10 +10,20 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from model_router.batch import jobs
 from model_router.batch.idempotency import line_store
 from model_router.emf import record_batch_summary
-from model_router.observability import observability
+from model_router.observability import correlate, observability
 from model_router.settings import get_settings
+from model_router.steps.events import (
+    BatchFinishEvent,
+    BatchLocateEvent,
+    BatchPrepareEvent,
+    BatchRecordEvent,
+    BatchSplitEvent,
+    batch_log_keys,
+    parse_batch_event,
+)
 
-logger, metrics, tracer = observability("batch")
+logger, metrics, tracer = observability()
+PER_LINE_STEPS = ("prepare", "record")
 
 
 @cache
@@ -21,41 +31,28 @@ def s3_client() -> Any:
     return boto3.client("s3")
 
 
-def _locate(event: dict[str, Any]) -> dict[str, Any]:
-    return jobs.locate(event["event"], get_settings(), s3_client())
-
-
-def _split(event: dict[str, Any]) -> dict[str, Any]:
-    return jobs.split(event["batch"], s3_client())
-
-
-def _prepare(event: dict[str, Any]) -> dict[str, Any]:
-    return jobs.prepare(event, line_store(get_settings()))
-
-
-def _record(event: dict[str, Any]) -> dict[str, Any]:
-    return jobs.record(event, line_store(get_settings()))
-
-
-def _finish(event: dict[str, Any]) -> dict[str, Any]:
-    summary = jobs.finish(event["batch"], event["items"], event["map_run"], s3_client())
-    metrics.namespace = get_settings().metrics_namespace
-    record_batch_summary(metrics, summary)  # the dashboard's "batch failures" widget reads BatchItemsFailed
-    return summary
-
-
-STEPS = {"locate": _locate, "split": _split, "prepare": _prepare, "record": _record, "finish": _finish}
-
-
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    step = event["step"]
-    item = event.get("item") or {}
-    logger.append_keys(step=step, line=item.get("line"), request_id=item.get("request_id"))
-    result = STEPS[step](event)
+    parsed = parse_batch_event(event)
+    settings = get_settings()
+    # The batch's payloads carry no execution id; a line's request id once it is known.
+    correlate(logger, metrics, tracer, settings, component="batch", step=parsed.step, **batch_log_keys(parsed))
+    match parsed:
+        case BatchLocateEvent():
+            result = jobs.locate(parsed.execution_input, settings, s3_client())
+        case BatchSplitEvent():
+            result = jobs.split(parsed.batch, s3_client())
+        case BatchPrepareEvent():
+            result = jobs.prepare(parsed, line_store(settings))
+            logger.append_keys(request_id=result.get("request_id") or result["output"]["request_id"])
+        case BatchRecordEvent():
+            result = jobs.record(parsed, line_store(settings))
+        case BatchFinishEvent():
+            result = jobs.finish(parsed.batch, parsed.items, parsed.map_run, s3_client())
+            record_batch_summary(metrics, result)  # the dashboard's "batch failures" widget reads BatchItemsFailed
     # Per-line steps log at debug (a batch has thousands of lines); the batch-level steps at info.
-    log = logger.debug if step in ("prepare", "record") else logger.info
+    log = logger.debug if parsed.step in PER_LINE_STEPS else logger.info
     log("batch step done", extra={"action": result.get("action"), "status": result.get("status")})
     return result

@@ -1,4 +1,4 @@
-"""Bad input never reaches a model.
+"""Bad input never reaches a model: it is rejected before any model call, with the field named.
 
 The table runs every kind of bad request through the REAL workflow on the local engine: each must end in
 ``Router.InvalidRequest`` whose cause starts with the offending field, with zero model calls (the providers'

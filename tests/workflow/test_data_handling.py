@@ -1,5 +1,5 @@
-"""Data handling: no prompt or answer text in logs or metrics by default; the optional
-Bedrock Guardrail goes from the template parameters to every Converse call.
+"""Data handling: no prompt or answer text in logs or metrics by default; the optional Bedrock Guardrail
+goes from the template parameters to every Converse call.
 
 Log tests run full local executions (an answer, an escalation, a fallback after throttling, a rejected
 request, a total failure) and capture everything: the handlers' stdout (Powertools JSON logs and EMF

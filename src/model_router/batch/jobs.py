@@ -22,6 +22,7 @@ from botocore.exceptions import ClientError
 from model_router.batch import lines as batch_lines
 from model_router.batch.idempotency import LineStore
 from model_router.settings import Settings
+from model_router.steps.events import BatchPrepareEvent, BatchRecordEvent
 
 MAX_WAITING_PER_SWEEP = 100  # the sweep's Map state carries them in its payload
 SCHEDULED = "Scheduled Event"
@@ -139,16 +140,17 @@ def split(batch: dict[str, Any], s3: Any) -> dict[str, Any]:
     return {"bucket": batch["results_bucket"], "key": key, "lines": len(items), "blank": blank}
 
 
-def prepare(event: dict[str, Any], store: LineStore) -> dict[str, Any]:
-    item, source = event["item"], event["source"]
-    return batch_lines.prepare(item, source, store.done(source, int(item["line"])))
+def prepare(event: BatchPrepareEvent, store: LineStore) -> dict[str, Any]:
+    """The line's validated request to route, or its output line when it is settled (invalid, or done in an
+    earlier run of the same input version)."""
+    return batch_lines.prepare(event.item, event.source, store.done(event.source, event.line))
 
 
-def record(event: dict[str, Any], store: LineStore) -> dict[str, Any]:
-    state = event["item"]
-    output, done = batch_lines.record(state)
+def record(event: BatchRecordEvent, store: LineStore) -> dict[str, Any]:
+    """The routed line's output line; an answered line is marked done so a rerun does not route it again."""
+    output, done = batch_lines.record(event.item)
     if done:
-        store.mark_done(state["source"], output["line"], output)
+        store.mark_done(event.source, event.line, output)
     return output
 
 

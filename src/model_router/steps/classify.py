@@ -1,31 +1,27 @@
-"""The logic behind each Lambda, one function per state-machine step.
+"""Classify Request: validate the request and pick a starting tier (no model call).
 
-Handlers in functions/ are thin: they parse the event, call one of these, and return its result.
+An invalid request is a result (``valid: false`` with the field and why), which the state machine's
+Choice sends to the Fail state ``Router.InvalidRequest``; it is never an exception.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from model_router.circuit import with_circuit_breaker
-from model_router.contracts.request import valid_request_id, validate_request
+from model_router.contracts.request import validate_request
 from model_router.errors import InvalidRequest
 from model_router.pricing import tier_prices
-from model_router.providers import ModelProvider, tier_limit
+from model_router.providers import tier_limit
 from model_router.routing.plan import plan_route
 from model_router.settings import Settings
-from model_router.steps.decide import failure_step, score_step
-from model_router.steps.invoke import invoke_model
-
-__all__ = ["classify_step", "failure_step", "invoke_step", "score_step"]
+from model_router.steps.events import ClassifierEvent
 
 
-def classify_step(event: dict[str, Any], settings: Settings) -> dict[str, Any]:
-    """Validate the request and classify it. Invalid input becomes ``valid: false`` (the Choice rejects it)."""
-    raw = event.get("request")
-    default_id = event.get("execution_name")
+def classify(event: ClassifierEvent, settings: Settings) -> dict[str, Any]:
+    """The workflow's initial state: the validated request, its classification, route and plan."""
     try:
-        request = validate_request(raw, default_request_id=default_id)
+        request = validate_request(event.request, default_request_id=event.execution_name)
         # Which tiers can answer at all (every tier on Bedrock; replay: those its source recorded a model for).
         limit = tier_limit(settings, request["messages"])
         classification, plan = plan_route(
@@ -38,11 +34,9 @@ def classify_step(event: dict[str, Any], settings: Settings) -> dict[str, Any]:
             unavailable_reason=limit.reason if limit else "",
         )
     except InvalidRequest as exc:
-        # Echo the caller's id only when it is a valid one: an invalid id may be huge or hold anything.
-        request_id = valid_request_id(raw.get("request_id")) if isinstance(raw, dict) else None
         return {
             "valid": False,
-            "request_id": request_id or str(default_id or ""),
+            "request_id": event.request_id or "",
             "invalid": {"field": exc.field, "message": exc.message, "cause": f"{exc.field}: {exc.message}"},
         }
     return {
@@ -57,6 +51,8 @@ def classify_step(event: dict[str, Any], settings: Settings) -> dict[str, Any]:
     }
 
 
-def invoke_step(event: dict[str, Any], settings: Settings, provider: ModelProvider) -> dict[str, Any]:
-    """Call this function's tier (unless its circuit is open); returns the attempt (with the answer) for the scorer."""
-    return invoke_model(event["request"], settings, with_circuit_breaker(provider, settings))
+def classify_step(event: Mapping[str, Any], settings: Settings) -> dict[str, Any]:
+    """:func:`classify` for callers outside a workflow (``model-router route``, benches), which pass
+    ``{"request": ...}`` and maybe an ``execution_name`` to default the request id to."""
+    return classify(ClassifierEvent(request=event.get("request"), execution_name=event.get("execution_name")),
+                    settings)

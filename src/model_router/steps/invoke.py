@@ -6,9 +6,11 @@ import json
 from dataclasses import replace
 from typing import Any
 
+from model_router.circuit import with_circuit_breaker
 from model_router.pricing import price_for
 from model_router.providers import ModelCall, ModelProvider, ModelReply
 from model_router.settings import Settings
+from model_router.steps.events import InvokerEvent
 
 # Largest maxTokens each current Claude tier accepts on Bedrock (Haiku/Sonnet/Opus 4.5: 64K).
 TIER_MAX_OUTPUT_TOKENS = 64_000
@@ -86,3 +88,8 @@ def invoke_model(request: dict[str, Any], settings: Settings, provider: ModelPro
     if cut_bytes:
         attempt["answer_cut_bytes"] = cut_bytes
     return attempt
+
+
+def invoke_step(event: InvokerEvent, settings: Settings, provider: ModelProvider) -> dict[str, Any]:
+    """Call this function's tier (unless its circuit is open); returns the attempt (with the answer) for the scorer."""
+    return invoke_model(event.request, settings, with_circuit_breaker(provider, settings))

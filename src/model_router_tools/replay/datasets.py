@@ -21,7 +21,7 @@ from typing import Any
 from model_router.tiers import DATA_TIER_NAMES, Tier
 
 SAMPLE_NAME = "sample.jsonl.gz"
-# Printed wherever numbers come from replayed data.
+# What every number from replayed data must say (the replay provider puts it on its replies).
 STAND_IN_NOTE = (
     "Replay: recorded answers of real open/commercial models stand in for Claude Haiku/Sonnet/Opus "
     "(per source: economy -> Haiku, standard -> Sonnet, premium -> Opus; a tier its source recorded no model for "
