@@ -1,4 +1,4 @@
-"""The ``model-router batch`` command (registered by model_router_tools.cli.main)."""
+"""``model-router batch``: every line of a JSONL file through the batch workflow's per-line states, locally."""
 
 from __future__ import annotations
 
@@ -9,13 +9,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from model_router.pricing import format_usd
-from model_router.settings import local_overrides
+from model_router_tools.cli.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from model_router_tools.cli.types import fault_spec
 from model_router_tools.local.batch_files import MAX_WORKERS
-from model_router_tools.replay.datasets import STAND_IN_NOTE
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 FAILURES_SHOWN = 10
 
 
@@ -52,7 +49,7 @@ def add_parser(sub: Any) -> None:
     batch.add_argument("--strategy", choices=["heuristic", "learned", "cascade", "static"])
     batch.add_argument("--faults", type=fault_spec, help="inject faults, e.g. 'throttle=0.2,seed=7'")
     batch.add_argument("--no-progress", action="store_true", help="no progress bar")
-    batch.set_defaults(func=cmd_batch)
+    batch.set_defaults(func=run)
 
 
 def _usage_error(args: argparse.Namespace) -> str | None:
@@ -67,9 +64,14 @@ def _usage_error(args: argparse.Namespace) -> str | None:
     return None
 
 
-def cmd_batch(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
+    # The batch's libraries (the local engine: moto, boto3; rich) are imported when it runs, not for `--help`.
+    from rich.console import Console
     from rich.markup import escape
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from model_router.pricing import format_usd
+    from model_router.settings import local_overrides
     from model_router_tools.local.batch import run_batch, summary_path
     from model_router_tools.local.batch_files import BatchError
 
@@ -80,10 +82,6 @@ def cmd_batch(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     env = local_overrides(dataset=args.dataset, strategy=args.strategy, faults=args.faults)
     store = Path(args.store) if args.store else None
-
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     console = Console(stderr=True, highlight=False)
     columns = (TextColumn("routing"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
                TextColumn("cost so far {task.fields[cost]}"), TimeElapsedColumn())
@@ -121,6 +119,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
 def _savings(cost: dict[str, Any]) -> str:
     """What routing saved against sending every line to Opus, or what it cost on top (escalations pay twice)."""
+    from model_router.pricing import format_usd
+
     savings = cost["savings_usd"]
     if round(savings, 4) < 0:
         return f"cost {format_usd(-savings)} more than all-Opus ({-cost['savings_pct']:.1f}% more)"
@@ -129,6 +129,9 @@ def _savings(cost: dict[str, Any]) -> str:
 
 def _print_summary(console: Any, summary: dict[str, Any], elapsed: float, where: Path) -> None:
     from rich.markup import escape
+
+    from model_router.pricing import format_usd
+    from model_router_tools.replay.datasets import STAND_IN_NOTE
 
     cost = summary["cost"]
     rate = summary["written"] / elapsed if elapsed else 0.0
