@@ -1,6 +1,6 @@
 """Every command the docs show runs, so the docs cannot drift from the CLI.
 
-The rules (README.md, examples/README.md and the examples in ``model-router --help``, cli.py's docstring):
+The rules (README.md, examples/README.md and the examples in ``model-router --help``, cli/main.py's docstring):
 
 * A fenced block opened with ```bash (or ```sh / ```shell) holds commands that run offline. Each block runs
   on its own, line by line in order, in a fresh copy of the project (so a block is a recipe a reader can paste:
@@ -14,7 +14,7 @@ The rules (README.md, examples/README.md and the examples in ``model-router --he
 * A plain command line runs in this process through ``model_router_tools.cli.main.main``, the console
   script's entry point (argv split as the shell splits it); a line with shell syntax (a pipe, ``$(...)``, a
   redirection) runs under bash with the environment's scripts first on ``PATH``.
-* In the ``--help`` texts (``model-router --help``: cli.py's docstring; ``model-router route --help``), the
+* In the ``--help`` texts (``model-router --help``: cli/main.py's docstring; ``model-router route --help``), the
   indented lines that start with ``model-router`` run the same way, in one copy.
 """
 
