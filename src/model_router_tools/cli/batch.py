@@ -9,9 +9,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from model_router_tools.cli.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from model_router.pricing import format_usd
+from model_router.settings import local_overrides
+from model_router_tools.cli.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+from model_router_tools.cli.preflight import check_datasets
 from model_router_tools.cli.types import fault_spec
-from model_router_tools.local.batch_files import MAX_WORKERS
+from model_router_tools.local.batch_files import MAX_WORKERS, BatchError
+from model_router_tools.replay.datasets import STAND_IN_NOTE
 
 FAILURES_SHOWN = 10
 
@@ -52,34 +56,17 @@ def add_parser(sub: Any) -> None:
     batch.set_defaults(func=run)
 
 
-def _usage_error(args: argparse.Namespace) -> str | None:
-    """Flags that would make every line fail, found before anything starts."""
-    if args.dataset:
-        from model_router_tools.replay.datasets import DatasetError, check_dataset
-
-        try:
-            check_dataset(args.dataset)
-        except DatasetError as exc:
-            return f"--dataset: {exc}"
-    return None
-
-
 def run(args: argparse.Namespace) -> int:
     # The batch's libraries (the local engine: moto, boto3; rich) are imported when it runs, not for `--help`.
     from rich.console import Console
     from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from model_router.pricing import format_usd
-    from model_router.settings import local_overrides
     from model_router_tools.local.batch import run_batch, summary_path
-    from model_router_tools.local.batch_files import BatchError
 
     input_path, output_path = Path(args.input), Path(args.output)
-    problem = _usage_error(args)
-    if problem:
-        print(f"error: {problem}", file=sys.stderr)
-        return EXIT_USAGE
+    if args.dataset:  # a dataset that would make every line fail: said before anything starts
+        check_datasets("--dataset", [args.dataset])
     env = local_overrides(dataset=args.dataset, strategy=args.strategy, faults=args.faults)
     store = Path(args.store) if args.store else None
     console = Console(stderr=True, highlight=False)
@@ -119,8 +106,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _savings(cost: dict[str, Any]) -> str:
     """What routing saved against sending every line to Opus, or what it cost on top (escalations pay twice)."""
-    from model_router.pricing import format_usd
-
     savings = cost["savings_usd"]
     if round(savings, 4) < 0:
         return f"cost {format_usd(-savings)} more than all-Opus ({-cost['savings_pct']:.1f}% more)"
@@ -129,9 +114,6 @@ def _savings(cost: dict[str, Any]) -> str:
 
 def _print_summary(console: Any, summary: dict[str, Any], elapsed: float, where: Path) -> None:
     from rich.markup import escape
-
-    from model_router.pricing import format_usd
-    from model_router_tools.replay.datasets import STAND_IN_NOTE
 
     cost = summary["cost"]
     rate = summary["written"] / elapsed if elapsed else 0.0

@@ -7,10 +7,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from model_router.settings import local_overrides
 from model_router_tools.cli.console import print_json, rich_console
 from model_router_tools.cli.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from model_router_tools.cli.preflight import check_datasets
 from model_router_tools.cli.types import fault_spec, positive_int, threshold_list, unit_interval
+from model_router_tools.replay.datasets import read_records, sample_path, tier_maps
 
 # model_router_tools.demo's DEFAULT_SWEEP and QUALITY_TARGET (a test keeps them equal), written out here:
 # that module imports the evaluation code and the replay datasets, which `--help` has no use for.
@@ -40,16 +42,12 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    # The demo's libraries are imported when it runs, not when `--help` builds the parser: the demo module
-    # imports the evaluation code, and a run the local engine (moto, boto3).
-    from model_router_tools.replay.datasets import sample_path
-
     if args.dataset:
         check_datasets("--dataset", [args.dataset])
     dataset = Path(args.dataset).resolve() if args.dataset else sample_path()
     if args.list:
         return _list_prompts(dataset, as_json=args.json)
-    from model_router.settings import local_overrides
+    # The demo module imports the evaluation code, and a run the local engine (moto, boto3): not for `--help`.
     from model_router_tools.demo import as_json, render, run_demo
 
     if not 0 < args.target <= 1:
@@ -68,8 +66,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _list_prompts(dataset: Path, *, as_json: bool) -> int:
     """``demo --list``: the recorded prompts the local run can answer, by id (``--json``: in full)."""
-    from model_router_tools.demo import replayable
-    from model_router_tools.replay.datasets import read_records, tier_maps
+    from model_router_tools.demo import replayable  # the evaluation code comes with it: not for `--help`
 
     records = replayable(list(read_records(dataset)))
     if as_json:

@@ -11,12 +11,16 @@ from pathlib import Path
 from typing import Any
 
 from model_router.contracts import json_text as strict_json
+from model_router.errors import InvalidRequest
+from model_router.settings import local_overrides
 from model_router_tools.cli import aws as aws_access
 from model_router_tools.cli.console import print_json, rich_console
 from model_router_tools.cli.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
 from model_router_tools.cli.history import build_timeline, cause_message, render
 from model_router_tools.cli.preflight import check_datasets
 from model_router_tools.cli.types import fault_spec, max_cost_usd, positive_number, unit_interval
+from model_router_tools.local.executions import ExecutionStore, default_history_dir, execution_record
+from model_router_tools.replay.datasets import read_records, sample_path
 
 DEFAULT_AWS_TIMEOUT_S = 300.0
 TIERS = ["haiku", "sonnet", "opus"]
@@ -133,8 +137,7 @@ def _build_request(args: argparse.Namespace) -> dict[str, Any]:
 def _use_recorded_prompt(args: argparse.Namespace) -> None:
     """``invoke --id ID``: the recorded prompt with that id becomes the prompt (and, unless given, the
     request_id), exactly as if its full text had been typed; the routing flags apply as usual."""
-    from model_router_tools.demo import replayable
-    from model_router_tools.replay.datasets import read_records, sample_path
+    from model_router_tools.demo import replayable  # the evaluation code comes with it: not for `--help`
 
     if args.prompt is not None or args.file:
         raise UsageError("--id: give one of a prompt, --file REQUEST.json or --id ID")
@@ -156,10 +159,7 @@ def _use_recorded_prompt(args: argparse.Namespace) -> None:
 
 # -- on the local engine ----------------------------------------------------------------------------------
 def _invoke_local(request: dict[str, Any], args: argparse.Namespace) -> int:
-    # The local engine imports moto and boto3 (a second or more): only a local run pays for it.
-    from model_router.settings import local_overrides
-    from model_router_tools.local.engine import LocalEngine
-    from model_router_tools.local.executions import ExecutionStore, default_history_dir, execution_record
+    from model_router_tools.local.engine import LocalEngine  # moto and boto3: a second or more, a local run only
 
     env = local_overrides(dataset=args.dataset, faults=args.faults)
     if args.dataset:
@@ -188,8 +188,8 @@ def _invoke_local(request: dict[str, Any], args: argparse.Namespace) -> int:
 
 def _recorded(request: dict[str, Any], dataset: str | None) -> bool:
     """Whether the replay provider can answer this request (invalid requests are left to the workflow)."""
+    # The request contract (jsonschema) and the replay provider: when a local run checks its prompt.
     from model_router.contracts.request import validate_request
-    from model_router.errors import InvalidRequest
     from model_router_tools.replay.provider import ReplayProvider
 
     try:

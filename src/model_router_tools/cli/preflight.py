@@ -9,6 +9,7 @@ import importlib.util
 from pathlib import Path
 
 from model_router_tools.cli.errors import UsageError
+from model_router_tools.replay.datasets import DatasetError, check_dataset
 
 TRAINING_LIBRARIES = ("numpy", "scipy", "sklearn")
 TRAINING_EXTRA = "install the training extra: pip install -e '.[train]'"
@@ -36,8 +37,6 @@ def uninstalled(*names: str) -> str | None:
 
 
 def check_datasets(flag: str, paths: list[str]) -> None:
-    from model_router_tools.replay.datasets import DatasetError, check_dataset
-
     for path in paths:
         try:
             check_dataset(path)

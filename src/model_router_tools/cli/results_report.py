@@ -30,6 +30,7 @@ from model_router.tiers import TIER_ORDER
 from model_router_tools.cli.console import rich_console
 from model_router_tools.cli.errors import EXIT_OK, EXIT_USAGE
 from model_router_tools.cli.types import positive_number
+from model_router_tools.replay.datasets import STAND_IN_NOTE
 
 TIERS = [t.value for t in TIER_ORDER]
 
@@ -179,9 +180,7 @@ def _attempts_of_error(error: dict[str, Any]) -> list[dict[str, Any]]:
 
 def figures(records: Iterable[dict[str, Any]], *, hours: float | None = None) -> dict[str, Any]:
     """The dashboard's figures over results: requests, mix, rates, cost, savings, latency, failures."""
-    # Imported here, not for `--help`: model_router.emf brings in Powertools and botocore.
-    from model_router.emf import ERROR_METRICS
-    from model_router_tools.replay.datasets import STAND_IN_NOTE
+    from model_router.emf import ERROR_METRICS  # here, not for `--help`: it imports Powertools and botocore
 
     requests = 0
     by_status: Counter[str] = Counter()
