@@ -15,7 +15,7 @@ from model_router_tools.cli.types import fault_spec, positive_int, threshold_lis
 from model_router_tools.replay.datasets import read_records, sample_path, tier_maps
 
 # model_router_tools.demo's DEFAULT_SWEEP and QUALITY_TARGET (a test keeps them equal), written out here:
-# that module imports the evaluation code and the replay datasets, which `--help` has no use for.
+# that module imports the evaluation code, which `--help` has no use for.
 DEFAULT_SWEEP = (0.5, 0.6, 0.65, 0.7, 0.75, 0.85, 0.9)
 QUALITY_TARGET = 0.95
 

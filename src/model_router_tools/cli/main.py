@@ -22,17 +22,7 @@ import sys
 from typing import NoReturn
 
 from model_router.settings import SettingsError
-from model_router_tools.cli import (
-    batch,
-    demo,
-    history,
-    invoke,
-    results_report,
-    route,
-    train,
-    train_scorer,
-    validate,
-)
+from model_router_tools.cli import batch, demo, history, invoke, results_report, route, train, train_scorer, validate
 from model_router_tools.cli import eval as evaluate
 from model_router_tools.cli.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from model_router.contracts import json_text as strict_json
+from model_router.pricing import tier_prices
 from model_router.settings import Settings
 from model_router.tiers import TIER_ORDER, Tier
 from model_router_tools.cli.console import rich_console
@@ -127,7 +128,6 @@ def preview(request: Any, settings: Settings) -> dict[str, Any]:
     {...}}`` as Classify Request returns it for a request the contract rejects."""
     # The workflow's own steps (the request contract: jsonschema; the learned router) are imported when a
     # request is planned, not for `--help`.
-    from model_router.pricing import tier_prices
     from model_router.routing.plan import expected_output
     from model_router.steps.classify import classify_step
     from model_router.steps.decide import escalation_path, expected_attempt_cost
