@@ -50,6 +50,7 @@ validate: install-dev sam-tools
 	PATH="$(CURDIR)/.venv-sam/bin:$$PATH" $(BIN)/model-router validate
 
 bench: install
+	$(BIN)/python bench/bench_cli_startup.py
 	$(BIN)/python bench/bench_engine.py
 	$(BIN)/python bench/bench_classifier.py
 	$(BIN)/python bench/bench_hostile_input.py

@@ -27,14 +27,6 @@ def test_a_closed_pipe_ends_the_listing_quietly() -> None:
     assert "Traceback" not in errors and "BrokenPipeError" not in errors
 
 
-def test_commands_other_than_train_do_not_import_the_training_libraries() -> None:
-    # scikit-learn takes seconds to import: every command used to pay for it to offer `train`.
-    probe = ("import sys; from model_router_tools.cli.main import build_parser; build_parser(); "
-             "print(sorted({'numpy', 'scipy', 'sklearn'} & set(sys.modules)))")
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120)
-    assert done.stdout.strip() == "[]"
-
-
 def test_an_interrupt_is_one_line_and_exit_130() -> None:
     reader = subprocess.Popen([sys.executable, "-c", RUN_MAIN, "invoke", "--file", "-"], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)

@@ -1,4 +1,4 @@
-"""The ``model-router batch`` command (registered by model_router_tools.cli.main)."""
+"""``model-router batch``: every line of a JSONL file through the batch workflow's per-line states, locally."""
 
 from __future__ import annotations
 
@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from model_router.pricing import format_usd
+from model_router_tools.cli.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+from model_router_tools.cli.preflight import check_datasets
 from model_router_tools.cli.types import fault_spec
-from model_router_tools.local.batch_files import MAX_WORKERS
+from model_router_tools.local.batch_files import MAX_WORKERS, BatchError
 from model_router_tools.local.overrides import local_overrides
 from model_router_tools.replay.datasets import STAND_IN_NOTE
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 FAILURES_SHOWN = 10
 
 
@@ -52,38 +53,22 @@ def add_parser(sub: Any) -> None:
     batch.add_argument("--strategy", choices=["heuristic", "learned", "cascade", "static"])
     batch.add_argument("--faults", type=fault_spec, help="inject faults, e.g. 'throttle=0.2,seed=7'")
     batch.add_argument("--no-progress", action="store_true", help="no progress bar")
-    batch.set_defaults(func=cmd_batch)
+    batch.set_defaults(func=run)
 
 
-def _usage_error(args: argparse.Namespace) -> str | None:
-    """Flags that would make every line fail, found before anything starts."""
-    if args.dataset:
-        from model_router_tools.replay.datasets import DatasetError, check_dataset
-
-        try:
-            check_dataset(args.dataset)
-        except DatasetError as exc:
-            return f"--dataset: {exc}"
-    return None
-
-
-def cmd_batch(args: argparse.Namespace) -> int:
-    from rich.markup import escape
-
-    from model_router_tools.local.batch import run_batch, summary_path
-    from model_router_tools.local.batch_files import BatchError
-
-    input_path, output_path = Path(args.input), Path(args.output)
-    problem = _usage_error(args)
-    if problem:
-        print(f"error: {problem}", file=sys.stderr)
-        return EXIT_USAGE
-    env = local_overrides(dataset=args.dataset, strategy=args.strategy, faults=args.faults)
-    store = Path(args.store) if args.store else None
-
+def run(args: argparse.Namespace) -> int:
+    # The batch's libraries (the local engine: moto, boto3; rich) are imported when it runs, not for `--help`.
     from rich.console import Console
+    from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from model_router_tools.local.batch import run_batch, summary_path
+
+    input_path, output_path = Path(args.input), Path(args.output)
+    if args.dataset:  # a dataset that would make every line fail: said before anything starts
+        check_datasets("--dataset", [args.dataset])
+    env = local_overrides(dataset=args.dataset, strategy=args.strategy, faults=args.faults)
+    store = Path(args.store) if args.store else None
     console = Console(stderr=True, highlight=False)
     columns = (TextColumn("routing"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
                TextColumn("cost so far {task.fields[cost]}"), TimeElapsedColumn())

@@ -22,6 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from model_router.sfn_payloads import json_or_text
+from model_router_tools.cli import aws as aws_access
+from model_router_tools.cli.console import rich_console
+from model_router_tools.cli.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from model_router_tools.local.executions import (
     DEFAULT_KEEP,
     ExecutionStore,
@@ -30,7 +33,6 @@ from model_router_tools.local.executions import (
     project_root,
 )
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DATA_LIMIT = 2_000  # characters of input/output shown per state with --data
 # Task events carry the integration's prefix: Task* for lambda:invoke, LambdaFunction* for bare ARNs.
 _TASK_PREFIXES = ("Task", "LambdaFunction")
@@ -330,8 +332,6 @@ def fetch_aws(execution: str, *, state_machine_arn: str | None = None, client: A
     The region is the ARN's (``region``, the --region flag, must agree with it); botocore's failures come out
     as :class:`model_router_tools.cli.aws.AwsError`, one line each.
     """
-    from model_router_tools.cli import aws as aws_access
-
     if not execution:
         raise aws_access.AwsError("give the execution ARN, or its name with --state-machine-arn")
     arn = execution
@@ -356,11 +356,8 @@ def fetch_aws(execution: str, *, state_machine_arn: str | None = None, client: A
     return record
 
 
-def cmd_history(args: argparse.Namespace) -> int:
-    from model_router_tools.cli import aws as aws_access
-    from model_router_tools.cli.main import _console
-
-    console = _console()
+def run(args: argparse.Namespace) -> int:
+    console = rich_console()
     if args.aws:
         try:
             record = fetch_aws(args.execution or "", state_machine_arn=args.state_machine_arn, region=args.region)
@@ -428,4 +425,4 @@ def add_parser(sub: Any) -> None:
     history.add_argument("--aws", action="store_true", help="read a deployed execution (GetExecutionHistory)")
     history.add_argument("--state-machine-arn", help="with --aws and an execution name")
     history.add_argument("--region", help="with --aws: AWS region (default: the ARN's)")
-    history.set_defaults(func=cmd_history)
+    history.set_defaults(func=run)

@@ -25,13 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from model_router.contracts import json_text as strict_json
-from model_router.emf import ERROR_METRICS
 from model_router.sfn_payloads import json_or_text
 from model_router.tiers import TIER_ORDER
+from model_router_tools.cli.console import rich_console
+from model_router_tools.cli.errors import EXIT_OK, EXIT_USAGE
 from model_router_tools.cli.types import positive_number
 from model_router_tools.replay.datasets import STAND_IN_NOTE
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 TIERS = [t.value for t in TIER_ORDER]
 
 
@@ -180,6 +180,8 @@ def _attempts_of_error(error: dict[str, Any]) -> list[dict[str, Any]]:
 
 def figures(records: Iterable[dict[str, Any]], *, hours: float | None = None) -> dict[str, Any]:
     """The dashboard's figures over results: requests, mix, rates, cost, savings, latency, failures."""
+    from model_router.emf import ERROR_METRICS  # here, not for `--help`: it imports Powertools and botocore
+
     requests = 0
     by_status: Counter[str] = Counter()
     answered_by: Counter[str] = Counter()
@@ -388,9 +390,7 @@ def plot(fig: dict[str, Any], path: Path) -> Path:
     return path
 
 
-def cmd_report(args: argparse.Namespace) -> int:
-    from model_router_tools.cli.main import _console
-
+def run(args: argparse.Namespace) -> int:
     try:
         fig = figures(parse_lines(read_text(args.results), args.results), hours=args.hours)
         if fig["requests"] == 0:
@@ -406,7 +406,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(fig, indent=2, ensure_ascii=False))
     else:
-        render(fig, _console(), args.results)
+        render(fig, rich_console(), args.results)
         if args.png:
             print(f"chart: {args.png}", file=sys.stderr)
     return EXIT_OK
@@ -418,4 +418,4 @@ def add_parser(sub: Any) -> None:
     report.add_argument("--png", help="also write a chart: cost by tier, escalation and fallback flow")
     report.add_argument("--json", action="store_true", help="print the figures as JSON")
     report.add_argument("--hours", type=positive_number, help="the time the results span, for cost per hour")
-    report.set_defaults(func=cmd_report)
+    report.set_defaults(func=run)

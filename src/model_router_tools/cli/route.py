@@ -18,13 +18,11 @@ from typing import Any
 
 from model_router.contracts import json_text as strict_json
 from model_router.pricing import tier_prices
-from model_router.routing.plan import expected_output
 from model_router.settings import Settings
-from model_router.steps.classify import classify_step
-from model_router.steps.decide import escalation_path, expected_attempt_cost
 from model_router.tiers import TIER_ORDER, Tier
+from model_router_tools.cli.console import rich_console
+from model_router_tools.cli.errors import EXIT_OK, EXIT_USAGE, UsageError
 
-EXIT_OK, EXIT_USAGE = 0, 2
 TIER_NAMES = [t.value for t in TIER_ORDER]
 STRATEGIES = ["heuristic", "learned", "cascade", "static"]
 
@@ -82,11 +80,7 @@ def add_parser(sub: Any) -> None:
     route.add_argument("--min-tier", choices=TIER_NAMES)
     route.add_argument("--max-tier", choices=TIER_NAMES)
     route.add_argument("--json", action="store_true", help="print the plan as JSON (fields below)")
-    route.set_defaults(func=cmd_route)
-
-
-class UsageError(ValueError):
-    """The command line or the request file cannot be read; the message is one line for the user."""
+    route.set_defaults(func=run)
 
 
 def read_request_file(name: str) -> Any:
@@ -132,6 +126,12 @@ def request_from_args(args: argparse.Namespace) -> Any:
 def preview(request: Any, settings: Settings) -> dict[str, Any]:
     """The route plan for ``request`` (the machine form ``--json`` prints), or ``{"valid": False, "invalid":
     {...}}`` as Classify Request returns it for a request the contract rejects."""
+    # The workflow's own steps (the request contract: jsonschema; the learned router) are imported when a
+    # request is planned, not for `--help`.
+    from model_router.routing.plan import expected_output
+    from model_router.steps.classify import classify_step
+    from model_router.steps.decide import escalation_path, expected_attempt_cost
+
     state = classify_step({"request": request}, settings)
     if not state["valid"]:
         return state
@@ -174,12 +174,8 @@ def preview(request: Any, settings: Settings) -> dict[str, Any]:
     }
 
 
-def cmd_route(args: argparse.Namespace) -> int:
-    try:
-        request = request_from_args(args)
-    except UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+def run(args: argparse.Namespace) -> int:
+    request = request_from_args(args)
     # The deployment's defaults (template.yaml's parameters), not this shell's environment.
     plan = preview(request, Settings())
     if not plan["valid"]:
@@ -210,11 +206,10 @@ def _signals(signals: dict[str, Any]) -> str:
 
 
 def render(plan: dict[str, Any]) -> None:
-    from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
-    console = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
+    console = rich_console()
     cls, limits, caps = plan["classification"], plan["plan"], plan["caps"]
     start = Tier(plan["start_tier"])
     console.print(f"[bold]Start tier: {start.label}[/bold] ({plan['model_id']})  strategy {cls['strategy']}, "

@@ -1,4 +1,4 @@
-"""Static checks of the SAM template and the state machine definitions, for ``model-router validate``.
+"""``model-router validate``: static checks of the SAM template and the state machine definitions.
 
 - cfn-lint on template.yaml (in-process, through cfn-lint's public API)
 - the template as the local engine reads it: local AWS::Include snippets inlined and Fn::ForEach expanded
@@ -10,11 +10,14 @@
 - ``sam validate --lint`` when the SAM CLI is installed (.venv-sam/bin/sam, or sam on PATH); it needs
   no AWS credentials and no network
 
-Every check returns a :class:`CheckResult` instead of raising, so the CLI can print them all.
+Every check returns a :class:`CheckResult` instead of raising, so the CLI can print them all. Each check
+imports what it reads with (the YAML template reader, cfn-lint, statelint) when it runs: `model-router --help`
+builds this command's parser too.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
@@ -25,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from model_router_tools.local.template import UnsupportedTemplateConstruct, load_template
+from model_router_tools.cli.errors import EXIT_FAILED, EXIT_OK, UsageError
 
 TEMPLATE = "template.yaml"
 STATEMACHINE_GLOB = "statemachine/*.asl.json"
@@ -47,6 +50,31 @@ _ARN_FORMS = (
     ("Queue", f"arn:aws:sqs:{REGION}:{ACCOUNT}:{{name}}"),
     ("StateMachine", f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{{name}}"),
 )
+
+
+def add_parser(sub: Any) -> None:
+    validate = sub.add_parser("validate", help="static checks: cfn-lint, statelint, sam validate --lint")
+    validate.add_argument("--root", default=".",
+                          help="project root, the directory holding template.yaml (default: current directory)")
+    validate.add_argument("--verbose", "-v", action="store_true")
+    validate.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    root = Path(args.root).resolve()
+    if not root.is_dir():
+        raise UsageError(f"--root {args.root}: {'not a directory' if root.exists() else 'no such directory'}")
+    if not (root / TEMPLATE).is_file():
+        raise UsageError(f"--root {args.root}: no {TEMPLATE} here; give the project root (the directory that "
+                         "holds template.yaml and statemachine/)")
+    failed = 0
+    for check in run_all(root):
+        mark = "skip" if check.skipped else ("ok" if check.ok else "FAIL")
+        print(f"{mark:<5} {check.name}")
+        if check.output and (not check.ok or args.verbose):
+            print("      " + check.output.strip().replace("\n", "\n      "))
+        failed += not check.ok
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 @dataclass(frozen=True)
@@ -74,6 +102,8 @@ def substitute_dummies(text: str) -> str:
 
 def definition_files(template_path: Path) -> list[Path]:
     """statemachine/*.asl.json beside the template, plus any other file a DefinitionUri names."""
+    from model_router_tools.local.template import UnsupportedTemplateConstruct
+
     base = template_path.parent
     try:
         named = {base / uri for uri in _definition_uris(_load(template_path))}
@@ -96,6 +126,8 @@ def check_cfn_lint(template_path: Path) -> CheckResult:
 
 def check_template_expansion(template_path: Path) -> CheckResult:
     """The template the local engine, the tests and the scan read: includes inlined, loops expanded."""
+    from model_router_tools.local.template import UnsupportedTemplateConstruct, load_template
+
     name = "template expansion"
     if not template_path.is_file():
         return CheckResult(name, False, f"{template_path} not found")
@@ -133,6 +165,8 @@ def check_statelint(asl_paths: list[Path]) -> CheckResult:
 
 def check_substitutions(template_path: Path) -> CheckResult:
     """Placeholders vs DefinitionSubstitutions (both ways), and Lambda targets vs the template's functions."""
+    from model_router_tools.local.template import UnsupportedTemplateConstruct
+
     name = "definition substitutions"
     try:
         template = _load(template_path)
@@ -215,6 +249,8 @@ def run_all(root: Path) -> list[CheckResult]:
 
 
 def _load(template_path: Path) -> dict[str, Any]:
+    from model_router_tools.local.template import load_template
+
     return load_template(template_path) if template_path.is_file() else {}
 
 

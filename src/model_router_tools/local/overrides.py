@@ -6,8 +6,6 @@ import os
 from pathlib import Path
 
 from model_router.settings import SettingsError
-from model_router_tools.faults.provider import FAULTS_VARIABLE, FaultPlan, FaultSpecError
-from model_router_tools.replay.provider import DATASET_VARIABLE
 
 
 def local_overrides(*, dataset: str | os.PathLike[str] | None = None, strategy: str | None = None,
@@ -17,6 +15,10 @@ def local_overrides(*, dataset: str | os.PathLike[str] | None = None, strategy: 
     Checked here as the functions would check them, so a bad flag is one SettingsError naming it before a
     run starts, not a failure of every call in it.
     """
+    # Imported here: the CLI's modules import this one at start-up, and the providers pull in jsonschema.
+    from model_router_tools.faults.provider import FAULTS_VARIABLE, FaultPlan, FaultSpecError
+    from model_router_tools.replay.provider import DATASET_VARIABLE
+
     env: dict[str, str] = {}
     if dataset:
         path = Path(dataset)

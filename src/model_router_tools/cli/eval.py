@@ -1,0 +1,119 @@
+"""``model-router eval``: every policy against the baselines on recorded outcomes (quality, cost, APGR, CPT)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from model_router.contracts import json_text as strict_json
+from model_router.tiers import TIER_ORDER
+from model_router_tools.cli.errors import UsageError
+from model_router_tools.cli.preflight import check_datasets, check_output_path, missing_module
+from model_router_tools.cli.types import non_negative_int, positive_int, unit_interval
+
+
+def add_parser(sub: Any) -> None:
+    evaluate = sub.add_parser("eval", help="policies vs baselines on recorded outcomes: quality, cost, APGR, CPT")
+    evaluate.add_argument("--dataset", action="append",
+                          help="recorded-outcomes JSONL(.gz), repeatable (default: ../shared/data if present, "
+                               "else the bundled sample)")
+    evaluate.add_argument("--policy", action="append", help="evaluate only these policies (repeatable)")
+    evaluate.add_argument("--prices", help='JSON {"haiku": {"input": 1, "output": 5}, ...} USD per 1M tokens')
+    evaluate.add_argument("--threshold", type=unit_interval, default=0.8,
+                          help="operating confidence threshold, in [0, 1]")
+    evaluate.add_argument("--split", choices=["holdout", "fit", "all"], default="holdout",
+                          help="which part of the data to report on (models are fitted on 'fit')")
+    evaluate.add_argument("--limit", type=positive_int, help="at most this many requests (quick looks)")
+    evaluate.add_argument("--workflow", type=non_negative_int, default=0, metavar="N",
+                          help="also run each product policy's operating point through the real workflow on up "
+                               "to N requests per dataset and check it agrees with the analytic sweep")
+    evaluate.add_argument("--scorer", action="store_true", help="report the scorer's AUROC and reliability")
+    evaluate.add_argument("--bootstrap", type=non_negative_int, default=1000, metavar="N",
+                          help="paired bootstrap resamples for APGR 95%% intervals (0: none; needs numpy, "
+                               "the train extra)")
+    evaluate.add_argument("--json", help="write the machine-readable report here")
+    evaluate.add_argument("--plot", metavar="PATH",
+                          help="write the figures (~900 px wide PNGs): into directory PATH as curves-<source>.png "
+                               "(cost-quality, one per source) and scorer-reliability.png; a PATH ending in .png "
+                               "is a stem instead: <stem>-<source>.png and <stem>-scorer-reliability.png "
+                               "(needs matplotlib)")
+    evaluate.add_argument("--compare", help="an earlier --json report: show deltas, exit 1 on a regression")
+    evaluate.add_argument("--tolerance", type=unit_interval, default=0.01,
+                          help="allowed quality drop at equal cost, in [0, 1]")
+    evaluate.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    # The evaluation (its policies, the local engine for --workflow) is imported when it runs, not for `--help`.
+    from model_router_tools.eval.report import default_datasets, policy_names
+    from model_router_tools.eval.report import main as eval_main
+
+    # Everything the run needs is checked before it starts: an evaluation takes minutes.
+    if args.bootstrap and missing_module("numpy"):
+        raise UsageError("eval: the APGR intervals (--bootstrap, 1000 resamples by default) need numpy: "
+                         "pip install -e '.[train]' (or --bootstrap 0 to skip them)")
+    if args.plot and missing_module("matplotlib"):
+        raise UsageError("eval --plot: the chart needs matplotlib: pip install -e '.[report]'")
+    known = policy_names()
+    for name in args.policy or []:
+        if name not in known:
+            raise UsageError(f"--policy {name!r}: unknown; policies: {', '.join(known)}")
+    check_datasets("--dataset", args.dataset or default_datasets())
+    if args.prices:
+        _check_prices(args.prices)
+    if args.compare:
+        _check_eval_report(args.compare)
+    check_output_path("--json", args.json)
+    check_output_path("--plot", args.plot)
+    return int(eval_main(args))
+
+
+def _read_json_file(flag: str, name: str) -> Any:
+    try:
+        return strict_json.loads(Path(name).read_bytes())
+    except IsADirectoryError:
+        raise UsageError(f"{flag} {name}: is a directory") from None
+    except FileNotFoundError:
+        raise UsageError(f"{flag} {name}: no such file") from None
+    except OSError as exc:
+        raise UsageError(f"{flag} {name}: cannot be read ({exc.strerror or exc})") from None
+    except strict_json.JSONTextError as exc:
+        raise UsageError(f"{flag} {name}: not JSON: {exc}") from None
+
+
+def _check_prices(name: str) -> None:
+    """--prices: USD per 1M tokens, input and output, for every tier (the file replaces the whole table)."""
+    data = _read_json_file("--prices", name)
+    shape = '{"haiku": {"input": 1, "output": 5}, "sonnet": {...}, "opus": {...}} (USD per 1M tokens)'
+    if not isinstance(data, dict):
+        raise UsageError(f"--prices {name}: not a JSON object like {shape}")
+    tiers = [t.value for t in TIER_ORDER]
+    for key in data:
+        if key not in tiers:
+            raise UsageError(f"--prices {name}: unknown tier {key!r}; tiers: {', '.join(tiers)}")
+    for tier in tiers:
+        entry = data.get(tier)
+        if not isinstance(entry, dict):
+            raise UsageError(f"--prices {name}: no prices for {tier}; the file looks like {shape}")
+        for side in ("input", "output"):
+            value = entry.get(side)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < float("inf"):
+                raise UsageError(f"--prices {name}: {tier}.{side} must be a number of USD per 1M tokens, 0 or more")
+
+
+def _check_eval_report(name: str) -> None:
+    """--compare: a report `model-router eval --json` wrote (the fields compare() reads)."""
+    data = _read_json_file("--compare", name)
+    hint = f"--compare {name}: not an eval report (write one with model-router eval --json FILE)"
+    if not isinstance(data, dict) or not isinstance(data.get("sources"), list):
+        raise UsageError(f"{hint}: no 'sources' list")
+    for source in data["sources"]:
+        if not isinstance(source, dict) or not isinstance(source.get("source"), str) or not isinstance(
+                source.get("policies"), list):
+            raise UsageError(f"{hint}: a source without 'source' and 'policies'")
+        for row in source["policies"]:
+            if not isinstance(row, dict) or not isinstance(row.get("name"), str) or not all(
+                    isinstance(row.get(key), int | float) for key in ("quality", "cost_fraction_of_premium")) or (
+                    not isinstance(row.get("curve"), list)):
+                raise UsageError(f"{hint}: a policy row without name, quality, cost_fraction_of_premium and curve")

@@ -1,0 +1,68 @@
+"""Checks a command makes before any work starts (an evaluation or a training run takes minutes): the
+extras it needs are installed, the datasets it names can be read, the files it writes can be written."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+from pathlib import Path
+
+from model_router_tools.cli.errors import UsageError
+from model_router_tools.replay.datasets import DatasetError, check_dataset
+
+TRAINING_LIBRARIES = ("numpy", "scipy", "sklearn")
+TRAINING_EXTRA = "install the training extra: pip install -e '.[train]'"
+
+
+def missing_module(*names: str) -> str | None:
+    """The first of ``names`` that cannot be imported (an extra that is not installed), else None."""
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            return name
+    return None
+
+
+def uninstalled(*names: str) -> str | None:
+    """The first of ``names`` that is not installed (found without importing it), else None."""
+    for name in names:
+        try:
+            if importlib.util.find_spec(name) is None:
+                return name
+        except ImportError:  # an import hook that refuses it
+            return name
+    return None
+
+
+def check_datasets(flag: str, paths: list[str]) -> None:
+    for path in paths:
+        try:
+            check_dataset(path)
+        except DatasetError as exc:
+            raise UsageError(f"{flag}: {exc}") from None
+
+
+def check_output_path(flag: str, value: str | None) -> None:
+    """A file the command writes at the end: refused up front, not after minutes of work."""
+    if not value:
+        return
+    path = Path(value)
+    if path.is_dir():
+        raise UsageError(f"{flag} {value}: is a directory; give a file name")
+    if not path.parent.is_dir():
+        raise UsageError(f"{flag} {value}: the directory {path.parent} does not exist")
+
+
+def check_training_run(args: argparse.Namespace) -> None:
+    """What a training run (train, train-scorer) could fail at late: the extra, the datasets, the output paths."""
+    missing = missing_module(*TRAINING_LIBRARIES)
+    if missing:
+        raise UsageError(f"No module named {missing!r}; {TRAINING_EXTRA}")
+    check_datasets("--dataset", args.dataset)
+    check_datasets("--tier-dataset", getattr(args, "tier_dataset", None) or [])
+    for flag in ("--out", "--report"):
+        value = getattr(args, flag.removeprefix("--"), None)
+        if value and Path(value).is_dir():
+            raise UsageError(f"{flag} {value}: is a directory; give a file name")
