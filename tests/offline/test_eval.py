@@ -15,7 +15,8 @@ from model_router.routing.learned import load_tier_model
 from model_router.settings import Settings
 from model_router_tools.eval import metrics
 from model_router_tools.eval.harness import Policy, add_confidences, add_learned, budget_cap, prepare, simulate
-from model_router_tools.eval.report import PRODUCT_POLICIES, compare, run_eval
+from model_router_tools.eval.policies import PRODUCT_POLICIES
+from model_router_tools.eval.report import compare, run_eval
 from model_router_tools.eval.workflow import agrees, run_policy
 from model_router_tools.local.engine import LocalEngine
 from model_router_tools.replay.datasets import sample_path
