@@ -378,7 +378,7 @@ def _route_heads(fit_records: Sequence[dict[str, Any]], x: sparse.csr_matrix, us
     scores = np.full((n, width), np.nan)
     true_tokens = np.expm1(lengths)
     for i, record in enumerate(fit_records):
-        for tier, score in route_training._scores(record, maps[record["source"]]).items():
+        for tier, score in route_training.recorded_scores(record, maps[record["source"]]).items():
             scores[i, TIER_ORDER.index(tier)] = score
     input_tokens = np.array([estimate_tokens(r["prompt"]) for r in fit_records], dtype=float)
     max_tokens = settings.max_output_tokens
