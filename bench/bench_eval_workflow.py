@@ -17,7 +17,8 @@ from model_router.pricing import tier_prices
 from model_router.routing.learned import load_tier_model
 from model_router.settings import Settings
 from model_router_tools.eval.harness import Case, budget_cap, prepare
-from model_router_tools.eval.report import PRODUCT_POLICIES, default_datasets
+from model_router_tools.eval.policies import PRODUCT_POLICIES
+from model_router_tools.eval.report import default_datasets
 
 
 def run_chunk(args: tuple[list[Case], str, float, float | None, str]) -> tuple[int, int]:

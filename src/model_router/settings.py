@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from model_router.routing.plan import ROUTERS
 from model_router.tiers import TIER_ORDER, Tier
 
 # The newest Claude models Bedrock documents for Converse, through US cross-region inference
@@ -125,8 +126,6 @@ class Settings:
         workflow_type = (get("WORKFLOW_TYPE") or "STANDARD").upper()
         if workflow_type not in ("STANDARD", "EXPRESS"):
             raise SettingsError(f"WORKFLOW_TYPE={workflow_type!r} must be STANDARD or EXPRESS")
-        from model_router.routing.plan import ROUTERS  # late: routing imports settings for defaults
-
         strategy = (get("DEFAULT_STRATEGY") or "learned").lower()
         if strategy not in ROUTERS:
             raise SettingsError(f"DEFAULT_STRATEGY={strategy!r} is not one of {', '.join(sorted(ROUTERS))}")

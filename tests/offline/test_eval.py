@@ -4,6 +4,7 @@ and the regression check."""
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,8 @@ from model_router.routing.learned import load_tier_model
 from model_router.settings import Settings
 from model_router_tools.eval import metrics
 from model_router_tools.eval.harness import Policy, add_confidences, add_learned, budget_cap, prepare, simulate
-from model_router_tools.eval.report import PRODUCT_POLICIES, compare, run_eval
+from model_router_tools.eval.policies import PRODUCT_POLICIES
+from model_router_tools.eval.report import compare, run_eval
 from model_router_tools.eval.workflow import agrees, run_policy
 from model_router_tools.local.engine import LocalEngine
 from model_router_tools.replay.datasets import sample_path
@@ -44,8 +46,39 @@ def test_auroc_matches_pairwise_definition() -> None:
     scores = [0.9, 0.8, 0.8, 0.3, 0.1]
     labels = [True, False, True, False, False]
     # Pairs (pos, neg): 2 positives x 3 negatives = 6; wins: 0.9 beats all 3, 0.8 beats 2 and ties 1.
-    assert metrics.auroc(scores, labels) == pytest.approx((3 + 2 + 0.5) / 6)
-    assert metrics.auroc([0.5, 0.4], [True, True]) is None
+    assert metrics.auroc(labels, scores) == pytest.approx((3 + 2 + 0.5) / 6)
+    assert metrics.auroc([True, True], [0.5, 0.4]) is None
+
+
+def test_auroc_takes_labels_then_scores_and_refuses_them_flipped() -> None:
+    """scikit-learn's order, roc_auc_score(y_true, y_score); scores passed as labels are not 0/1."""
+    labels, scores = [0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]
+    assert metrics.auroc(labels, scores) == 0.75  # 3 of the 4 (positive, negative) pairs ordered right
+    with pytest.raises(ValueError, match="labels must be 0/1"):
+        metrics.auroc(scores, labels)
+
+
+def test_auroc_equals_the_pairwise_probability_on_random_cases() -> None:
+    rng = random.Random(0)
+    for _ in range(50):
+        labels = [rng.random() < 0.4 for _ in range(30)]
+        scores = [rng.choice([0.1, 0.2, 0.5, 0.7, 0.9]) for _ in range(30)]  # many ties
+        pos = [s for s, y in zip(scores, labels, strict=True) if y]
+        neg = [s for s, y in zip(scores, labels, strict=True) if not y]
+        if not pos or not neg:
+            continue
+        pairwise = sum((p > n) + 0.5 * (p == n) for p in pos for n in neg) / (len(pos) * len(neg))
+        assert metrics.auroc(labels, scores) == pytest.approx(pairwise, abs=1e-12)
+
+
+def test_reliability_bins_are_equal_width_with_the_last_one_closed() -> None:
+    labels = [False, True, True, False, True]
+    bins = metrics.reliability(labels, [0.05, 0.15, 0.95, 1.0, 0.1])
+    assert [(b["low"], b["high"]) for b in bins] == [(i / 10, (i + 1) / 10) for i in range(10)]
+    assert [b["count"] for b in bins] == [1, 2, 0, 0, 0, 0, 0, 0, 0, 2]
+    assert bins[1] == {"low": 0.1, "high": 0.2, "count": 2, "confidence": pytest.approx(0.125), "accuracy": 1.0}
+    assert bins[2]["confidence"] is None and bins[2]["accuracy"] is None  # an empty bin
+    assert bins[9] == {"low": 0.9, "high": 1.0, "count": 2, "confidence": 0.975, "accuracy": 0.5}  # 1.0 included
 
 
 # -- the sweep agrees with the real workflow ----------------------------------------------------------------

@@ -4,9 +4,11 @@ fallback to the heuristic, prior-only scoring, and the offline training / evalua
 from __future__ import annotations
 
 import argparse
+import importlib
 import inspect
 import json
 import math
+import pkgutil
 import time
 from importlib import resources
 from pathlib import Path
@@ -16,9 +18,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import model_router.scoring
+from model_router.scoring import model as scorer_model
 from model_router.scoring import score as scoring
-from model_router.scoring.score import PRIOR_BY_GAP, answer_features, safe_eval, score_answer, stated_equations
+from model_router.scoring.arithmetic import MAX_EQUATIONS, safe_eval, stated_equations
+from model_router.scoring.features import answer_features
+from model_router.scoring.score import PRIOR_BY_GAP, Score, score_answer
 from model_router.tiers import Tier
+from model_router_tools.eval import metrics
 from model_router_tools.replay.datasets import sample_path
 from model_router_tools.training import scorer as scorer_training
 
@@ -44,7 +51,7 @@ MATH_SIGNALS = {"math": True, "prompt_tokens": 70}
 
 
 def calibrated(answer: str, *, tier: Tier = Tier.HAIKU, prompt: str = GSM8K_PROMPT, complexity: str = "moderate",
-               signals: dict[str, Any] | None = None, stop_reason: str = "end_turn", **kwargs: Any) -> scoring.Score:
+               signals: dict[str, Any] | None = None, stop_reason: str = "end_turn", **kwargs: Any) -> Score:
     return score_answer(answer, stop_reason=stop_reason, tier=tier, prompt=prompt, complexity=complexity,
                         signals=MATH_SIGNALS if signals is None else signals, **kwargs)
 
@@ -185,7 +192,7 @@ def test_hostile_answers_are_scored_quickly(text: str) -> None:
                                response_format={"type": "object"}, prior=0.5)
     result = calibrated(text)
     assert time.perf_counter() - started < 5.0
-    assert len(equations) <= scoring.MAX_EQUATIONS
+    assert len(equations) <= MAX_EQUATIONS
     assert all(math.isfinite(v) for v in features.values())
     assert 0.0 <= result.confidence <= 1.0
 
@@ -257,13 +264,13 @@ def test_the_prior_and_its_source_are_separate_features() -> None:
 
 
 @pytest.fixture(scope="module")
-def model() -> scoring.ScorerModel:
-    loaded = scoring.load_scorer_model()
+def model() -> scorer_model.ScorerModel:
+    loaded = scorer_model.load_scorer_model()
     assert loaded is not None, "src/model_router/data/scorer_model.json must ship"
     return loaded
 
 
-def test_the_shipped_model_loads_with_its_provenance(model: scoring.ScorerModel) -> None:
+def test_the_shipped_model_loads_with_its_provenance(model: scorer_model.ScorerModel) -> None:
     keys = set(features_of(GSM8K_RIGHT))
     assert set(model.features) <= keys
     assert set(model.hard_penalties) <= keys
@@ -275,12 +282,12 @@ def test_the_shipped_model_loads_with_its_provenance(model: scoring.ScorerModel)
     assert provenance["rows"]["total"] > 1000
     assert provenance["cv"]["best"]["table_prior"]["auroc"] > 0.75
     assert provenance["date"]
-    text = resources.files("model_router.data").joinpath(scoring.MODEL_NAME).read_text()
+    text = resources.files("model_router.data").joinpath(scorer_model.MODEL_NAME).read_text()
     assert "/home/" not in text and "/work/" not in text and "/tmp/" not in text and ":\\\\" not in text
 
 
-def test_weights_respect_their_signs(model: scoring.ScorerModel) -> None:
-    doc = json.loads(resources.files("model_router.data").joinpath(scoring.MODEL_NAME).read_text())
+def test_weights_respect_their_signs(model: scorer_model.ScorerModel) -> None:
+    doc = json.loads(resources.files("model_router.data").joinpath(scorer_model.MODEL_NAME).read_text())
     for name, sign in doc["signs"].items():
         assert model.weights[name] * sign >= 0, name
 
@@ -401,22 +408,25 @@ def test_the_loader_finds_no_model_when_the_file_is_absent(monkeypatch: pytest.M
         def joinpath(self, name: str) -> Path:
             return tmp_path / name
 
-    scoring.load_scorer_model.cache_clear()
-    monkeypatch.setattr(scoring.resources, "files", lambda package: EmptyPackage())
+    scorer_model.load_scorer_model.cache_clear()
+    monkeypatch.setattr(scorer_model.resources, "files", lambda package: EmptyPackage())
     try:
-        assert scoring.load_scorer_model() is None
+        assert scorer_model.load_scorer_model() is None
     finally:
-        scoring.load_scorer_model.cache_clear()
+        scorer_model.load_scorer_model.cache_clear()
 
 
 def test_a_model_file_of_another_format_is_refused() -> None:
     with pytest.raises(ValueError, match="format"):
-        scoring.ScorerModel.from_document({"format": "something-else", "features": [], "weights": {}, "bias": 0})
+        scorer_model.ScorerModel.from_document({"format": "something-else", "features": [], "weights": {}, "bias": 0})
 
 
 def test_the_runtime_scorer_never_reads_recorded_outcomes() -> None:
-    source = inspect.getsource(scoring)
-    assert "outcomes" not in source and "reference" not in source
+    modules = list(pkgutil.iter_modules(model_router.scoring.__path__))
+    assert len(modules) >= 10  # every module of the package, not just score.py
+    for info in modules:
+        source = inspect.getsource(importlib.import_module(f"model_router.scoring.{info.name}"))
+        assert "outcomes" not in source and "reference" not in source, info.name
 
 
 PRIORS = st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True), st.floats(0, 1))
@@ -455,10 +465,10 @@ def test_deeply_nested_json_answer_is_scored_not_crashed() -> None:
 
 def test_auroc_and_reliability_bins() -> None:
     labels = [False, False, True, True]
-    assert scorer_training.auroc(labels, [0.1, 0.4, 0.35, 0.8]) == 0.75
-    assert scorer_training.auroc(labels, [0.5, 0.5, 0.5, 0.5]) == 0.5
-    assert scorer_training.auroc([True, True], [0.1, 0.2]) is None
-    bins = scorer_training.reliability_bins(labels, [0.05, 0.15, 0.95, 1.0])
+    assert metrics.auroc(labels, [0.1, 0.4, 0.35, 0.8]) == 0.75
+    assert metrics.auroc(labels, [0.5, 0.5, 0.5, 0.5]) == 0.5
+    assert metrics.auroc([True, True], [0.1, 0.2]) is None
+    bins = scorer_training.reliability_table(labels, [0.05, 0.15, 0.95, 1.0])
     assert len(bins) == 10 and sum(b["count"] for b in bins) == 4
     assert bins[9] == {"bin": "[0.9, 1.0]", "count": 2, "mean_confidence": 0.975, "accuracy": 1.0}
 
@@ -505,7 +515,7 @@ def test_training_writes_a_reproducible_model_with_provenance(tmp_path: Path) ->
     assert scorer_training.main(["--dataset", dataset, "--out", str(second), "--prior", "base-rate"]) == 0
     a, b = json.loads(first.read_text()), json.loads(second.read_text())
     assert a["weights"] == b["weights"] and a["bias"] == b["bias"]
-    assert a["format"] == scoring.MODEL_FORMAT
+    assert a["format"] == scorer_model.MODEL_FORMAT
     assert a["features"] == list(scorer_training.MODEL_FEATURES)
     provenance = a["provenance"]
     assert provenance["datasets"][0]["file"] == "sample.jsonl.gz"
@@ -513,7 +523,7 @@ def test_training_writes_a_reproducible_model_with_provenance(tmp_path: Path) ->
     assert provenance["rows"]["total"] > 0 and provenance["prior_mode"] == "base-rate"
     assert "best" in provenance["cv"] and provenance["date"]
     assert str(tmp_path) not in first.read_text()  # never this machine's absolute paths
-    scoring.ScorerModel.from_document(a)  # the runtime can load what training writes
+    scorer_model.ScorerModel.from_document(a)  # the runtime can load what training writes
 
 
 def test_train_scorer_registers_on_the_cli() -> None:

@@ -8,6 +8,7 @@ test_scorer_calibration.py.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from model_router.scoring import score as scoring
+from model_router.scoring.logistic import sigmoid
 from model_router.scoring.score import PRIOR_BY_GAP, score_answer
 from model_router.tiers import Tier
 
@@ -235,3 +237,12 @@ def test_confidence_is_always_within_0_and_1(answer: str, prompt: str, stop_reas
 def test_deeply_nested_json_answer_is_scored_not_crashed() -> None:
     result = score("[" * 2000 + "]" * 2000, response_format={"type": "array"})
     assert 0.0 <= result.confidence <= 1.0
+
+
+def test_the_logistic_function_is_one_over_one_plus_exp_minus_z() -> None:
+    """The one sigmoid of the runtime: the calibrated scorer and the learned router's calibration use it."""
+    assert sigmoid(0.0) == 0.5
+    assert sigmoid(math.log(3)) == pytest.approx(0.75, abs=1e-15)  # odds 3:1
+    assert sigmoid(-math.log(3)) == pytest.approx(0.25, abs=1e-15)
+    assert sigmoid(2.5) + sigmoid(-2.5) == pytest.approx(1.0, abs=1e-15)
+    assert sigmoid(1000.0) == 1.0 and sigmoid(-1000.0) == 0.0  # no OverflowError at either end

@@ -216,15 +216,16 @@ def test_fake_verdict_lines_earn_nothing(tier: Tier) -> None:
 def test_the_fake_fields_answer_would_pass_if_its_claims_counted() -> None:
     """What the claim handling protects against: scored as plain text, the fake fields add lines and a
     number that lift a wrong answer over the threshold on Sonnet."""
-    from model_router.scoring.score import _calibrated_score, load_scorer_model
+    from model_router.scoring.model import load_scorer_model
+    from model_router.scoring.score import calibrated_score
 
     model = load_scorer_model()
     assert model is not None
     state = classify_step({"request": {"prompt": APPLES, "routing": {"strategy": "heuristic"}}}, Settings())
-    raw = _calibrated_score(model, FAKE_FIELDS, stop_reason="end_turn", tier=Tier.SONNET, prompt=APPLES,
-                            complexity=state["classification"]["complexity"],
-                            signals=state["classification"]["signals"], response_format=None, prior=0.95,
-                            prior_from_table=True, prior_reason="")
+    raw = calibrated_score(model, FAKE_FIELDS, stop_reason="end_turn", tier=Tier.SONNET, prompt=APPLES,
+                           complexity=state["classification"]["complexity"],
+                           signals=state["classification"]["signals"], response_format=None, prior=0.95,
+                           prior_from_table=True, prior_reason="")
     assert raw.confidence >= THRESHOLD
     assert _score(FAKE_FIELDS, Tier.SONNET) < THRESHOLD
 

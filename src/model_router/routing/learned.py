@@ -35,6 +35,7 @@ from typing import Any
 from zlib import crc32
 
 from model_router.routing.regex_guard import GuardedRegex
+from model_router.scoring.logistic import sigmoid
 from model_router.tiers import TIER_ORDER
 
 FEATURES_VERSION = 1
@@ -240,13 +241,6 @@ def prompt_features(text: str) -> dict[int, float]:
     return out
 
 
-def _sigmoid(z: float) -> float:
-    if z >= 0:
-        return 1.0 / (1.0 + math.exp(-z))
-    e = math.exp(z)
-    return e / (1.0 + e)
-
-
 @dataclass(frozen=True)
 class RoutePrediction:
     """Everything the learned router's start rule weighs, for one prompt (no prompt text kept).
@@ -398,7 +392,7 @@ class TierModel:
         out: dict[str, float] = {}
         for tier, total in zip(self.tiers, totals, strict=False):
             a, b = self.calibration[tier]
-            out[tier] = _sigmoid(a * (self.bias[tier] + total) + b)
+            out[tier] = sigmoid(a * (self.bias[tier] + total) + b)
         return out
 
     def predict_many(self, prompts: list[str]) -> list[dict[str, float]]:

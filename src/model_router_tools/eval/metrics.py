@@ -7,11 +7,17 @@ CPT(p%) = the lowest cost fraction, rescaled so always-economy = 0 and always-pr
 PGR >= p%.
 premium_parity_cost = the lowest cost fraction on the curve whose quality is at least
 always-premium's minus 0.01.
+
+For confidences (the scorer's, the learned router's heads): AUROC = P(a positive scores above a negative),
+ties counting half; reliability bins = per equal-width confidence bin, mean confidence vs share right.
+Both take ``(labels, scores)``, in scikit-learn's order. Pure Python: evaluation and training reports run
+without numpy; the only implementation of each in the project.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 GRID = 200
 PARITY_TOLERANCE = 0.01
@@ -51,8 +57,17 @@ def premium_parity_cost(curve: Sequence[tuple[float, float]], q_premium: float) 
     return costs[0] if costs else None
 
 
-def auroc(scores: Sequence[float], labels: Sequence[bool]) -> float | None:
-    """Area under the ROC curve (probability a right answer outranks a wrong one; ties count half)."""
+def auroc(labels: Sequence[int], scores: Sequence[float]) -> float | None:
+    """Area under the ROC curve: the probability that a positive (a right answer) scores higher than a
+    negative, ties counting half; None without both classes.
+
+    Argument order as scikit-learn's ``roc_auc_score(y_true, y_score)``: ``labels`` (0/1 or bools) first,
+    then ``scores``. Computed as the Mann-Whitney U statistic over average ranks (ties share their rank):
+    ``(R_pos - P (P + 1) / 2) / (P N)`` with ``R_pos`` the positives' rank sum, ``P`` positives, ``N``
+    negatives. A label other than 0/1 raises ValueError (scores passed as labels, say).
+    """
+    if any(y not in (0, 1) for y in labels):
+        raise ValueError("auroc(labels, scores): labels must be 0/1 (bools)")
     positives = [s for s, y in zip(scores, labels, strict=True) if y]
     negatives = [s for s, y in zip(scores, labels, strict=True) if not y]
     if not positives or not negatives:
@@ -71,17 +86,19 @@ def auroc(scores: Sequence[float], labels: Sequence[bool]) -> float | None:
     return u / (len(positives) * len(negatives))
 
 
-def reliability(scores: Sequence[float], labels: Sequence[bool], bins: int = 10) -> list[dict[str, float]]:
-    """Per confidence bin: mean confidence, observed accuracy and count."""
-    out = []
+def reliability(labels: Sequence[int], scores: Sequence[float], bins: int = 10) -> list[dict[str, Any]]:
+    """Reliability bins: ``bins`` equal-width confidence intervals ``[low, high)`` (the last one closed at
+    1.0), each with its ``count`` of scores, their mean (``confidence``) and the share of them whose label is
+    true (``accuracy``); both None for an empty bin. Same argument order as :func:`auroc`.
+    """
+    out: list[dict[str, Any]] = []
     for b in range(bins):
         low, high = b / bins, (b + 1) / bins
         members = [(s, y) for s, y in zip(scores, labels, strict=True)
                    if low <= s < high or (b == bins - 1 and s == 1.0)]
-        if members:
-            out.append({
-                "low": low, "high": high, "count": len(members),
-                "confidence": sum(s for s, _ in members) / len(members),
-                "accuracy": sum(y for _, y in members) / len(members),
-            })
+        out.append({
+            "low": low, "high": high, "count": len(members),
+            "confidence": sum(s for s, _ in members) / len(members) if members else None,
+            "accuracy": sum(y for _, y in members) / len(members) if members else None,
+        })
     return out

@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from model_router.pricing import Price, orchestration_cost, tier_prices
+from model_router.routing.learned import load_tier_model
 from model_router.settings import Settings
 from model_router.tiers import TIER_ORDER, Tier
-from model_router_tools.eval import metrics
+from model_router_tools.eval import metrics, uncertainty
 from model_router_tools.eval.harness import (
     THRESHOLDS,
     Case,
@@ -27,37 +28,9 @@ from model_router_tools.eval.harness import (
     per_request,
     prepare,
 )
+from model_router_tools.eval.policies import BASELINES, DEFAULT_POLICY, PRODUCT_POLICIES, REFERENCES, policy_names
+from model_router_tools.eval.scorer_eval import scorer_reliability
 from model_router_tools.replay.datasets import STAND_IN_NOTE, portable_path, read_records, sample_path, tier_maps
-
-BASELINES = (
-    Policy("always-economy", "every request to Haiku", "fixed:haiku", thresholded=False, strategy="static"),
-    Policy("always-standard", "every request to Sonnet", "fixed:sonnet", thresholded=False, strategy="static"),
-    Policy("always-premium", "every request to Opus", "fixed:opus", thresholded=False, strategy="static"),
-    Policy("oracle", "cheapest tier whose recorded answer is right", "oracle", thresholded=False),
-)
-PRODUCT_POLICIES = (
-    Policy("heuristic", "heuristic classifier (foundation), scorer escalates", "heuristic", escalate=True,
-           strategy="heuristic"),
-    Policy("cascade", "start at Haiku, scorer escalates", "cheapest", escalate=True, strategy="cascade"),
-    Policy("learned", "learned classifier alone", "learned", prior="learned", strategy="learned"),
-    Policy("learned+cascade", "learned classifier, scorer escalates (the default)", "learned", escalate=True,
-           prior="learned", strategy="learned"),
-    Policy("learned+cascade capped", "learned+cascade with max_cost_usd", "learned", escalate=True,
-           prior="learned", capped=True, strategy="learned"),
-    Policy("cascade capped", "cascade with max_cost_usd", "cheapest", escalate=True, capped=True,
-           strategy="cascade"),
-)
-REFERENCES = (
-    Policy("ref: tfidf-lr", "reference: TF-IDF + logistic regression (analytic only)", "tfidf-lr"),
-    Policy("ref: knn-minilm", "reference: kNN over MiniLM embeddings (analytic only)", "knn-minilm"),
-)
-DEFAULT_POLICY = "learned+cascade"
-BOOTSTRAP_SAMPLES = 1000  # as model_router_tools.eval.uncertainty (imported lazily: it needs numpy)
-
-
-def policy_names() -> list[str]:
-    """Every policy `model-router eval --policy` knows (baselines, product policies, references, random)."""
-    return [p.name for p in (*BASELINES, *PRODUCT_POLICIES, *REFERENCES)] + ["random"]
 
 
 def _load_references(names: set[str], paths: list[str], log: Any) -> dict[str, Any]:
@@ -66,7 +39,7 @@ def _load_references(names: set[str], paths: list[str], log: Any) -> dict[str, A
     wanted = {"ref: tfidf-lr": "TfidfLogRegRouter", "ref: knn-minilm": "KnnEmbeddingRouter"}
     if not names & wanted.keys():
         return fitted
-    try:
+    try:  # optional and heavy (scikit-learn, sentence-transformers): only when a reference router is asked for
         from model_router_tools.eval import reference
     except ImportError as exc:
         log(f"reference routers skipped: {exc}")
@@ -93,7 +66,7 @@ def run_eval(
     split: str = "holdout",
     limit: int | None = None,
     log: Any = None,
-    bootstrap: int = BOOTSTRAP_SAMPLES,
+    bootstrap: int = uncertainty.BOOTSTRAP_SAMPLES,
 ) -> dict[str, Any]:
     """Evaluate every policy on every source in ``paths``; returns the machine-readable report.
     ``bootstrap``: resamples for the APGR intervals (0: none)."""
@@ -103,8 +76,6 @@ def run_eval(
     started = time.perf_counter()
     cases = prepare(names, prices=prices, split=split, limit=limit)
     log(f"prepared {len(cases)} {split} requests in {time.perf_counter() - started:.1f} s")
-
-    from model_router.routing.learned import load_tier_model
 
     model = load_tier_model()
     if model is not None:
@@ -202,11 +173,6 @@ def _apgr_uncertainty(cases: list[Case], rows: list[dict[str, Any]],
     other policy's, on the same resampled requests."""
     if not curves or samples <= 0:
         return []
-    try:
-        from model_router_tools.eval import uncertainty
-    except ImportError as exc:  # pragma: no cover - numpy comes with the train extra
-        log(f"APGR intervals skipped: {exc}")
-        return []
     fixed = {tier: per_request(cases, Policy("fixed", "", f"fixed:{tier.value}", thresholded=False), None)
              for tier in (economy, premium)}
     resampled = uncertainty.apgr_samples(curves, fixed[economy], fixed[premium], samples=samples)
@@ -286,7 +252,7 @@ def _random_row(rows: list[dict[str, Any]], q_e: float, q_p: float, c_e: float, 
 
 # -- presentation -------------------------------------------------------------------------------------
 def print_report(report: dict[str, Any]) -> None:
-    from rich.console import Console
+    from rich.console import Console  # late for start-up time: only the printed table needs rich
     from rich.table import Table
 
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 170)
@@ -371,7 +337,7 @@ def _stand_in_caption(source: dict[str, Any]) -> str:
 def plot_report(report: dict[str, Any], out: str | Path, scorer: dict[str, Any] | None = None) -> list[Path]:
     """One cost-quality figure per source (and one for the scorer's reliability), each ~900 px wide:
     see :func:`figure_paths` for where they go. Returns the files written."""
-    import matplotlib
+    import matplotlib  # optional (the report extra), and slow to import: only for --plot
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -511,14 +477,13 @@ def main(args: Any) -> int:
         prices = {Tier(k): Price(float(v["input"]), float(v["output"]), "--prices") for k, v in data.items()}
     paths = args.dataset or default_datasets()
     report = run_eval(paths, policies=args.policy, prices=prices, threshold=args.threshold, split=args.split,
-                      limit=args.limit, bootstrap=getattr(args, "bootstrap", BOOTSTRAP_SAMPLES))
+                      limit=args.limit, bootstrap=getattr(args, "bootstrap", uncertainty.BOOTSTRAP_SAMPLES))
     scorer = None
     if args.plot or args.scorer:
-        from model_router_tools.eval.scorer_eval import scorer_reliability
-
         scorer = scorer_reliability(paths, split=args.split)
         report["scorer"] = scorer
     if args.workflow:
+        # Late for start-up time: the workflow check runs the local engine, and moto takes seconds to import.
         from model_router_tools.eval.workflow import check_operating_points
 
         report["workflow"] = check_operating_points(report, paths, prices=prices, sample=args.workflow,

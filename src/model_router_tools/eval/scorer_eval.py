@@ -4,10 +4,12 @@ rates at the threshold, and a reliability table, on the holdout answers of sourc
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from model_router.contracts.request import validate_request
+from model_router.routing.learned import load_tier_model
 from model_router.routing.plan import Features, heuristic_complexity
 from model_router.scoring.score import score_answer
 from model_router_tools.eval.harness import CORRECT
@@ -18,10 +20,6 @@ from model_router_tools.replay.provider import recorded_reply
 
 def scorer_reliability(paths: Sequence[str | Path], *, split: str = "holdout", threshold: float = 0.8,
                        max_tokens: int = 2048) -> dict[str, Any]:
-    from dataclasses import asdict
-
-    from model_router.routing.learned import load_tier_model
-
     model = load_tier_model()
     out: dict[str, Any] = {}
     for path in paths:
@@ -56,13 +54,13 @@ def scorer_reliability(paths: Sequence[str | Path], *, split: str = "holdout", t
             wrong = [s for s, y in zip(values, truth, strict=True) if not y]
             out[source] = {
                 "n": len(values),
-                "auroc": _round(auroc(values, truth)),
+                "auroc": _round(auroc(truth, values)),
                 "threshold": threshold,
                 "accept_rate": round(len(accepted) / len(values), 4),
                 "accepted_accuracy": round(sum(accepted) / len(accepted), 4) if accepted else None,
                 # Of the wrong answers, the share the scorer would accept.
                 "false_accept_rate": round(sum(s >= threshold for s in wrong) / len(wrong), 4) if wrong else None,
-                "reliability": reliability(values, truth),
+                "reliability": [b for b in reliability(truth, values) if b["count"]],
             }
     return out
 

@@ -14,8 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from model_router.pricing import Price
+from model_router.routing.learned import load_tier_model
 from model_router.tiers import Tier
-from model_router_tools.eval.harness import Case, Policy, budget_cap, prepare, simulate
+from model_router_tools.eval.harness import Case, Policy, add_confidences, add_learned, budget_cap, prepare, simulate
+from model_router_tools.eval.policies import PRODUCT_POLICIES
+from model_router_tools.local.engine import LocalEngine
+from model_router_tools.replay.datasets import read_records
 
 
 def request_for(case: Case, policy: Policy, threshold: float, cap: float | None) -> dict[str, Any]:
@@ -60,12 +64,6 @@ def agrees(case: Case, policy: Policy, threshold: float, cap: float | None, resu
 def check_operating_points(report: dict[str, Any], paths: Sequence[str | Path], *, prices: dict[Tier, Price],
                            sample: int, threshold: float, split: str) -> dict[str, Any]:
     """Run each product policy's operating point on up to ``sample`` requests per source."""
-    from model_router.routing.learned import load_tier_model
-    from model_router_tools.eval.harness import add_confidences, add_learned
-    from model_router_tools.eval.report import PRODUCT_POLICIES
-    from model_router_tools.local.engine import LocalEngine
-    from model_router_tools.replay.datasets import read_records
-
     model = load_tier_model()
 
     executions, agreed, seconds = 0, 0, 0.0

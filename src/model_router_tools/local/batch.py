@@ -36,9 +36,10 @@ _engine: Any = None  # one per worker process
 
 def item_engine(env_overrides: dict[str, str]) -> Any:
     """A LocalEngine that runs one batch line: the batch ItemProcessor as a state machine of its own."""
+    # Late for start-up time: moto (and the engine on it) takes seconds to import; only workers need it.
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
-    from model_router_tools.local.engine import LocalEngine, _assign_heap_keys, function_arn
+    from model_router_tools.local.engine import LocalEngine, assign_heap_keys, function_arn
     from model_router_tools.local.template import definition_substitutions
 
     # The router's definition is the cheapest one to let the engine parse; we then swap in the line's
@@ -50,7 +51,7 @@ def item_engine(env_overrides: dict[str, str]) -> Any:
         definition = definition.replace("${" + name + "}", function_arn(logical_id))
     engine.definition = definition
     engine.program = AmazonStateLanguageParser.parse(definition)[0]
-    _assign_heap_keys(engine.program)
+    assign_heap_keys(engine.program)
     return engine
 
 

@@ -13,7 +13,8 @@ evaluates them against the state's input, as we do.
 moto's ASL grammar also accepts only ``"ExecutionType": "STANDARD"`` in a ProcessorConfig; we parse child
 ``EXPRESS`` executions as STANDARD ones (the interpreter runs both the same way; only AWS bills them apart).
 
-Installed by model_router_tools.local.engine.install_patches; guarded by tests/workflow/test_batch_support.py.
+Installed by model_router_tools.local.engine.install_patches (which passes in its JSON-aware copy module);
+guarded by tests/workflow/test_batch_support.py.
 """
 
 from __future__ import annotations
@@ -102,14 +103,13 @@ def _result_writer_eval_body(self: Any, env: Any) -> None:
     self.resource_eval.eval_resource(env=env)
 
 
-def install() -> None:
-    """Idempotent."""
-    from model_router_tools.local import engine  # late: the engine calls us from install_patches
-
+def install(copy_module: Any) -> None:
+    """Idempotent. ``copy_module``: what moto's ``string_expression`` and ``result_path`` modules get as their
+    ``copy`` module (the engine passes its JSON-aware copy)."""
     # A batch line carries its request and result through many more path evaluations than a single
     # request; these deep copies are of JSON values, so the engine's JSON-aware copy does the same work.
-    string_expression.copy = engine._copy_shim  # type: ignore[assignment]
-    result_path.copy = engine._copy_shim  # type: ignore[assignment]
+    string_expression.copy = copy_module
+    result_path.copy = copy_module
     result_writer_s3.ResourceEvalS3._handle_put_object = staticmethod(_write_results)  # type: ignore[method-assign]
     result_writer_decl.ResultWriter._eval_body = _result_writer_eval_body  # type: ignore[method-assign]
     AmazonStateLanguageParser.parse = staticmethod(  # type: ignore[method-assign]

@@ -246,10 +246,10 @@ def install_patches() -> None:
         execute_state.Thread = _ContextThread  # type: ignore[assignment,misc]
         for module in THREADED_MODULES:
             module.threading = _threading_shim  # type: ignore[attr-defined]
-        batch_support.install()  # Distributed Map ResultWriter (statemachine/batch.asl.json)
+        batch_support.install(_copy_shim)  # Distributed Map ResultWriter (statemachine/batch.asl.json)
 
 
-def _assign_heap_keys(root: Any) -> None:
+def assign_heap_keys(root: Any) -> None:
     """Give every component of a parsed program its heap key now, before executions share it.
 
     moto assigns ``EvalComponent.heap_key`` lazily, on first use; two executions retrying at once for
@@ -311,7 +311,7 @@ class LocalEngine:
             definition = definition.replace("${" + name + "}", function_arn(logical_id))
         self.definition = definition
         self.program: EvalComponent = AmazonStateLanguageParser.parse(definition)[0]
-        _assign_heap_keys(self.program)
+        assign_heap_keys(self.program)
         self._handlers: dict[str, Callable[[dict[str, Any], Any], Any]] = {}
         self._modules: dict[Path, ModuleType] = {}
         self._load_lock = threading.Lock()

@@ -62,7 +62,8 @@ def length_targets(records: Sequence[dict[str, Any]], maps: dict[str, TierMap]) 
     return np.array([[math.log1p(output_tokens(r, maps[r["source"]], t)) for t in TIER_ORDER] for r in records])
 
 
-def _scores(record: dict[str, Any], tier_map: TierMap) -> dict[Tier, float]:
+def recorded_scores(record: dict[str, Any], tier_map: TierMap) -> dict[Tier, float]:
+    """The record's recorded score per tier, for the tiers its source has a model of its own for."""
     return {t: float(record["outcomes"][tier_map.models[t]]["score"]) for t in tier_map.recorded_tiers}
 
 
@@ -74,7 +75,7 @@ def gain_targets(records: Sequence[dict[str, Any]],
     for tier in TIER_ORDER[1:]:
         rows, gains = [], []
         for i, record in enumerate(records):
-            scores = _scores(record, maps[record["source"]])
+            scores = recorded_scores(record, maps[record["source"]])
             if tier in scores and economy in scores:
                 rows.append(i)
                 gains.append(scores[tier] - scores[economy])

@@ -39,10 +39,9 @@ import numpy as np
 from scipy import sparse
 from sklearn import __version__ as sklearn_version
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
-from model_router.pricing import estimate_tokens
+from model_router.pricing import estimate_tokens, tier_prices
 from model_router.routing.learned import (
     FEATURES_VERSION,
     HASH_BITS,
@@ -52,7 +51,10 @@ from model_router.routing.learned import (
     prompt_features,
 )
 from model_router.routing.plan import REFERENCE_COST_USD
+from model_router.settings import Settings
 from model_router.tiers import TIER_ORDER, Tier
+from model_router_tools.eval.harness import THRESHOLDS
+from model_router_tools.eval.metrics import auroc
 from model_router_tools.replay.datasets import (
     TierMap,
     file_sha256,
@@ -186,10 +188,6 @@ def platt(scores: np.ndarray, labels: np.ndarray, iterations: int = 100) -> tupl
     return a, b
 
 
-def _auroc(labels: np.ndarray, scores: np.ndarray) -> float | None:
-    return float(roc_auc_score(labels, scores)) if 0 < labels.sum() < len(labels) else None
-
-
 def _cross_validate(x: sparse.csr_matrix, y: np.ndarray, keys: Sequence[tuple[str, str]], rows: np.ndarray,
                     c_grid: Sequence[float], smoothing_grid: Sequence[float], folds: int,
                     seed: int) -> tuple[dict[str, float], dict[tuple[float, float], np.ndarray]]:
@@ -208,7 +206,7 @@ def _cross_validate(x: sparse.csr_matrix, y: np.ndarray, keys: Sequence[tuple[st
                 target = _soft_target(y, keys, train_rows, smoothing)
                 model = _fit_head(x[train_rows], y[train_rows], target, c, seed)
                 out[valid] = model.decision_function(x[valid_rows])
-                auc = _auroc(y[valid_rows], out[valid])
+                auc = auroc(y[valid_rows].tolist(), out[valid].tolist())
                 if auc is not None:
                     aucs.append(auc)
             oof[(c, smoothing)] = out
@@ -341,10 +339,6 @@ def _route_heads(fit_records: Sequence[dict[str, Any]], x: sparse.csr_matrix, us
                  maps: dict[str, TierMap], keys: Sequence[tuple[str, str]], oof_probabilities: np.ndarray, *,
                  seed: int, folds: int, alpha_grid: Sequence[float], log: Any, started: float) -> dict[str, Any]:
     """Gain heads, output-length heads and the start rule (:mod:`model_router_tools.training.route_heads`)."""
-    from model_router.pricing import tier_prices
-    from model_router.settings import Settings
-    from model_router_tools.eval.harness import THRESHOLDS
-
     settings = Settings.from_mapping({})
     prices = tier_prices(settings.model_ids, settings.price_overrides)
     n, width = len(fit_records), len(TIER_ORDER)
@@ -384,7 +378,7 @@ def _route_heads(fit_records: Sequence[dict[str, Any]], x: sparse.csr_matrix, us
     scores = np.full((n, width), np.nan)
     true_tokens = np.expm1(lengths)
     for i, record in enumerate(fit_records):
-        for tier, score in route_training._scores(record, maps[record["source"]]).items():
+        for tier, score in route_training.recorded_scores(record, maps[record["source"]]).items():
             scores[i, TIER_ORDER.index(tier)] = score
     input_tokens = np.array([estimate_tokens(r["prompt"]) for r in fit_records], dtype=float)
     max_tokens = settings.max_output_tokens
@@ -420,9 +414,10 @@ def holdout_aurocs(model: TierModel, records: Sequence[dict[str, Any]],
         out[source] = {}
         for tier in TIER_ORDER:
             ys = [labels[i][tier.value] for i in idx]
-            if any(v is None for v in ys) or tier.value not in model.weights:
+            known = [v for v in ys if v is not None]
+            if len(known) < len(ys) or tier.value not in model.weights:
                 continue
-            auc = _auroc(np.array(ys), np.array([predictions[i][tier.value] for i in idx]))
+            auc = auroc(known, [predictions[i][tier.value] for i in idx])
             out[source][tier.value] = None if auc is None else round(auc, 4)
     return out
 

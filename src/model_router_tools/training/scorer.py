@@ -3,7 +3,7 @@
 One row per (record, recorded model answer) of the sources that keep answer texts (RouteLLM GSM8K and
 MT-Bench), fit split only (``not is_holdout(prompt)``). Label: that answer's recorded score >= 0.5.
 RouteLLM's models stand in for the tiers: Mixtral-8x7B (economy) for Haiku, GPT-4 (premium) for Opus.
-Features: :func:`model_router.scoring.score.answer_features`, the same code the Scorer Lambda runs. Model: an
+Features: :func:`model_router.scoring.features.answer_features`, the same code the Scorer Lambda runs. Model: an
 L2-regularised logistic regression with sign-bounded weights (a wrong calculation may never raise
 confidence), C picked by 5-fold cross-validation grouped by prompt (log loss), weights unscaled to raw
 features and rounded, written with its provenance to ``src/model_router/data/scorer_model.json``.
@@ -50,9 +50,14 @@ from pathlib import Path
 from typing import Any
 
 from model_router.contracts.request import validate_request
+from model_router.routing.learned import TierModel, default_model_path, load_tier_model
 from model_router.routing.plan import Features, heuristic_complexity
 from model_router.scoring import score as scoring
+from model_router.scoring.features import answer_features
+from model_router.scoring.model import MODEL_FORMAT, MODEL_NAME, load_scorer_model
+from model_router.scoring.signals import HARD_PENALTIES, HEDGE_PENALTY
 from model_router.tiers import COMPLEXITY_TO_TIER, Tier
+from model_router_tools.eval.metrics import auroc, reliability
 from model_router_tools.replay.datasets import (
     file_sha256,
     is_holdout,
@@ -62,6 +67,8 @@ from model_router_tools.replay.datasets import (
     tier_maps,
 )
 
+# numpy, scipy and scikit-learn (the train extra) are imported inside the functions that fit: the CLI imports
+# this module to register `train-scorer`, and says which extra to install, without them.
 PriorFn = Callable[[str, Tier], float]
 
 ANSWERED_SOURCES = ("routellm-gsm8k", "routellm-mtbench")
@@ -72,13 +79,13 @@ CV_FOLDS = 5
 C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
 WEIGHT_DECIMALS = 4
 PRIOR_MODES = ("auto", "learned-oof", "learned", "base-rate")
-DEFAULT_OUT = Path(__file__).resolve().parents[2] / "model_router" / "data" / scoring.MODEL_NAME
+DEFAULT_OUT = Path(__file__).resolve().parents[2] / "model_router" / "data" / MODEL_NAME
 
-# The features the logistic model uses (keys of scoring.answer_features), each with the sign its weight
+# The features the logistic model uses (keys of answer_features), each with the sign its weight
 # may take: -1 never raises confidence (a wrong calculation, a contradiction), +1 never lowers it, 0 free.
 # The hard-penalty signals (truncation, refusal, echo, response_format, missing code, no final number,
 # very short answers, hedging) are absent from (or too rare in) the training data: hand-set, see
-# scoring.HARD_PENALTIES.
+# signals.HARD_PENALTIES.
 MODEL_FEATURES: dict[str, int] = {
     "prior_logit": +1,
     "table_prior_logit": +1,
@@ -164,11 +171,7 @@ def answer_rows(records: Iterable[dict[str, Any]], *, split: str = "all",
 
 # -- priors -----------------------------------------------------------------------------------------
 def learned_prior() -> PriorFn | None:
-    """P(tier answers well) from the learned tier classifier, when its module and model file exist."""
-    try:
-        from model_router.routing.learned import load_tier_model
-    except ImportError:
-        return None
+    """P(tier answers well) from the learned tier classifier, when its model file ships."""
     model = load_tier_model()
     if model is None:
         return None
@@ -214,10 +217,6 @@ def _oof_fold(prompt: str, folds: int) -> int:
 
 
 def _tier_model_document() -> dict[str, Any] | None:
-    try:
-        from model_router.routing.learned import default_model_path
-    except ImportError:
-        return None
     path = default_model_path()
     if not path.is_file():
         return None
@@ -253,7 +252,7 @@ def learned_oof_prior(tier_datasets: Sequence[Path], prompts: Iterable[str], *, 
     The shipped tier model was fitted on the fit split, so on the scorer's fit prompts its predictions are
     in-sample (far more confident than on new prompts): training on them teaches the scorer to trust the
     prior too much."""
-    from model_router.routing.learned import TierModel
+    # Late: training.router needs numpy and scikit-learn (the train extra) at import.
     from model_router_tools.training.router import C_GRID as TIER_C_GRID
     from model_router_tools.training.router import SMOOTHING_GRID, maps_for, train_tier_model
 
@@ -321,44 +320,23 @@ def resolve_prior(mode: str, fit_rows: Sequence[AnswerRow], *, datasets: Sequenc
 
 def feature_dicts(rows: Sequence[AnswerRow], prior_fn: PriorFn | None) -> list[dict[str, float]]:
     """Features of each row with the classifier prior ``prior_fn``, or (None) the tier table's."""
-    return [scoring.answer_features(row.answer, stop_reason="end_turn", prompt=row.prompt, signals=row.signals,
-                                    response_format=None, tier=row.tier, prior_from_table=prior_fn is None,
-                                    prior=(prior_fn or tier_table_prior)(row.prompt, row.tier))
+    return [answer_features(row.answer, stop_reason="end_turn", prompt=row.prompt, signals=row.signals,
+                            response_format=None, tier=row.tier, prior_from_table=prior_fn is None,
+                            prior=(prior_fn or tier_table_prior)(row.prompt, row.tier))
             for row in rows]
 
 
 # -- metrics (pure Python: the evaluation harness may run without numpy) --------------------------------
-def auroc(labels: Sequence[bool], scores: Sequence[float]) -> float | None:
-    """Area under the ROC curve (ties count half); None without both classes."""
-    positives = sum(labels)
-    negatives = len(labels) - positives
-    if not positives or not negatives:
-        return None
-    order = sorted(range(len(scores)), key=lambda i: scores[i])
-    rank_sum, i = 0.0, 0
-    while i < len(order):
-        j = i
-        while j + 1 < len(order) and scores[order[j + 1]] == scores[order[i]]:
-            j += 1
-        mean_rank = (i + j) / 2 + 1
-        rank_sum += mean_rank * sum(labels[order[k]] for k in range(i, j + 1))
-        i = j + 1
-    return (rank_sum - positives * (positives + 1) / 2) / (positives * negatives)
-
-
-def reliability_bins(labels: Sequence[bool], scores: Sequence[float], bins: int = 10) -> list[dict[str, Any]]:
-    """Equal-width confidence bins: mean confidence vs share right, and the count (empty bins kept)."""
-    out = []
-    for b in range(bins):
-        low, high = b / bins, (b + 1) / bins
-        members = [i for i, s in enumerate(scores) if low <= s < high or (b == bins - 1 and s == 1.0)]
-        out.append({
-            "bin": f"[{low:.1f}, {high:.1f}{']' if b == bins - 1 else ')'}",
-            "count": len(members),
-            "mean_confidence": round(sum(scores[i] for i in members) / len(members), 4) if members else None,
-            "accuracy": round(sum(labels[i] for i in members) / len(members), 4) if members else None,
-        })
-    return out
+def reliability_table(labels: Sequence[bool], scores: Sequence[float], bins: int = 10) -> list[dict[str, Any]]:
+    """:func:`model_router_tools.eval.metrics.reliability` as the scorer report writes it: every bin (empty
+    ones kept) labelled ``[low, high)``, with its count, mean confidence and share right to 4 places."""
+    found = reliability(labels, scores, bins)
+    return [{
+        "bin": f"[{b['low']:.1f}, {b['high']:.1f}{']' if i == len(found) - 1 else ')'}",
+        "count": b["count"],
+        "mean_confidence": round(b["confidence"], 4) if b["count"] else None,
+        "accuracy": round(b["accuracy"], 4) if b["count"] else None,
+    } for i, b in enumerate(found)]
 
 
 def _metrics(labels: Sequence[bool], scores: Sequence[float], threshold: float = ACCEPT_THRESHOLD) -> dict[str, Any]:
@@ -366,7 +344,7 @@ def _metrics(labels: Sequence[bool], scores: Sequence[float], threshold: float =
     wrong = [s for s, y in zip(scores, labels, strict=True) if not y]
     accepted = [y for s, y in zip(scores, labels, strict=True) if s >= threshold]
     eps = 1e-6
-    bins = reliability_bins(labels, scores)
+    bins = reliability_table(labels, scores)
     area = auroc(labels, scores)
     return {
         "n": n,
@@ -459,15 +437,15 @@ def fit_scorer(rows: Sequence[AnswerRow], prior_fn: PriorFn, *, seed: int = SEED
     weights = scaled / std
     bias = float(scaled_bias - np.sum(scaled * mean / std))
     doc = {
-        "format": scoring.MODEL_FORMAT,
+        "format": MODEL_FORMAT,
         "label": f"recorded score >= {LABEL_THRESHOLD} (the answer is right)",
         "features": names,
         "weights": {name: round(float(w), WEIGHT_DECIMALS) for name, w in zip(names, weights, strict=True)},
         "bias": round(bias, WEIGHT_DECIMALS),
         "means": {name: round(float(m), WEIGHT_DECIMALS) for name, m in zip(names, mean, strict=True)},
         "signs": {name: sign for name, sign in zip(names, signs, strict=True) if sign},
-        "hard_penalties": dict(scoring.HARD_PENALTIES),
-        "hedge_penalty": dict(scoring.HEDGE_PENALTY),
+        "hard_penalties": dict(HARD_PENALTIES),
+        "hedge_penalty": dict(HEDGE_PENALTY),
         "hard_penalties_note": "multipliers (1 - value) on the calibrated probability for failure modes the "
                                "training data does not contain (or too rarely to fit); set by hand, not fitted",
     }
@@ -481,7 +459,7 @@ def _score_rows(rows: Sequence[AnswerRow], prior_fn: PriorFn | None, *, heuristi
     for row in rows:
         prior = prior_fn(row.prompt, row.tier) if prior_fn is not None else None
         if heuristic:
-            value, why = scoring._resolve_prior(prior, row.tier, row.complexity)
+            value, why = scoring.resolve_prior(prior, row.tier, row.complexity)
             score = scoring.heuristic_score(row.answer, stop_reason="end_turn", prompt=row.prompt,
                                             complexity=row.complexity, signals=row.signals, response_format=None,
                                             prior=value, prior_reason=why)
@@ -518,7 +496,7 @@ def scorer_report(records: Iterable[dict[str, Any]], prior_fn: PriorFn | None = 
     records = list(records)
     references = {r["id"]: r.get("reference") for r in records}
     rows = answer_rows(records, split="holdout")
-    model = scoring.load_scorer_model()
+    model = load_scorer_model()
     report: dict[str, Any] = {
         "split": "holdout (datasets.is_holdout)",
         "prior": "prior_fn given" if prior_fn is not None else "none passed: scoring.PRIOR_BY_GAP (runtime default)",
@@ -567,7 +545,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", action="append", required=True, metavar="PATH",
                         help="recorded-outcomes JSONL(.gz) with answer texts (repeat: GSM8K and MT-Bench)")
     parser.add_argument("--out", default=None, metavar="PATH",
-                        help=f"model file to write (default: the package's data/{scoring.MODEL_NAME})")
+                        help=f"model file to write (default: the package's data/{MODEL_NAME})")
     parser.add_argument("--prior", choices=PRIOR_MODES, default="auto",
                         help="the classifier prior: auto = the learned tier model's out-of-fold prior when the "
                              "tier model ships (refitted 5 times: minutes), else the tier base rate")
@@ -635,7 +613,7 @@ def run(args: argparse.Namespace) -> int:
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
-    scoring.load_scorer_model.cache_clear()
+    load_scorer_model.cache_clear()
     print(f"wrote {portable_path(out)}: {len(fit_rows)} fit rows, prior: {prior_description}")
     best = cv["best"]
     for kind in ("classifier_prior", "table_prior"):
