@@ -19,6 +19,11 @@ def test_the_layer_is_built_from_the_runtime_package_only() -> None:
     assert layer_problems(LAYER_SOURCE.resolve()) == []
 
 
+def test_the_handlers_import_only_what_the_layer_holds() -> None:
+    # functions/*/app.py deploy beside the layer: an import of the tools would fail at init in Lambda.
+    assert layer_problems(ROOT / "functions") == []
+
+
 def test_the_layer_check_finds_tooling_imports_and_replay_data(tmp_path: Path) -> None:
     copy = tmp_path / "model_router"
     shutil.copytree(LAYER_SOURCE.resolve(), copy, ignore=shutil.ignore_patterns("__pycache__"))

@@ -24,29 +24,11 @@ PROJECT_PACKAGES = ("model_router", "model_router_tools")
 # checked for private imports too.
 OTHER_CODE = ("functions", "bench", "scripts")
 
-# Import edges known to close a cycle, each to be removed by its owner; the test ignores them. Emptied after
-# the redesign's branches merge (test_the_allow_lists_name_only_what_still_happens fails on a stale entry).
-CYCLE_EDGES_ALLOWED: dict[tuple[str, str], str] = {
-    # Owner: CLI (src/model_router_tools/cli). history and results_report borrow main's console, late.
-    ("model_router_tools.cli.history", "model_router_tools.cli.main"): "CLI",
-    ("model_router_tools.cli.results_report", "model_router_tools.cli.main"): "CLI",
-    # Owner: handlers, steps and providers. The runtime's late imports of the replay and fault providers
-    # (see test_the_runtime_never_imports_the_tools): those providers import model_router.providers.base,
-    # which runs model_router/providers/__init__.py, which imports them back (and settings).
-    ("model_router.providers", "model_router_tools.replay.provider"): "handlers/steps/providers",
-    ("model_router.providers", "model_router_tools.faults.provider"): "handlers/steps/providers",
-    ("model_router.settings", "model_router_tools.faults.provider"): "handlers/steps/providers",
-}
-# Private names taken across modules (``from x import _y`` or ``x._y``), each to be made public or removed by
-# its owner. Keyed by what the check reports after the file and line.
-PRIVATE_IMPORTS_ALLOWED: dict[str, str] = {
-    # Owner: CLI. The same two late imports of main's console as above (history.py, results_report.py).
-    "from model_router_tools.cli.main import _console": "CLI",
-}
-RUNTIME_IMPORTS_OF_TOOLS = (
-    "src/model_router/providers/__init__.py, src/model_router/settings.py, src/model_router/steps/decide.py, "
-    "src/model_router/batch/lines.py"
-)
+# Import edges known to close a cycle, each to be removed by its owner (the test ignores them), and private
+# names taken across modules (``from x import _y`` or ``x._y``), keyed by what the check reports. Both empty:
+# a new entry needs a reason next to it; test_the_allow_lists_name_only_what_still_happens fails on a stale one.
+CYCLE_EDGES_ALLOWED: dict[tuple[str, str], str] = {}
+PRIVATE_IMPORTS_ALLOWED: dict[str, str] = {}
 
 
 @dataclass(frozen=True)
@@ -242,8 +224,6 @@ def test_no_private_name_is_imported_across_modules() -> None:
     assert not found, "private names used across modules (make them public, with a docstring):\n  " + "\n  ".join(found)
 
 
-@pytest.mark.xfail(strict=False, reason=f"runtime modules still import the tools: {RUNTIME_IMPORTS_OF_TOOLS} "
-                                        "(being fixed on another branch; make this strict after the merge)")
 def test_the_runtime_never_imports_the_tools() -> None:
     """src/model_router ships in the Lambda layer without src/model_router_tools: an import of the tools,
     even a late one, fails in Lambda (or pulls offline code into the layer)."""
