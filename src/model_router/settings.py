@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from model_router.routing.plan import ROUTERS
 from model_router.tiers import TIER_ORDER, Tier
 
 # The newest Claude models Bedrock documents for Converse, through US cross-region inference
@@ -127,6 +126,10 @@ class Settings:
         if workflow_type not in ("STANDARD", "EXPRESS"):
             raise SettingsError(f"WORKFLOW_TYPE={workflow_type!r} must be STANDARD or EXPRESS")
         strategy = (get("DEFAULT_STRATEGY") or "learned").lower()
+        # Imported here: the router registry pulls in the request contract (jsonschema), which the other users
+        # of settings (the CLI at start-up) do not need.
+        from model_router.routing.plan import ROUTERS
+
         if strategy not in ROUTERS:
             raise SettingsError(f"DEFAULT_STRATEGY={strategy!r} is not one of {', '.join(sorted(ROUTERS))}")
         return cls(

@@ -18,7 +18,7 @@ DESCRIPTION = """Fit the scorer's calibration offline, and measure it (numpy + s
 One row per (record, recorded model answer) of the sources that keep answer texts (RouteLLM GSM8K and
 MT-Bench), fit split only (``not is_holdout(prompt)``). Label: that answer's recorded score >= 0.5.
 RouteLLM's models stand in for the tiers: Mixtral-8x7B (economy) for Haiku, GPT-4 (premium) for Opus.
-Features: :func:`model_router.scoring.score.answer_features`, the same code the Scorer Lambda runs. Model: an
+Features: :func:`model_router.scoring.features.answer_features`, the same code the Scorer Lambda runs. Model: an
 L2-regularised logistic regression with sign-bounded weights (a wrong calculation may never raise
 confidence), C picked by 5-fold cross-validation grouped by prompt (log loss), weights unscaled to raw
 features and rounded, written with its provenance to ``src/model_router/data/scorer_model.json``.
