@@ -3,7 +3,6 @@ fallback to the heuristic, prior-only scoring, and the offline training / evalua
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import inspect
 import json
@@ -527,12 +526,12 @@ def test_training_writes_a_reproducible_model_with_provenance(tmp_path: Path) ->
 
 
 def test_train_scorer_registers_on_the_cli() -> None:
-    parser = argparse.ArgumentParser(prog="model-router")
-    sub = parser.add_subparsers(dest="command")
-    scorer_training.add_parser(sub)
-    args = parser.parse_args(["train-scorer", "--dataset", "a.jsonl.gz", "--dataset", "b.jsonl.gz"])
+    from model_router_tools.cli import train_scorer
+    from model_router_tools.cli.main import build_parser
+
+    args = build_parser().parse_args(["train-scorer", "--dataset", "a.jsonl.gz", "--dataset", "b.jsonl.gz"])
     assert args.dataset == ["a.jsonl.gz", "b.jsonl.gz"] and args.prior == "auto"
-    assert args.func is scorer_training.run
+    assert args.func is train_scorer.run
 
 
 def test_the_out_of_fold_prior_never_predicts_a_prompt_its_model_saw(monkeypatch: pytest.MonkeyPatch,

@@ -12,11 +12,7 @@ from typing import Any, NoReturn
 
 from model_router_tools.cli.errors import UsageError
 from model_router_tools.cli.preflight import TRAINING_EXTRA, TRAINING_LIBRARIES, check_training_run, uninstalled
-
-# model_router_tools.training.args' description and default, written out so that `--help` imports nothing from
-# the training package (a test keeps this command line equal to the one training.router's own declares).
-DESCRIPTION = "Train the learned router's per-tier success predictors on the fit split of recorded outcomes."
-DEFAULT_OUT = "src/model_router/data/router_model.json.gz"
+from model_router_tools.training.args import DESCRIPTION, add_arguments
 
 
 def add_parser(sub: Any) -> None:
@@ -31,12 +27,7 @@ def add_parser(sub: Any) -> None:
         return
     train = sub.add_parser("train", help="train the learned router (needs the train extra: numpy, scikit-learn)",
                            description=DESCRIPTION)
-    train.add_argument("--dataset", action="append", required=True, metavar="PATH",
-                       help="a dataset in the shared JSONL format (repeat for several); <source>.models.json "
-                            "beside it gives the tier mapping")
-    train.add_argument("--out", default=DEFAULT_OUT, metavar="FILE",
-                       help=f"the model file to write (default {DEFAULT_OUT}); provenance goes to <stem>.md beside it")
-    train.add_argument("--seed", type=int, default=0, help="seed for CV folds and solvers (default 0)")
+    add_arguments(train)
     train.set_defaults(func=run)
 
 
