@@ -63,7 +63,8 @@ bench: install
 eval: install-dev
 	mkdir -p docs/eval
 	$(BIN)/model-router eval --scorer --workflow 400 --json docs/eval/report.json --plot docs/eval \
-		| tee docs/eval/report.txt
+		> docs/eval/report.txt  # not piped through tee: a failed evaluation must fail the target
+	cat docs/eval/report.txt
 
 clean:
 	rm -rf $(VENV) .venv-sam .venv-scan .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -282,3 +282,18 @@ def test_a_gzip_dataset_that_is_whole_still_passes_the_check(tmp_path: Path) -> 
     copy = tmp_path / "copy.jsonl.gz"
     copy.write_bytes(gzip.compress(gzip.decompress(sample_path().read_bytes())))
     assert check_dataset(copy) == check_dataset(sample_path()) > 0
+
+
+def test_eval_plot_takes_a_directory_and_refuses_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("matplotlib")
+    figures = tmp_path / "figures"
+    figures.mkdir()
+    outcome = run_main(capsys, "eval", "--dataset", str(sample_path()), "--policy", "learned+cascade",
+                       "--plot", str(figures), "--bootstrap", "0", "--limit", "30")
+    assert outcome.code == 0, outcome.err
+    assert sorted(p.name for p in figures.iterdir() if p.name.startswith("curves-"))
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("")
+    refused = run_main(capsys, "eval", "--plot", str(a_file), "--bootstrap", "0", "--limit", "5")
+    assert refused.code == 2
+    assert refused.error_line().startswith(f"error: --plot {a_file}: is a file")

@@ -9,7 +9,7 @@ from typing import Any
 from model_router.contracts import json_text as strict_json
 from model_router.tiers import TIER_ORDER
 from model_router_tools.cli.errors import UsageError
-from model_router_tools.cli.preflight import check_datasets, check_output_path, missing_module
+from model_router_tools.cli.preflight import check_datasets, check_figure_path, check_output_path, missing_module
 from model_router_tools.cli.types import non_negative_int, positive_int, unit_interval
 
 
@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     if args.compare:
         _check_eval_report(args.compare)
     check_output_path("--json", args.json)
-    check_output_path("--plot", args.plot)
+    check_figure_path("--plot", args.plot)
     return int(eval_main(args))
 
 

@@ -55,6 +55,19 @@ def check_output_path(flag: str, value: str | None) -> None:
         raise UsageError(f"{flag} {value}: the directory {path.parent} does not exist")
 
 
+def check_figure_path(flag: str, value: str | None) -> None:
+    """Where figures go: a directory (created when missing, under an existing parent) or a ``.png`` stem."""
+    if not value:
+        return
+    path = Path(value)
+    if path.suffix.lower() == ".png":
+        check_output_path(flag, value)
+    elif path.exists() and not path.is_dir():
+        raise UsageError(f"{flag} {value}: is a file; give a directory (or a name ending in .png as a stem)")
+    elif not path.exists() and not path.parent.is_dir():
+        raise UsageError(f"{flag} {value}: the directory {path.parent} does not exist")
+
+
 def check_training_run(args: argparse.Namespace) -> None:
     """What a training run (train, train-scorer) could fail at late: the extra, the datasets, the output paths."""
     missing = missing_module(*TRAINING_LIBRARIES)
