@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 from model_router.contracts import json_text as strict_json
 from model_router.tiers import TIER_ORDER
 from model_router_tools.cli.errors import UsageError
-from model_router_tools.cli.preflight import check_datasets, check_figure_path, check_output_path, missing_module
+from model_router_tools.cli.preflight import (
+    check_datasets,
+    check_figure_path,
+    check_output_path,
+    missing_module,
+    read_input_bytes,
+)
 from model_router_tools.cli.types import non_negative_int, positive_int, unit_interval
 
 
@@ -70,14 +75,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _read_json_file(flag: str, name: str) -> Any:
+    data = read_input_bytes(f"{flag} {name}", name, what="a JSON file")
     try:
-        return strict_json.loads(Path(name).read_bytes())
-    except IsADirectoryError:
-        raise UsageError(f"{flag} {name}: is a directory") from None
-    except FileNotFoundError:
-        raise UsageError(f"{flag} {name}: no such file") from None
-    except OSError as exc:
-        raise UsageError(f"{flag} {name}: cannot be read ({exc.strerror or exc})") from None
+        return strict_json.loads(data)
     except strict_json.JSONTextError as exc:
         raise UsageError(f"{flag} {name}: not JSON: {exc}") from None
 

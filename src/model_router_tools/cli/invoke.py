@@ -16,7 +16,7 @@ from model_router_tools.cli import aws as aws_access
 from model_router_tools.cli.console import print_json, rich_console
 from model_router_tools.cli.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
 from model_router_tools.cli.history import build_timeline, cause_message, render
-from model_router_tools.cli.preflight import check_datasets
+from model_router_tools.cli.preflight import check_datasets, read_input_bytes
 from model_router_tools.cli.types import fault_spec, max_cost_usd, positive_number, unit_interval
 from model_router_tools.local.executions import ExecutionStore, default_history_dir, execution_record
 from model_router_tools.local.overrides import local_overrides
@@ -93,14 +93,7 @@ def _argument_text(text: str, what: str) -> str:
 def _read_request_file(name: str) -> dict[str, Any]:
     """One request object from a file or stdin ('-'), read as bytes and parsed by the strict loader."""
     where = "--file - (stdin)" if name == "-" else f"--file {name}"
-    try:
-        data = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
-    except IsADirectoryError:
-        raise UsageError(f"{where}: is a directory, not a request file") from None
-    except FileNotFoundError:
-        raise UsageError(f"{where}: no such file") from None
-    except OSError as exc:
-        raise UsageError(f"{where}: cannot be read ({exc.strerror or exc})") from None
+    data = read_input_bytes(where, name, what="a request file")
     try:
         request = strict_json.loads(data)
     except strict_json.JSONTextError as exc:

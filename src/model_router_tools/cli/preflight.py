@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import sys
 from pathlib import Path
 
 from model_router_tools.cli.errors import UsageError
@@ -34,6 +35,18 @@ def uninstalled(*names: str) -> str | None:
         except ImportError:  # an import hook that refuses it
             return name
     return None
+
+
+def read_input_bytes(where: str, name: str, *, what: str = "a file") -> bytes:
+    """The bytes of file ``name`` ('-': stdin), or a UsageError that starts with ``where``."""
+    try:
+        return sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
+    except IsADirectoryError:
+        raise UsageError(f"{where}: is a directory, not {what}") from None
+    except FileNotFoundError:
+        raise UsageError(f"{where}: no such file") from None
+    except OSError as exc:
+        raise UsageError(f"{where}: cannot be read ({exc.strerror or exc})") from None
 
 
 def check_datasets(flag: str, paths: list[str]) -> None:
