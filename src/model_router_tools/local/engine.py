@@ -68,7 +68,7 @@ from moto.stepfunctions.parser.backend.execution_worker_comm import ExecutionWor
 
 from model_router.providers import ModelProvider, provider_for
 from model_router.settings import Settings, settings_scope
-from model_router_tools.local import batch_support
+from model_router_tools.local import distributed_map
 from model_router_tools.local.executions import ExecutionStore, execution_record
 from model_router_tools.local.template import FunctionSpec, definition_substitutions, function_specs, load_template
 from model_router_tools.providers import register_local_providers
@@ -246,7 +246,7 @@ def install_patches() -> None:
         execute_state.Thread = _ContextThread  # type: ignore[assignment,misc]
         for module in THREADED_MODULES:
             module.threading = _threading_shim  # type: ignore[attr-defined]
-        batch_support.install(_copy_shim)  # Distributed Map ResultWriter (statemachine/batch.asl.json)
+        distributed_map.install(_copy_shim)  # Distributed Map ResultWriter (statemachine/batch.asl.json)
 
 
 def assign_heap_keys(root: Any) -> None:

@@ -14,7 +14,7 @@ moto's ASL grammar also accepts only ``"ExecutionType": "STANDARD"`` in a Proces
 ``EXPRESS`` executions as STANDARD ones (the interpreter runs both the same way; only AWS bills them apart).
 
 Installed by model_router_tools.local.engine.install_patches (which passes in its JSON-aware copy module);
-guarded by tests/workflow/test_batch_support.py.
+guarded by tests/workflow/test_distributed_map.py.
 """
 
 from __future__ import annotations
