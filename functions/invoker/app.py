@@ -4,7 +4,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from model_router.emf import record_model_call, record_model_error
+from model_router.emf import record_model_call, record_model_error, record_shadow_call
 from model_router.observability import correlate, observability
 from model_router.providers import provider_for
 from model_router.settings import get_settings
@@ -22,15 +22,21 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     settings = get_settings()
     tier = settings.tier.value if settings.tier else "unknown"
     correlate(logger, metrics, tracer, settings, component="invoker", request_id=parsed.request_id,
-              execution=parsed.execution_id, tier=tier, model_id=settings.model_id)
+              execution=parsed.execution_id, tier=tier, model_id=settings.model_id, shadow=parsed.shadow)
     try:
         attempt = invoke_step(parsed, settings, provider_for(settings))
     except Exception as exc:
         # The class name is the ASL error name: re-raise so Retry/Catch see it.
-        record_model_error(metrics, tier, type(exc).__name__)
+        if parsed.shadow:
+            record_shadow_call(metrics, tier, type(exc).__name__)
+        else:
+            record_model_error(metrics, tier, type(exc).__name__)
         logger.warning("model call failed", extra={"error_type": type(exc).__name__})
         raise
-    record_model_call(metrics, tier, attempt)
+    if parsed.shadow:
+        record_shadow_call(metrics, tier)
+    else:
+        record_model_call(metrics, tier, attempt)
     extra = {key: attempt[key] for key in ("stop_reason", "input_tokens", "output_tokens", "latency_ms", "cost_usd")}
     if settings.log_prompts:
         extra["answer"] = attempt["answer"]

@@ -202,15 +202,19 @@ class CircuitBreaker:
 
 
 class CircuitBreakingProvider:
-    """Wraps a provider: skip the call while the tier is open; count every call's outcome."""
+    """Wraps a provider: skip the call while the tier is open; count every call's outcome (unless ``count`` is
+    off: shadow calls respect an open circuit but never open one)."""
 
-    def __init__(self, inner: ModelProvider, breaker: CircuitBreaker):
+    def __init__(self, inner: ModelProvider, breaker: CircuitBreaker, *, count: bool = True):
         self.inner = inner
         self.breaker = breaker
         self.name = inner.name
+        self.count = count
 
     def converse(self, call: ModelCall) -> ModelReply:
         self.breaker.check(call)
+        if not self.count:
+            return self.inner.converse(call)
         try:
             reply = self.inner.converse(call)
         except AVAILABILITY_ERRORS:
@@ -236,9 +240,9 @@ def breaker_for(settings: Settings) -> CircuitBreaker | None:
     return _breaker(settings.circuit_breaker, settings.circuit_breaker_table, BreakerPolicy.from_settings(settings))
 
 
-def with_circuit_breaker(provider: ModelProvider, settings: Settings) -> ModelProvider:
+def with_circuit_breaker(provider: ModelProvider, settings: Settings, *, count: bool = True) -> ModelProvider:
     breaker = breaker_for(settings)
-    return provider if breaker is None else CircuitBreakingProvider(provider, breaker)
+    return provider if breaker is None else CircuitBreakingProvider(provider, breaker, count=count)
 
 
 def reset_breakers() -> None:

@@ -36,8 +36,12 @@ EMITTED: dict[str, tuple[str, ...]] = {
                 "OutputTokens", "ModelCostUSD", "ModelLatency"),
     "scorer": ("AnswerConfidence", "Escalations", "Fallbacks", "FailedRequests", "Results", "CostUSD",
                "ModelsCostUSD", "OrchestrationCostUSD", "PremiumEstimateUSD", "SavingsUSD", "Attempts",
-               "EndToEndLatency"),
+               "EndToEndLatency", "ShadowSampled"),
     "batch": ("BatchItems", "BatchItemsFailed", "BatchCostUSD"),
+    # Shadow evaluation: its spend is kept apart from the routed figures above (shadow calls are not ModelCalls).
+    "shadow_invoker": ("ShadowModelCalls", "ShadowModelErrors"),
+    "shadow": ("ShadowSkipped", "ShadowOutcomesWritten", "ShadowSpendUSD", "ShadowUnscoredTiers", "ShadowFailed"),
+    "judge": ("ShadowJudgeCalls", "ShadowJudgeCostUSD", "ShadowJudgeUnreadable"),
 }
 
 
@@ -143,6 +147,8 @@ def _record_result(metrics: Metrics, state: dict[str, Any], elapsed_ms: float | 
     metrics.add_metric(name="SavingsUSD", unit=MetricUnit.NoUnit, value=cost["savings_usd"])
     if elapsed_ms is not None:
         metrics.add_metric(name="EndToEndLatency", unit=MetricUnit.Milliseconds, value=round(elapsed_ms, 3))
+    if (state.get("shadow") or {}).get("sampled"):
+        metrics.add_metric(name="ShadowSampled", unit=MetricUnit.Count, value=1)
 
 
 # -- Batch (the summary of one batch job) ------------------------------------------------------------------
@@ -159,3 +165,36 @@ def record_batch_summary(metrics: Metrics, summary: dict[str, Any]) -> None:
                        value=by_status.get("invalid", 0) + by_status.get("failed", 0))
     metrics.add_metric(name="BatchCostUSD", unit=MetricUnit.NoUnit,
                        value=(summary.get("cost") or {}).get("total_usd", 0.0))
+
+
+# -- Shadow evaluation (statemachine/shadow.asl.json) --------------------------------------------------------
+
+
+def record_shadow_call(metrics: Metrics, tier: str, error_type: str | None = None) -> None:
+    """An invoker's call for the shadow workflow: counted apart, so routed calls, cost and throttle rate stay
+    the callers' own."""
+    _breakdown(metrics, **{TIER: tier})
+    metrics.add_metric(name="ShadowModelCalls", unit=MetricUnit.Count, value=1)
+    if error_type is not None:
+        metrics.add_metric(name="ShadowModelErrors", unit=MetricUnit.Count, value=1)
+
+
+def record_shadow_step(metrics: Metrics, step: str, result: dict[str, Any]) -> None:
+    """Check Shadow Budget, Write Outcome Record, Record Shadow Failure."""
+    _breakdown(metrics)
+    if step == "reserve" and not result["allowed"]:
+        metrics.add_metric(name="ShadowSkipped", unit=MetricUnit.Count, value=1)
+    elif step == "record":
+        metrics.add_metric(name="ShadowOutcomesWritten", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name="ShadowSpendUSD", unit=MetricUnit.NoUnit, value=result["shadow_cost_usd"])
+        metrics.add_metric(name="ShadowUnscoredTiers", unit=MetricUnit.Count, value=len(result["unscored_tiers"]))
+    elif step == "failure":
+        metrics.add_metric(name="ShadowFailed", unit=MetricUnit.Count, value=1)
+        _single(metrics, "ShadowFailed", MetricUnit.Count, 1, **{ERROR: result["error"]})
+
+
+def record_judgement(metrics: Metrics, judge: dict[str, Any]) -> None:
+    _breakdown(metrics)
+    metrics.add_metric(name="ShadowJudgeCalls", unit=MetricUnit.Count, value=judge["calls"])
+    metrics.add_metric(name="ShadowJudgeCostUSD", unit=MetricUnit.NoUnit, value=judge["cost_usd"])
+    metrics.add_metric(name="ShadowJudgeUnreadable", unit=MetricUnit.Count, value=judge["unreadable_verdicts"])

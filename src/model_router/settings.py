@@ -28,6 +28,7 @@ DEFAULT_MODEL_IDS: dict[Tier, str] = {
 DEFAULT_MAX_OUTPUT_TOKENS = 2048
 CIRCUIT_BREAKER_MODES = ("off", "memory", "dynamodb")
 LOG_PROMPT_VALUES = ("false", "true")
+SHADOW_SAMPLERS = ("uniform", "uncertainty")
 
 
 class SettingsError(ValueError):
@@ -73,6 +74,18 @@ class Settings:
     batch_results_prefix: str = "results/"
     batch_max_concurrency: int = 40
     batch_tolerated_failure_percentage: float = 0.0
+    # Shadow evaluation (model_router/shadow): the share of answered requests re-asked on the other tiers, how
+    # they are picked, the daily budget (a DynamoDB counter in AWS, in memory locally), where outcome records go,
+    # and the judge of open-ended answers.
+    shadow_sample_rate: float = 0.0
+    shadow_sampler: str = "uniform"
+    shadow_max_usd_per_day: float = 5.0
+    shadow_budget_table: str | None = None
+    shadow_outcomes_bucket: str | None = None
+    shadow_outcomes_prefix: str = "outcomes/"
+    store_shadow_prompts: bool = False
+    judge_model_id: str = DEFAULT_MODEL_IDS[Tier.SONNET]
+    judge: str = "converse"
 
     @property
     def model_id(self) -> str:
@@ -152,6 +165,7 @@ class Settings:
             tier_max_output_tokens=(int(number("TIER_MAX_OUTPUT_TOKENS", 0, 1, 128_000))
                                     if get("TIER_MAX_OUTPUT_TOKENS") else None),
             **_batch_settings(get, number),
+            **_shadow_settings(get, number),
         )
 
 
@@ -186,6 +200,28 @@ def _batch_settings(get: Callable[[str], str | None],
         "batch_results_prefix": get("BATCH_RESULTS_PREFIX") or "results/",
         "batch_max_concurrency": int(number("BATCH_MAX_CONCURRENCY", 40, 1, 10_000)),
         "batch_tolerated_failure_percentage": number("BATCH_TOLERATED_FAILURE_PERCENTAGE", 0.0, 0, 100),
+    }
+
+
+def _shadow_settings(get: Callable[[str], str | None],
+                     number: Callable[[str, float, float, float], float]) -> dict[str, Any]:
+    sampler = (get("SHADOW_SAMPLER") or "uniform").lower()
+    if sampler not in SHADOW_SAMPLERS:
+        raise SettingsError(f"SHADOW_SAMPLER={sampler!r} is not one of {', '.join(SHADOW_SAMPLERS)}")
+    store = (get("STORE_SHADOW_PROMPTS") or "false").lower()
+    if store not in ("true", "false"):
+        raise SettingsError(f"STORE_SHADOW_PROMPTS={store!r} must be true or false")
+    return {
+        "shadow_sample_rate": number("SHADOW_SAMPLE_RATE", 0.0, 0.0, 1.0),
+        "shadow_sampler": sampler,
+        "shadow_max_usd_per_day": number("SHADOW_MAX_USD_PER_DAY", 5.0, 0.0, 1_000_000),
+        "shadow_budget_table": get("SHADOW_BUDGET_TABLE"),
+        "shadow_outcomes_bucket": get("SHADOW_OUTCOMES_BUCKET"),
+        "shadow_outcomes_prefix": get("SHADOW_OUTCOMES_PREFIX") or "outcomes/",
+        "store_shadow_prompts": store == "true",
+        "judge_model_id": get("JUDGE_MODEL_ID") or DEFAULT_MODEL_IDS[Tier.SONNET],
+        # Which names exist is the judge registry's to say (model_router.shadow.judge): only "converse" in Lambda.
+        "judge": (get("JUDGE") or "converse").lower(),
     }
 
 

@@ -17,6 +17,7 @@ from model_router.providers.base import provider_notes
 from model_router.routing.plan import Features, expected_cost, margin
 from model_router.scoring.score import score_answer
 from model_router.settings import Settings
+from model_router.shadow.sampling import shadow_decision
 from model_router.tiers import PREMIUM_TIER, TIER_ORDER, Tier
 
 # Bedrock rejected the request itself: every tier would, so stop at once.
@@ -232,4 +233,6 @@ def _accept(state: dict[str, Any], settings: Settings, status: str, reason: str)
     state["notes"] = provider_notes(answered)
     state["notes"] += state["plan"].get("notes", [])  # e.g. tiers the provider cannot answer this request on
     state["decision"] = {"action": "accept", "status": status, "reason": reason}
+    # Read by the router's Shadow This Request? state; never part of the result.
+    state["shadow"] = shadow_decision(state, settings, status)
     return state

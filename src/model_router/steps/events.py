@@ -155,6 +155,8 @@ class InvokerEvent:
     request: dict[str, Any]
     request_id: str
     execution_id: str
+    # Asked by the shadow workflow (statemachine/shadow.asl.json), not by a caller's route.
+    shadow: bool = False
 
     @classmethod
     def from_event(cls, event: Any) -> InvokerEvent:
@@ -163,9 +165,13 @@ class InvokerEvent:
         _array(request, "messages", "request.messages", non_empty=True)
         if request.get("inference") is not None:
             _field_object(request, "inference", "request.inference")
+        shadow = fields.get("shadow", False)
+        if not isinstance(shadow, bool):
+            raise MalformedEvent("shadow", f"expected a boolean, got {_json_type(shadow)}")
         return cls(request=request,
                    request_id=_string(fields, "request_id", "request_id"),
-                   execution_id=_string(fields, "execution_id", "execution_id"))
+                   execution_id=_string(fields, "execution_id", "execution_id"),
+                   shadow=shadow)
 
 
 ScorerStep: TypeAlias = Literal["score", "failure"]
@@ -340,3 +346,72 @@ def batch_log_keys(event: BatchEvent) -> dict[str, Any]:
 
 def _s3_uri(source: Mapping[str, Any]) -> str:
     return f"s3://{source['bucket']}/{source['key']}"
+
+
+# -- the shadow workflow's functions (statemachine/shadow.asl.json) -------------------------------------------
+
+ShadowStep: TypeAlias = Literal["reserve", "record", "failure"]
+SHADOW_STEPS: tuple[ShadowStep, ...] = ("reserve", "record", "failure")
+# What each ledger step reads of the shadow state (the router's state when it accepted an answer, plus the
+# shadow steps' results).
+_SHADOW_NEEDS: dict[str, tuple[str, ...]] = {
+    "reserve": ("request", "classification", "plan", "attempts", "best", "shadow"),
+    "record": ("request", "classification", "attempts", "best", "shadow", "budget", "verdicts"),
+    "failure": (),
+}
+
+
+def _shadow_state(parent: Mapping[str, Any], path: str, needs: tuple[str, ...]) -> dict[str, Any]:
+    state = _field_object(parent, "shadow", path)
+    for key in needs:
+        _get(state, key, f"{path}.{key}")
+    if "best" in needs:
+        best = _field_object(state, "best", f"{path}.best")
+        _one_of(best, "tier", f"{path}.best.tier", TIERS)
+        _integer(best, "attempt", f"{path}.best.attempt", low=1)
+        _array(state, "attempts", f"{path}.attempts", non_empty=True)
+    return state
+
+
+@dataclass(frozen=True)
+class ShadowLedgerEvent:
+    """Check Shadow Budget (``reserve``), Write Outcome Record (``record``), Record Shadow Failure (``failure``):
+    ``{"step": ..., "shadow": <shadow state>, "execution_id": ...}``."""
+
+    step: ShadowStep
+    state: dict[str, Any]
+    execution_id: str
+
+    @classmethod
+    def from_event(cls, event: Any) -> ShadowLedgerEvent:
+        fields = _event(event)
+        step = cast(ShadowStep, _one_of(fields, "step", "step", SHADOW_STEPS))
+        return cls(step=step, state=_shadow_state(fields, "shadow", _SHADOW_NEEDS[step]),
+                   execution_id=_string(fields, "execution_id", "execution_id"))
+
+    @property
+    def request_id(self) -> str | None:
+        value = self.state.get("request_id")
+        return value if isinstance(value, str) else None
+
+
+@dataclass(frozen=True)
+class JudgeEvent:
+    """Judge Answers: ``{"request", "request_id", "best", "attempts", "answers", "plan", "execution_id"}``."""
+
+    state: dict[str, Any]
+    request_id: str
+    execution_id: str
+
+    @classmethod
+    def from_event(cls, event: Any) -> JudgeEvent:
+        fields = _event(event)
+        request = _field_object(fields, "request", "request")
+        _array(request, "messages", "request.messages", non_empty=True)
+        best = _field_object(fields, "best", "best")
+        _one_of(best, "tier", "best.tier", TIERS)
+        _array(fields, "attempts", "attempts", non_empty=True)
+        for index, answer in enumerate(_array(fields, "answers", "answers")):
+            _one_of(_object(answer, f"answers[{index}]"), "tier", f"answers[{index}].tier", TIERS)
+        return cls(state=dict(fields), request_id=_string(fields, "request_id", "request_id"),
+                   execution_id=_string(fields, "execution_id", "execution_id"))

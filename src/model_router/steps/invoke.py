@@ -91,5 +91,8 @@ def invoke_model(request: dict[str, Any], settings: Settings, provider: ModelPro
 
 
 def invoke_step(event: InvokerEvent, settings: Settings, provider: ModelProvider) -> dict[str, Any]:
-    """Call this function's tier (unless its circuit is open); returns the attempt (with the answer) for the scorer."""
-    return invoke_model(event.request, settings, with_circuit_breaker(provider, settings))
+    """Call this function's tier (unless its circuit is open); returns the attempt (with the answer) for the scorer.
+
+    A shadow call still respects an open circuit (no load on a failing tier) but is not counted by the
+    breaker: the shadow's traffic must not trip a tier for the callers."""
+    return invoke_model(event.request, settings, with_circuit_breaker(provider, settings, count=not event.shadow))
