@@ -7,10 +7,12 @@ The Lambda layer holds only Bedrock; the local engine, the evaluation and the te
 from __future__ import annotations
 
 from model_router_tools.faults import provider as fault_provider
+from model_router_tools.replay import judge as recorded_judge
 from model_router_tools.replay import provider as replay_provider
 
 
 def register_local_providers() -> None:
-    """Replay of recorded outcomes, and the fault injector as a wrapper (idempotent)."""
+    """Replay of recorded outcomes, the fault injector as a wrapper, and the recorded judge (idempotent)."""
     replay_provider.register()
     fault_provider.register()
+    recorded_judge.register()

@@ -39,17 +39,14 @@ def item_engine(env_overrides: dict[str, str]) -> Any:
     # Late for start-up time: moto (and the engine on it) takes seconds to import; only workers need it.
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
-    from model_router_tools.local.engine import LocalEngine, assign_heap_keys, function_arn
-    from model_router_tools.local.template import definition_substitutions
+    from model_router_tools.local.engine import LocalEngine, assign_heap_keys, substitute_definition
 
     # The router's definition is the cheapest one to let the engine parse; we then swap in the line's
     # workflow (parsing the whole batch definition costs seconds per process for nothing).
     engine = LocalEngine(state_machine="RouterStateMachine", env_overrides=env_overrides)
     batch = json.loads(BATCH_ASL.read_text(encoding="utf-8"))
     definition = json.dumps(item_processor_definition(batch))
-    for name, logical_id in definition_substitutions(engine.template, "BatchStateMachine").items():
-        definition = definition.replace("${" + name + "}", function_arn(logical_id))
-    engine.definition = definition
+    engine.definition = substitute_definition(engine.template, "BatchStateMachine", definition)
     engine.program = AmazonStateLanguageParser.parse(definition)[0]
     assign_heap_keys(engine.program)
     return engine

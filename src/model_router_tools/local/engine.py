@@ -13,6 +13,10 @@ This is the one module that touches moto internals. What it patches, and why:
   (about a millisecond each); the parsed expressions are immutable, so we cache them.
 * ``copy`` in moto's ``states`` module - every state's input and output is deep-copied there; the
   values are JSON, so a JSON-aware copy does the same work in a quarter of the time.
+* ``boto_client_for`` in moto's Step Functions service task - the router's Start Shadow Evaluation
+  (``states:startExecution``, no wait) calls it for a client; locally the engine records the start
+  instead (``ExecutionResult.started``), and its caller runs the child on an engine of its own, after
+  the parent finished, as Step Functions runs a started execution apart from the one that started it.
 * ``threading`` in the modules that start moto's worker threads (program, task timeouts, Map, Parallel):
   those threads copy the caller's context, so the engine (a context variable) is known inside them.
 
@@ -53,6 +57,9 @@ from moto.stepfunctions.parser.asl.component.state.exec import execute_state
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import inline_iteration_component
 from moto.stepfunctions.parser.asl.component.state.exec.state_parallel import branch_worker
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+    state_task_service_sfn as sfn_service_task,
+)
 from moto.stepfunctions.parser.asl.eval import states as states_module
 from moto.stepfunctions.parser.asl.eval.evaluation_details import (
     AWSExecutionDetails,
@@ -111,6 +118,21 @@ def function_arn(logical_id: str) -> str:
     return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{logical_id}"
 
 
+def state_machine_arn(logical_id: str) -> str:
+    return f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{logical_id}"
+
+
+def substitute_definition(template: dict[str, Any], state_machine: str, definition: str) -> str:
+    """The definition with each ``${Name}`` of the state machine's DefinitionSubstitutions replaced by the
+    local ARN of the resource it names (a function, or another state machine)."""
+    resources = template["Resources"]
+    for name, logical_id in definition_substitutions(template, state_machine).items():
+        kind = resources.get(logical_id, {}).get("Type", "")
+        arn = state_machine_arn(logical_id) if kind.endswith("StateMachine") else function_arn(logical_id)
+        definition = definition.replace("${" + name + "}", arn)
+    return definition
+
+
 @dataclass
 class LambdaContext:
     """What handlers (and Powertools) read from the Lambda context."""
@@ -141,6 +163,8 @@ class ExecutionResult:
     cause: str | None = None
     events: list[dict[str, Any]] = field(default_factory=list)
     retry_waits_s: list[float] = field(default_factory=list)
+    # Executions this one started without waiting (states:startExecution): {state_machine_arn, input, name}.
+    started: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def states_entered(self) -> list[str]:
@@ -168,6 +192,9 @@ _active_engine: contextvars.ContextVar[LocalEngine | None] = contextvars.Context
 # The Retry waits of the execution being run (a list shared with moto's worker threads via the context).
 _retry_waits: contextvars.ContextVar[list[float] | None] = contextvars.ContextVar("retry_waits", default=None)
 _original_invoke = lambda_eval_utils._invoke_lambda_function
+_original_client_for = sfn_service_task.boto_client_for
+# The executions the running one started (states:startExecution), shared with moto's threads via the context.
+_started: contextvars.ContextVar[list[dict[str, Any]] | None] = contextvars.ContextVar("started", default=None)
 _original_time = retrier_decl.time
 _patch_lock = threading.Lock()
 # One handler invocation at a time in this process, as each Lambda container runs one at a time:
@@ -184,6 +211,39 @@ class _RetryClock:
             _original_time.sleep(seconds)
             return
         engine._record_wait(seconds)
+
+
+class _LocalStepFunctions:
+    """Stands in for boto3's Step Functions client inside a service task: records the start."""
+
+    def __init__(self, engine: LocalEngine):
+        self.engine = engine
+
+    def start_execution(self, **parameters: Any) -> dict[str, Any]:
+        # moto passes the API's member names as the ASL wrote them (StateMachineArn) or as boto3 does.
+        def get(name: str) -> Any:
+            return parameters.get(name, parameters.get(name[0].lower() + name[1:]))
+
+        arn, body, name = get("StateMachineArn"), get("Input") or "{}", get("Name")
+        if self.engine.refuse_child_starts:
+            from botocore.exceptions import ClientError
+
+            raise ClientError({"Error": {"Code": "ExecutionLimitExceeded", "Message": "refused by the local run"},
+                               "ResponseMetadata": {"HTTPStatusCode": 400, "RequestId": "local"}}, "StartExecution")
+        name = name or uuid.uuid4().hex
+        started = _started.get()
+        if started is not None:
+            started.append({"state_machine_arn": arn, "input": json.loads(body) if isinstance(body, str) else body,
+                            "name": name})
+        execution = str(arn).replace(":stateMachine:", ":execution:") + f":{name}"
+        return {"ExecutionArn": execution, "StartDate": datetime.datetime.now(tz=datetime.UTC).isoformat()}
+
+
+def _sfn_client_for(*args: Any, **kwargs: Any) -> Any:
+    engine = _active_engine.get()
+    if engine is None:
+        return _original_client_for(*args, **kwargs)
+    return _LocalStepFunctions(engine)
 
 
 def _dispatch_invoke(parameters: dict[str, Any], region: str, state_credentials: Any) -> dict[str, Any]:
@@ -240,6 +300,7 @@ def install_patches() -> None:
         states_module.copy = _copy_shim  # type: ignore[assignment]
         result_path_module.parse = _cached_parser(result_path_module.parse)
         lambda_eval_utils._invoke_lambda_function = _dispatch_invoke
+        sfn_service_task.boto_client_for = _sfn_client_for
         retrier_decl.time = _RetryClock()  # type: ignore[assignment]
         if not isinstance(sys.stdout, _StdoutRouter):
             sys.stdout = _StdoutRouter(sys.stdout)
@@ -296,21 +357,20 @@ class LocalEngine:
         self.template = load_template(root / template)
         resource = self.template["Resources"][state_machine]
         self.state_machine_name = state_machine
-        self.state_machine_arn = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{state_machine}"
+        self.state_machine_arn = state_machine_arn(state_machine)
         self.workflow_type = workflow_type
         self.sleep_on_retry = sleep_on_retry
         self.functions: dict[str, FunctionSpec] = function_specs(self.template, root, parameters)
         register_local_providers()
-        overrides = {"MODEL_PROVIDER": "replay", **(env_overrides or {})}
+        # Replay answers, and its recorded scores judge the shadow workflow's answers (model_router_tools.replay.judge).
+        overrides = {"MODEL_PROVIDER": "replay", "JUDGE": "recorded", **(env_overrides or {})}
         self.environments = {
             arn: {**spec.environment, **overrides, "AWS_LAMBDA_FUNCTION_NAME": spec.logical_id}
             for arn, spec in ((function_arn(s.logical_id), s) for s in self.functions.values())
         }
         definition = (root / resource["Properties"]["DefinitionUri"]).read_text()
-        for name, logical_id in definition_substitutions(self.template, state_machine).items():
-            definition = definition.replace("${" + name + "}", function_arn(logical_id))
-        self.definition = definition
-        self.program: EvalComponent = AmazonStateLanguageParser.parse(definition)[0]
+        self.definition = substitute_definition(self.template, state_machine, definition)
+        self.program: EvalComponent = AmazonStateLanguageParser.parse(self.definition)[0]
         assign_heap_keys(self.program)
         self._handlers: dict[str, Callable[[dict[str, Any], Any], Any]] = {}
         self._modules: dict[Path, ModuleType] = {}
@@ -322,6 +382,8 @@ class LocalEngine:
         self.echo_output = echo_output
         # Keep each run's history on disk for `model-router history` (the CLI turns this on).
         self.history = history
+        # Fault tests: every states:startExecution fails (the router must catch it and answer anyway).
+        self.refuse_child_starts = False
 
     def function_settings(self, logical_id: str) -> Settings:
         """The settings a function of this engine runs with (template environment + overrides)."""
@@ -404,14 +466,16 @@ class LocalEngine:
 
     # -- executions -----------------------------------------------------------------------------
     @contextlib.contextmanager
-    def _active(self) -> Iterator[list[float]]:
+    def _active(self) -> Iterator[tuple[list[float], list[dict[str, Any]]]]:
         waits: list[float] = []
-        engine_token, waits_token = _active_engine.set(self), _retry_waits.set(waits)
+        started: list[dict[str, Any]] = []
+        tokens = _active_engine.set(self), _retry_waits.set(waits), _started.set(started)
         try:
-            yield waits
+            yield waits, started
         finally:
-            _retry_waits.reset(waits_token)
-            _active_engine.reset(engine_token)
+            _started.reset(tokens[2])
+            _retry_waits.reset(tokens[1])
+            _active_engine.reset(tokens[0])
 
     def run(self, request: Any, name: str | None = None) -> ExecutionResult:
         """Execute the state machine on ``request`` synchronously and return its outcome and history."""
@@ -437,7 +501,7 @@ class LocalEngine:
             evaluation_details=details, exec_comm=_Done(), cloud_watch_logging_session=None, activity_store={}
         )
         worker.program = self.program
-        with self._active() as waits:
+        with self._active() as (waits, started):
             worker._execution_logic()
         # moto keeps every worker thread it starts in a module list, for its own test cleanup.
         moto_utils.TMP_THREADS[:] = [t for t in moto_utils.TMP_THREADS if t.is_alive()]
@@ -445,7 +509,8 @@ class LocalEngine:
         assert env is not None
         state = env.program_state()
         events: list[dict[str, Any]] = [dict(e) for e in env.event_manager.get_event_history()]
-        result = ExecutionResult(execution_arn, name, "FAILED", events=events, retry_waits_s=list(waits))
+        result = ExecutionResult(execution_arn, name, "FAILED", events=events, retry_waits_s=list(waits),
+                                 started=list(started))
         if isinstance(state, ProgramEnded):
             result.status = "SUCCEEDED"
             result.output = env.states.get_input()

@@ -191,13 +191,13 @@ OUTCOME_ONLY_VARIABLE = "REPLAY_OUTCOME_ONLY"
 BORROWED_TIERS_VARIABLE = "REPLAY_BORROWED_TIERS"
 
 
-def _flag(value: str | None) -> bool:
+def flag(value: str | None) -> bool:
     return (value or "").lower() in ("1", "true")
 
 
 def _from_environment(_settings: Settings, env: Mapping[str, str]) -> ModelProvider:
-    return ReplayProvider(env.get(DATASET_VARIABLE), outcome_only=_flag(env.get(OUTCOME_ONLY_VARIABLE)),
-                          borrowed_tiers=_flag(env.get(BORROWED_TIERS_VARIABLE)))
+    return ReplayProvider(env.get(DATASET_VARIABLE), outcome_only=flag(env.get(OUTCOME_ONLY_VARIABLE)),
+                          borrowed_tiers=flag(env.get(BORROWED_TIERS_VARIABLE)))
 
 
 def register() -> None:
