@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from model_router.pricing import format_usd
-from model_router_tools.cli.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+from model_router_tools.cli.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from model_router_tools.cli.preflight import check_datasets
-from model_router_tools.cli.types import fault_spec
+from model_router_tools.cli.types import daily_budget_usd, fault_spec, sample_rate
 from model_router_tools.local.batch_files import MAX_WORKERS, BatchError
 from model_router_tools.local.overrides import local_overrides
 from model_router_tools.replay.datasets import STAND_IN_NOTE
@@ -53,6 +53,19 @@ def add_parser(sub: Any) -> None:
     batch.add_argument("--strategy", choices=["heuristic", "learned", "cascade", "static"])
     batch.add_argument("--faults", type=fault_spec, help="inject faults, e.g. 'throttle=0.2,seed=7'")
     batch.add_argument("--no-progress", action="store_true", help="no progress bar")
+    shadow = batch.add_argument_group(
+        "shadow evaluation", "re-ask a sampled share of answered lines on the other tiers, judge every answer and"
+        " write one outcome record per line (what `model-router eval --dataset` and `report --outcomes` read);"
+        " routed results are unchanged. Locally the recorded scores of the stand-in models are the judge.")
+    shadow.add_argument("--shadow", type=sample_rate, metavar="RATE",
+                        help="the share of answered lines to shadow, in (0, 1] (needs --outcomes)")
+    shadow.add_argument("--outcomes", metavar="FILE", help="append the outcome records here (JSONL; needs --shadow)")
+    shadow.add_argument("--shadow-sampler", choices=["uniform", "uncertainty"], default="uniform",
+                        help="uniform: every answered line alike; uncertainty: more often where the accepted"
+                        " answer's confidence was near the threshold (records carry their probability)")
+    shadow.add_argument("--shadow-budget", type=daily_budget_usd, metavar="USD",
+                        help="stop shadowing once the shadow calls and the judge cost this much (default: 5,"
+                        " as the template's ShadowMaxUsdPerDay)")
     batch.set_defaults(func=run)
 
 
@@ -68,6 +81,17 @@ def run(args: argparse.Namespace) -> int:
     if args.dataset:  # a dataset that would make every line fail: said before anything starts
         check_datasets("--dataset", [args.dataset])
     env = local_overrides(dataset=args.dataset, strategy=args.strategy, faults=args.faults)
+    if (args.shadow is None) != (args.outcomes is None):
+        print("error: --shadow RATE and --outcomes FILE go together (the rate to sample, where the records go)",
+              file=sys.stderr)
+        return EXIT_USAGE
+    if args.shadow is None and (args.shadow_budget is not None or args.shadow_sampler != "uniform"):
+        print("error: --shadow-budget and --shadow-sampler need --shadow RATE", file=sys.stderr)
+        return EXIT_USAGE
+    if args.shadow is not None:
+        env.update(SHADOW_SAMPLE_RATE=str(args.shadow), SHADOW_SAMPLER=args.shadow_sampler)
+        if args.shadow_budget is not None:
+            env["SHADOW_MAX_USD_PER_DAY"] = str(args.shadow_budget)
     store = Path(args.store) if args.store else None
     console = Console(stderr=True, highlight=False)
     columns = (TextColumn("routing"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
@@ -86,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         summary = run_batch(input_path, output_path, workers=args.workers, env_overrides=env, store=store,
-                            on_progress=on_progress)
+                            on_progress=on_progress, outcomes=Path(args.outcomes) if args.outcomes else None)
     except BatchError as exc:
         bar.stop()
         print(f"error: {exc}", file=sys.stderr)
@@ -141,5 +165,15 @@ def _print_summary(console: Any, summary: dict[str, Any], elapsed: float, where:
     if len(summary["failures"]) > FAILURES_SHOWN:
         console.print(f"  ... and {len(summary['failures']) - FAILURES_SHOWN} more failures in the summary file",
                       soft_wrap=True)
+    shadow = summary.get("shadow")
+    if shadow:
+        failures = ", ".join(f"{k} {v}" for k, v in shadow["failures"].items())
+        cap = f" of {format_usd(shadow['max_usd'])} allowed" if shadow.get("max_usd") else ""
+        console.print(
+            f"  shadow (rate {shadow['sample_rate']:g}): {shadow['started']} started, {shadow['recorded']} outcome"
+            f" records, {shadow['skipped_budget']} skipped (budget spent), {shadow['failed']} failed"
+            f"{' (' + escape(failures) + ')' if failures else ''}; spend {format_usd(shadow['spend_usd'])}{cap}"
+            f" (judge {format_usd(shadow['judge_usd'])})\n"
+            f"  outcomes: {escape(shadow['outcomes_path'])} (recorded scores stand in for the judge)", soft_wrap=True)
     if summary.get("note"):
         console.print(f"  [dim]{escape(STAND_IN_NOTE)}[/dim]", soft_wrap=True)

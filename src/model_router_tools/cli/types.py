@@ -13,6 +13,9 @@ import math
 # routing.max_cost_usd in request.schema.json: exclusiveMinimum 0, maximum 100.
 MAX_COST_USD_LIMIT = 100.0
 
+# The same bound as the settings' SHADOW_MAX_USD_PER_DAY.
+MAX_DAILY_BUDGET_USD = 1_000_000
+
 
 def _finite(text: str) -> float:
     try:
@@ -36,6 +39,22 @@ def unit_interval(text: str) -> float:
     value = _finite(text)
     if not 0 <= value <= 1:
         raise argparse.ArgumentTypeError(f"{text!r} is outside [0, 1]")
+    return value
+
+
+def sample_rate(text: str) -> float:
+    """A share of requests in (0, 1]: 0 would sample nothing, so it is not a rate to ask for."""
+    value = _finite(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is outside (0, 1]")
+    return value
+
+
+def daily_budget_usd(text: str) -> float:
+    """USD per day, 0 (spend nothing) up to the template parameter's bound."""
+    value = _finite(text)
+    if not 0 <= value <= MAX_DAILY_BUDGET_USD:
+        raise argparse.ArgumentTypeError(f"{text!r} is outside [0, {MAX_DAILY_BUDGET_USD:g}] USD")
     return value
 
 

@@ -61,9 +61,11 @@ def _start_worker(env_overrides: dict[str, str]) -> None:
             _engine._handler(arn)
 
 
-def _run_items(task: tuple[dict[str, Any], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+def _run_items(task: tuple[dict[str, Any], list[dict[str, Any]]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Each line's output, and the shadow executions the lines started (run by the parent, after)."""
     source, items = task
     outputs = []
+    started: list[dict[str, Any]] = []
     for item in items:
         try:
             result = _engine.run({"item": item, "source": source})
@@ -71,12 +73,13 @@ def _run_items(task: tuple[dict[str, Any], list[dict[str, Any]]]) -> list[dict[s
             outputs.append(batch_lines.not_processed(item, source, "the local engine failed on it",
                                                      {"errorType": type(exc).__name__, "errorMessage": str(exc)}))
             continue
+        started.extend(result.started)
         if result.status == "SUCCEEDED":
             outputs.append(result.output)
         else:  # a batch step itself failed (not a routing failure: those are error records)
             outputs.append(batch_lines.not_processed(item, source, f"its workflow failed with {result.error}",
                                                      result.cause))
-    return outputs
+    return outputs, started
 
 
 @dataclass
@@ -148,8 +151,12 @@ def run_batch(
     env_overrides: dict[str, str] | None = None,
     store: Path | None = None,
     on_progress: Callable[[Progress, int], None] | None = None,
+    outcomes: Path | None = None,
 ) -> dict[str, Any]:
     """Route every line; write the output lines in line order and the summary beside them; return the summary.
+
+    With ``outcomes`` (and ``SHADOW_SAMPLE_RATE`` in ``env_overrides``), the shadow executions the router starts
+    run in this process once their lines are written, and their outcome records are appended to ``outcomes``.
 
     Raises :class:`~model_router_tools.local.batch_files.BatchError` (one line to show): a path that cannot be used or
     another run on the same output or store (checked before any line is routed), or a write that failed
@@ -164,6 +171,9 @@ def run_batch(
              "output lock": files.lock_path(output_path), "store lock": files.lock_path(store_path)}
     if env_overrides and env_overrides.get("REPLAY_DATASET"):
         roles["dataset"] = Path(env_overrides["REPLAY_DATASET"])
+    if outcomes is not None:
+        files.check_writable_path(outcomes, "outcomes")
+        roles["outcomes"] = outcomes
     files.check_distinct(roles)
     files.check_store(store_path)
     files.make_parent(output_path, "output")
@@ -181,10 +191,13 @@ def run_batch(
         progress = Progress()
         views: list[dict[str, Any]] = []
         digest = hashlib.sha256()
-        for chunk in _map(_tasks(input_path, source, digest), env, min(workers, math.ceil(total / CHUNK))):
+        shadows = _shadow_runner(held, env, outcomes)
+        for chunk, started in _map(_tasks(input_path, source, digest), env, min(workers, math.ceil(total / CHUNK))):
             out.write(b"".join(batch_lines.jsonl(line) for line in chunk), len(chunk))
             views.extend(batch_lines.summary_view(line) for line in chunk)
             progress.add(chunk)
+            if shadows is not None:  # after the lines are written: a shadow never delays or changes a result
+                shadows.run_started(started)
             if on_progress:
                 on_progress(progress, total)
         if digest.hexdigest() != source["etag"] or out.lines != total:
@@ -195,12 +208,25 @@ def run_batch(
             views, lines=total, blank=blank, source=source,
             results={"path": str(output_path), "summary_path": str(summary_file)},
         )
+        if shadows is not None:
+            summary["shadow"] = {**shadows.stats.to_dict(), "outcomes_path": str(outcomes),
+                                 "sample_rate": float(env.get("SHADOW_SAMPLE_RATE") or 0),
+                                 "max_usd": float(env.get("SHADOW_MAX_USD_PER_DAY") or 0) or None}
         files.write_atomically(summary_file, (json.dumps(summary, indent=2) + "\n").encode("utf-8"))
     return summary
 
 
+def _shadow_runner(held: contextlib.ExitStack, env: dict[str, str], outcomes: Path | None) -> Any:
+    """The run's shadow runner (its outcomes file held open by ``held``), or None when nothing is shadowed."""
+    if outcomes is None:
+        return None
+    from model_router_tools.local.shadow import ShadowRunner, open_outcomes
+
+    return ShadowRunner(env, held.enter_context(open_outcomes(outcomes)))
+
+
 def _map(tasks: Iterator[tuple[dict[str, Any], list[dict[str, Any]]]], env: dict[str, str],
-         workers: int) -> Iterator[list[dict[str, Any]]]:
+         workers: int) -> Iterator[tuple[list[dict[str, Any]], list[dict[str, Any]]]]:
     """Each task's outputs, in task order."""
     if workers <= 1:
         _start_worker(env)
