@@ -47,7 +47,7 @@ def item_engine(env_overrides: dict[str, str]) -> Any:
     batch = json.loads(BATCH_ASL.read_text(encoding="utf-8"))
     definition = json.dumps(item_processor_definition(batch))
     engine.definition = substitute_definition(engine.template, "BatchStateMachine", definition)
-    engine.program = AmazonStateLanguageParser.parse(definition)[0]
+    engine.program = AmazonStateLanguageParser.parse(engine.definition)[0]
     assign_heap_keys(engine.program)
     return engine
 
