@@ -271,13 +271,18 @@ class JudgeError(ValueError):
 
 
 _JUDGES: dict[str, JudgeFactory] = {"converse": ConverseJudge.from_settings}
+_UNPAID: set[str] = set()  # judges that call no model (the recorded one): nothing to reserve for them
 _lock = threading.Lock()
 
 
-def register_judge(name: str, factory: JudgeFactory) -> None:
+def register_judge(name: str, factory: JudgeFactory, *, calls_model: bool = True) -> None:
     """Make ``JUDGE=name`` build its judge with ``factory(settings)`` (the local engine registers ``recorded``)."""
     with _lock:
         _JUDGES[name] = factory
+        if calls_model:
+            _UNPAID.discard(name)
+        else:
+            _UNPAID.add(name)
 
 
 def judge_for(settings: Settings) -> Judge:
@@ -291,7 +296,9 @@ def judge_for(settings: Settings) -> Judge:
 
 def judge_estimate_usd(settings: Settings, input_tokens: int, output_tokens: int, other_tiers: int) -> float:
     """A pre-call estimate of the judge's cost: two pairwise calls per tier compared with the reference, each
-    reading the question and two answers."""
+    reading the question and two answers (nothing for a judge that calls no model)."""
+    if settings.judge in _UNPAID:
+        return 0.0
     price = price_for(settings.judge_model_id, settings.price_overrides)
     calls = max(1, 2 * other_tiers)
     return calls * price.cost(input_tokens + 2 * output_tokens + 300, 200)

@@ -47,4 +47,4 @@ def _from_environment(_settings: Settings) -> Judge:
 
 def register() -> None:
     """Make ``JUDGE=recorded`` available to the runtime (local runs only)."""
-    register_judge("recorded", _from_environment)
+    register_judge("recorded", _from_environment, calls_model=False)
