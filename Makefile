@@ -56,7 +56,7 @@ bench: install
 	$(BIN)/python bench/bench_hostile_input.py
 	$(BIN)/python bench/bench_eval_workflow.py
 	$(BIN)/python bench/bench_batch.py
-	cd bench && ../$(BIN)/python bench_shadow.py
+	$(BIN)/python bench/bench_shadow.py
 	# The fault campaign at a CI-friendly size; the README's table is the full run (--n 2000 --outage-n 500).
 	$(BIN)/python bench/bench_faults.py --n 300 --outage-n 100
 
