@@ -10,7 +10,9 @@ on a small broken template, to show it can fail.
 * SAM policy templates only from :data:`SCOPED_POLICY_TEMPLATES`, each naming its resource; no managed policies.
 * Each invoker may call only its own model: ``bedrock:InvokeModel`` on its own inference profile, and on the
   foundation model only through that profile; ``bedrock:ApplyGuardrail`` only on the configured guardrail.
-* Each state machine may invoke exactly the functions its definition names.
+  The shadow judge likewise only the judge model (JudgeModelId); nothing else may call Bedrock.
+* Each state machine may invoke exactly the functions its definition names; the router and the batch may start
+  only the shadow state machine (and the batch itself); the shadow ledger reaches only its table and prefix.
 * Every S3 bucket: default encryption, public access blocked, and a bucket policy that denies non-TLS access.
 """
 
@@ -29,6 +31,8 @@ from model_router_tools.local.template import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 TIERS = ("Haiku", "Sonnet", "Opus")
+INVOKERS = {f"{tier}InvokerFunction" for tier in TIERS}
+SHADOW_FUNCTIONS = {"ShadowLedgerFunction", "ShadowJudgeFunction", *INVOKERS}
 PSEUDO = re.compile(r"^AWS::")
 
 # Actions IAM cannot scope to a resource (the Service Authorization Reference lists no resource type for them).
@@ -199,10 +203,9 @@ def _bedrock_statements(template: dict[str, Any], function: str) -> list[dict[st
             if any(a.startswith("bedrock:") for a in _listify(s.get("Action", [])))]
 
 
-@pytest.mark.parametrize("tier", TIERS)
-def test_each_invoker_may_call_only_its_own_model(template: dict[str, Any], tier: str) -> None:
-    function = f"{tier}InvokerFunction"
-    own = f"{tier}ModelId"
+def _assert_invokes_only(template: dict[str, Any], function: str, own: str) -> list[dict[str, Any]]:
+    """``function`` may call bedrock:InvokeModel on the ``own`` parameter's inference profile, and on its
+    foundation model only through that profile; returns its other Bedrock statements."""
     found = _bedrock_statements(template, function)
     invoke = [s for s in found if _listify(s["Action"]) == ["bedrock:InvokeModel"]]
     assert len(invoke) == 2, "one statement for the inference profile, one for its foundation model"
@@ -211,20 +214,41 @@ def test_each_invoker_may_call_only_its_own_model(template: dict[str, Any], tier
         assert models == {own}, f"{function} {statement.get('Sid')} reaches {models}, not only {own}"
     profile, foundation = sorted(invoke, key=lambda s: "foundation-model" in str(s["Resource"]))
     assert "inference-profile/${" + own + "}" in str(profile["Resource"])
-    # The foundation model only through this tier's own profile.
+    # The foundation model only through this model's own profile.
     condition = foundation["Condition"]["StringEquals"]["bedrock:InferenceProfileArn"]
     assert names_in(condition) == {own} and "inference-profile/" in str(condition)
-    others = [s for s in found if s not in invoke]
-    assert all(_listify(s["Action"]) == ["bedrock:ApplyGuardrail"] for s in others), others
     # Bedrock resources only: nothing else of the account.
     for statement in found:
         assert all(":bedrock:" in str(r) for r in _listify(statement["Resource"])), statement
+    return [s for s in found if s not in invoke]
 
 
-def test_only_invokers_may_call_bedrock(template: dict[str, Any]) -> None:
+@pytest.mark.parametrize("tier", TIERS)
+def test_each_invoker_may_call_only_its_own_model(template: dict[str, Any], tier: str) -> None:
+    others = _assert_invokes_only(template, f"{tier}InvokerFunction", f"{tier}ModelId")
+    assert all(_listify(s["Action"]) == ["bedrock:ApplyGuardrail"] for s in others), others
+
+
+def test_the_judge_may_call_only_the_judge_model_and_nothing_else(template: dict[str, Any]) -> None:
+    assert _assert_invokes_only(template, "ShadowJudgeFunction", "JudgeModelId") == []
+    # No other statement of any kind: the judge reads its input from the execution and returns its verdicts.
+    items = [item for resource, item in policies(template) if resource == "ShadowJudgeFunction"]
+    assert [s for item in items for s in statements(item)] == _bedrock_statements(template, "ShadowJudgeFunction")
+    assert all(set(item) == {"Statement"} for item in items), items
+
+
+def test_the_judge_check_fails_on_another_model(template: dict[str, Any]) -> None:
+    broken = copy.deepcopy(template)
+    statement = broken["Resources"]["ShadowJudgeFunction"]["Properties"]["Policies"][0]["Statement"][0]
+    statement["Resource"] = {"Fn::Sub": "arn:aws:bedrock:us-east-1:1:inference-profile/${OpusModelId}"}
+    with pytest.raises(AssertionError, match="not only JudgeModelId"):
+        _assert_invokes_only(broken, "ShadowJudgeFunction", "JudgeModelId")
+
+
+def test_only_the_invokers_and_the_judge_may_call_bedrock(template: dict[str, Any]) -> None:
     callers = {resource for resource, item in policies(template) if isinstance(item, dict)
                for s in statements(item) if any(str(a).startswith("bedrock:") for a in _listify(s.get("Action", [])))}
-    assert callers == {f"{tier}InvokerFunction" for tier in TIERS}
+    assert callers == INVOKERS | {"ShadowJudgeFunction"}
 
 
 def test_the_guardrail_statement_exists_only_with_a_guardrail_and_names_only_it(template: dict[str, Any]) -> None:
@@ -267,6 +291,79 @@ def test_each_state_machine_may_invoke_exactly_the_functions_it_names(template: 
 def test_the_router_state_machine_invokes_only_the_five_router_functions(template: dict[str, Any]) -> None:
     assert _invoke_targets(template, "RouterStateMachine") == {
         "ClassifierFunction", "HaikuInvokerFunction", "SonnetInvokerFunction", "OpusInvokerFunction", "ScorerFunction"}
+
+
+def test_the_shadow_state_machine_invokes_exactly_the_ledger_the_judge_and_the_invokers(
+        template: dict[str, Any]) -> None:
+    assert _invoke_targets(template, "ShadowStateMachine") == SHADOW_FUNCTIONS
+    assert len(SHADOW_FUNCTIONS) == 5
+
+
+# -- Step Functions: who may start which state machine ---------------------------------------------------
+
+
+def _state_machine_starts(template: dict[str, Any]) -> dict[str, list[Any]]:
+    """Resource -> the resources of its statements that allow a states: action (StartExecution and the rest)."""
+    found: dict[str, list[Any]] = {}
+    for resource, item in policies(template):
+        if isinstance(item, dict) and "StepFunctionsExecutionPolicy" in item:
+            found.setdefault(resource, []).append(item)
+        for statement in statements(item) if isinstance(item, dict) and "Statement" in item else []:
+            actions = [str(a) for a in _listify(statement.get("Action", []))]
+            if statement.get("Effect") == "Allow" and any(a.startswith("states:") for a in actions):
+                found.setdefault(resource, []).append((actions, statement["Resource"]))
+    return found
+
+
+BATCH_SELF = {"Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}"
+                         ":stateMachine:${AWS::StackName}-batch"}
+BATCH_EXECUTIONS = {"Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}"
+                               ":execution:${AWS::StackName}-batch/*"}
+SHADOW = {"Ref": "ShadowStateMachine"}
+
+
+def test_router_and_batch_may_start_only_the_shadow_state_machine(template: dict[str, Any]) -> None:
+    # The router's "Start Shadow Evaluation" runs in the router, and in each batch line (Route Request holds the
+    # router's states): both may StartExecution on the shadow state machine and no other; the batch also starts
+    # and tracks its own executions (the sweep and the Distributed Map's children).
+    starts = _state_machine_starts(template)
+    assert starts == {
+        "RouterStateMachine": [(["states:StartExecution"], SHADOW)],
+        "BatchStateMachine": [
+            (["states:StartExecution"], BATCH_SELF),
+            (["states:DescribeExecution", "states:StopExecution"], BATCH_EXECUTIONS),
+            (["states:StartExecution"], SHADOW),
+        ],
+    }
+
+
+def test_the_start_check_fails_on_a_broader_grant(template: dict[str, Any]) -> None:
+    broken = copy.deepcopy(template)
+    statement = next(s for s in broken["Resources"]["RouterStateMachine"]["Properties"]["Policies"][-1]["Statement"]
+                     if s["Sid"] == "StartShadowEvaluation")
+    statement["Resource"] = {"Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:*"}
+    assert _state_machine_starts(broken)["RouterStateMachine"] != [(["states:StartExecution"], SHADOW)]
+    broken["Resources"]["ShadowStateMachine"]["Properties"]["Policies"].append(
+        {"StepFunctionsExecutionPolicy": {"StateMachineName": "x"}})
+    assert "ShadowStateMachine" in _state_machine_starts(broken)
+
+
+# -- the shadow ledger: its table and its prefix, nothing else -------------------------------------------
+
+
+def test_the_ledger_touches_only_its_table_and_the_outcomes_prefix(template: dict[str, Any]) -> None:
+    items = [item for resource, item in policies(template) if resource == "ShadowLedgerFunction"]
+    assert all(isinstance(item, dict) and set(item) == {"Statement"} for item in items), items
+    found = sorted(((sorted(_listify(s["Action"])), s["Resource"]) for item in items for s in statements(item)),
+                   key=str)
+    assert found == sorted([
+        (["dynamodb:GetItem", "dynamodb:UpdateItem"], {"Fn::GetAtt": ["ShadowBudgetTable", "Arn"]}),
+        (["s3:PutObject"], {"Fn::Sub": "${ShadowOutcomesBucket.Arn}/outcomes/*"}),
+    ], key=str)
+    assert _bedrock_statements(template, "ShadowLedgerFunction") == []
+    # The prefix it may write is the prefix it is told to write to, and the one the lifecycle rule expires.
+    properties = template["Resources"]["ShadowLedgerFunction"]["Properties"]
+    assert properties["Environment"]["Variables"]["SHADOW_OUTCOMES_PREFIX"] == "outcomes/"
 
 
 # -- S3 ----------------------------------------------------------------------------------------------

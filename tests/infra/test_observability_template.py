@@ -26,7 +26,16 @@ NAMESPACE = "${MetricsNamespace}"
 EMITTED_NAMES = {name for names in EMITTED.values() for name in names}
 DIMENSIONS = {"service", TIER, STRATEGY, STATUS, ERROR, FROM_TIER, TO_TIER}
 REQUIRED_WIDGETS = ("Cost per hour", "Model mix", "Escalation rate", "fallback rate", "Throttle rate", "p95 latency",
-                    "Failed executions", "Batch failures")
+                    "Failed executions", "Batch failures", "Shadow evaluation")
+# Failed starts of the shadow state machine: Step Functions counts service integrations per integration (the
+# account's states:startExecution), not per state machine.
+START_EXECUTION_INTEGRATION = "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:states:startExecution"
+AWS_STATES_ROWS = {
+    ("ExecutionsFailed", "StateMachineArn", "${RouterStateMachine}"),
+    ("ExecutionsTimedOut", "StateMachineArn", "${RouterStateMachine}"),
+    ("ExecutionsFailed", "StateMachineArn", "${ShadowStateMachine}"),
+    ("ServiceIntegrationsFailed", "ServiceIntegrationResourceArn", START_EXECUTION_INTEGRATION),
+}
 DASHBOARD_FILE = "dashboards/router.yaml"
 PSEUDO_PARAMETERS = {"AWS::Region", "AWS::AccountId", "AWS::Partition", "AWS::StackName", "AWS::URLSuffix"}
 
@@ -60,7 +69,8 @@ def test_the_template_includes_the_dashboard_file() -> None:
 def test_the_dashboard_substitutes_only_parameters_pseudo_parameters_and_resources() -> None:
     names = set(re.findall(r"\$\{([^}!]+)\}", dashboard_body()))
     assert names == {"AWS::Region", "MetricsNamespace", "RouterStateMachine", "CostPerHourAlarmUSD",
-                     "ThrottleRateAlarmPercent", "FailedExecutionsAlarmThreshold"}
+                     "ThrottleRateAlarmPercent", "FailedExecutionsAlarmThreshold", "ShadowStateMachine",
+                     "AWS::Partition", "AWS::AccountId"}
     assert names <= set(PARAMETERS) | set(RESOURCES) | PSEUDO_PARAMETERS
 
 
@@ -89,7 +99,7 @@ def test_dashboard_metrics_are_the_ones_the_handlers_emit() -> None:
                 assert name in EMITTED_NAMES, (w["properties"]["title"], name)
                 assert set(dims[::2]) <= DIMENSIONS and tuple(dims[:2]) == ("service", "model-router")
             else:
-                assert (namespace, dims[0], dims[1]) in {("AWS/States", "StateMachineArn", "${RouterStateMachine}")}
+                assert namespace == "AWS/States" and (name, dims[0], dims[1]) in AWS_STATES_ROWS, row
 
 
 def test_rate_widgets_divide_the_right_metrics() -> None:
@@ -101,6 +111,28 @@ def test_rate_widgets_divide_the_right_metrics() -> None:
         "escalations": "Escalations", "fallbacks": "Fallbacks", "requests": "Requests"}
     assert widget("p95 latency")["properties"]["stat"] == "p95"
     assert widget("Cost per hour")["properties"]["period"] == 3600
+
+
+def test_the_shadow_row_shows_spend_beside_routed_spend_outcomes_and_failures() -> None:
+    def rows(title: str) -> list[tuple[str, ...]]:
+        found = widget(title)["properties"]
+        return [tuple(x for x in row if not isinstance(x, dict)) for row in found["metrics"]]
+
+    service = ("service", "model-router")
+    spend = widget("Shadow evaluation: shadow spend")["properties"]
+    assert (spend["stat"], spend["period"]) == ("Sum", 3600)
+    # ModelsCostUSD is the routed requests' model spend (the scorer's, on accepted results): the same kind of cost.
+    assert rows("Shadow evaluation: shadow spend") == [(NAMESPACE, "ShadowSpendUSD", *service),
+                                                       (NAMESPACE, "ModelsCostUSD", *service)]
+    assert rows("Shadow evaluation: outcome records") == [
+        (NAMESPACE, name, *service) for name in ("ShadowOutcomesWritten", "ShadowSkipped", "ShadowFailed")]
+    assert rows("Shadow evaluation: failed executions") == [
+        ("AWS/States", "ExecutionsFailed", "StateMachineArn", "${ShadowStateMachine}"),
+        ("AWS/States", "ServiceIntegrationsFailed", "ServiceIntegrationResourceArn", START_EXECUTION_INTEGRATION)]
+    # The router's start of it is the integration counted there.
+    start = ASL["States"]["Start Shadow Evaluation"]
+    assert start["Resource"] == "arn:aws:states:::states:startExecution"
+    assert START_EXECUTION_INTEGRATION.endswith(":" + start["Resource"].rsplit(":", 2)[-2] + ":startExecution")
 
 
 @pytest.mark.parametrize(("alarm", "threshold"), [
@@ -133,17 +165,49 @@ def test_alarm_metrics() -> None:
         assert name in EMITTED_NAMES
 
 
+def test_the_shadow_failed_alarm_fires_on_one_failure_in_an_hour() -> None:
+    props = RESOURCES["ShadowFailedAlarm"]["Properties"]
+    assert (props["Namespace"], props["MetricName"]) == ({"Ref": "MetricsNamespace"}, "ShadowFailed")
+    assert props["Dimensions"] == [{"Name": "service", "Value": "model-router"}]
+    assert (props["Statistic"], props["Period"], props["EvaluationPeriods"]) == ("Sum", 3600, 1)
+    assert (props["Threshold"], props["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+    assert props["TreatMissingData"] == "notBreaching"
+    assert "ShadowFailed" in EMITTED_NAMES
+    for key in ("AlarmActions", "OKActions"):
+        assert props[key] == RESOURCES["CostPerHourAlarm"]["Properties"][key]
+
+
 def test_functions_publish_to_the_namespace_parameter_and_trace() -> None:
     function_globals = TEMPLATE["Globals"]["Function"]
     assert function_globals["Environment"]["Variables"]["POWERTOOLS_METRICS_NAMESPACE"] == {"Ref": "MetricsNamespace"}
     assert function_globals["Tracing"] == "Active"
-    assert RESOURCES["RouterStateMachine"]["Properties"]["Tracing"] == {"Enabled": True}
+    for machine in ("RouterStateMachine", "BatchStateMachine", "ShadowStateMachine"):
+        assert RESOURCES[machine]["Properties"]["Tracing"] == {"Enabled": True}, machine
+
+
+def _lambda_tasks(states: dict[str, Any]) -> dict[str, Any]:
+    """Every lambda:invoke Task, those inside Map processors and Parallel branches included."""
+    found = {}
+    for name, state in states.items():
+        if state["Type"] == "Task" and state["Resource"] == "arn:aws:states:::lambda:invoke":
+            found[name] = state
+        for inner in [state.get("ItemProcessor", {}), *state.get("Branches", [])]:
+            found |= _lambda_tasks(inner.get("States", {}))
+    return found
 
 
 def test_every_lambda_payload_carries_the_execution_for_log_correlation() -> None:
-    tasks = {name: s for name, s in ASL["States"].items() if s["Type"] == "Task"}
-    assert tasks
-    for name, state in tasks.items():
-        assert state["Parameters"]["Payload"]["execution_id.$"] == "$$.Execution.Id", name
+    shadow = json.loads((ROOT / "statemachine" / "shadow.asl.json").read_text())
+    for definition in (ASL, shadow):
+        tasks = _lambda_tasks(definition["States"])
+        assert tasks
+        for name, state in tasks.items():
+            assert state["Parameters"]["Payload"]["execution_id.$"] == "$$.Execution.Id", name
+    # Check Shadow Budget, Ask Haiku / Sonnet / Opus (in the Map), Judge Answers, Write Outcome Record,
+    # Record Shadow Failure.
+    assert len(_lambda_tasks(shadow["States"])) == 7
     for name in ("Score Answer", "Record Failed Attempt"):
         assert ASL["States"][name]["Parameters"]["Payload"]["execution_started.$"] == "$$.Execution.StartTime"
+    # The shadow execution is started as a child of the router's (or the batch line's) execution, and is told it.
+    start = ASL["States"]["Start Shadow Evaluation"]["Parameters"]["Input"]
+    assert start["AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID.$"] == start["router_execution.$"] == "$$.Execution.Id"

@@ -278,22 +278,29 @@ def test_the_least_privilege_check_catches_broader_policies(template: dict[str, 
     assert broken(lambda s: s.update(Action="bedrock:*"))
 
 
-def test_only_the_invokers_may_call_bedrock(template: dict[str, Any]) -> None:
+def test_only_the_invokers_and_the_judge_may_call_bedrock(template: dict[str, Any]) -> None:
+    # The shadow judge calls JudgeModelId only (tests/infra/test_iam.py checks its statements like an invoker's).
     for lid in _functions(template):
-        if not lid.endswith("InvokerFunction"):
+        if not lid.endswith("InvokerFunction") and lid != "ShadowJudgeFunction":
             assert "bedrock" not in json.dumps(template["Resources"][lid]["Properties"].get("Policies", []))
 
 
 def test_the_state_machine_may_invoke_exactly_the_five_functions(template: dict[str, Any]) -> None:
     policies = template["Resources"]["RouterStateMachine"]["Properties"]["Policies"]
     invoked = [p["LambdaInvokePolicy"]["FunctionName"] for p in policies if "LambdaInvokePolicy" in p]
-    # The router's functions: the ones its definition substitutes (the batch function belongs to the batch machine).
-    subs = template["Resources"]["RouterStateMachine"]["Properties"]["DefinitionSubstitutions"].values()
-    router_functions = [v["Fn::GetAtt"][0] for v in subs]
+    # The router's functions: the ones its definition substitutes (the batch function belongs to the batch machine);
+    # the one other substitution is the shadow state machine it starts.
+    subs = template["Resources"]["RouterStateMachine"]["Properties"]["DefinitionSubstitutions"]
+    router_functions = [v["Fn::GetAtt"][0] for v in subs.values() if "Fn::GetAtt" in v]
+    assert {k: v for k, v in subs.items() if "Fn::GetAtt" not in v} == {
+        "ShadowStateMachineArn": {"Ref": "ShadowStateMachine"}}
     assert set(router_functions) <= set(_functions(template))
     assert sorted(invoked, key=str) == sorted(({"Ref": lid} for lid in router_functions), key=str)
     assert len(invoked) == len(router_functions) == 5
     statements = [s for p in policies if "Statement" in p for s in _as_list(p["Statement"])]
     for s in statements:
         actions = _as_list(s["Action"])
+        if s.get("Sid") == "StartShadowEvaluation":
+            assert (actions, s["Resource"]) == (["states:StartExecution"], {"Ref": "ShadowStateMachine"})
+            continue
         assert all(a.split(":")[0] in ("logs", "xray") for a in actions), f"{s.get('Sid')}: {actions}"
