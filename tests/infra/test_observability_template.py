@@ -208,6 +208,6 @@ def test_every_lambda_payload_carries_the_execution_for_log_correlation() -> Non
     assert len(_lambda_tasks(shadow["States"])) == 7
     for name in ("Score Answer", "Record Failed Attempt"):
         assert ASL["States"][name]["Parameters"]["Payload"]["execution_started.$"] == "$$.Execution.StartTime"
-    # The shadow execution is started as a child of the router's (or the batch line's) execution, and is told it.
+    # The shadow execution is told which router (or batch line) execution started it.
     start = ASL["States"]["Start Shadow Evaluation"]["Parameters"]["Input"]
-    assert start["AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID.$"] == start["router_execution.$"] == "$$.Execution.Id"
+    assert start["router_execution.$"] == "$$.Execution.Id"
