@@ -51,3 +51,14 @@ def test_a_deployed_function_cannot_select_the_replay_provider() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "MODEL_PROVIDER: 'replay' is not a registered provider" in out
     assert "registered: bedrock" in out
+
+
+def test_a_deployed_function_cannot_select_the_recorded_judge() -> None:
+    # As for providers: the shadow judge registry holds only the Converse judge until the tools register theirs.
+    code = ("from model_router.shadow.judge import JudgeError, judge_for\n"
+            "from model_router.settings import Settings\n"
+            "try:\n    judge_for(Settings(judge='recorded'))\n"
+            "except JudgeError as exc:\n    print(exc)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "JUDGE: 'recorded' is not a registered judge" in out
+    assert "registered: converse;" in out
