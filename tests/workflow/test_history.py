@@ -37,7 +37,7 @@ EXPECTED_PATH = [
     "Invoke Haiku", "Record Failed Attempt", "Fall Back Or Fail?",
     "Invoke Sonnet", "Score Answer", "Confident Enough?",
     "Invoke Opus", "Score Answer", "Confident Enough?",
-    "Build Result",
+    "Shadow This Request?", "Build Result",
 ]
 
 

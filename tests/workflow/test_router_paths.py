@@ -44,7 +44,7 @@ FAST_S = 2.0  # Retry waits are recorded, not slept: even 9 retries must finish 
 START = ["Classify Request", "Route By Complexity"]
 SCORED = ["Score Answer", "Confident Enough?"]
 FAILED = ["Record Failed Attempt", "Fall Back Or Fail?"]
-DONE = ["Build Result"]
+DONE = ["Shadow This Request?", "Build Result"]  # no shadowing by default: one Choice, then the result
 
 
 # -- expectations from the ASL ----------------------------------------------------------------------
@@ -650,6 +650,7 @@ def test_every_choice_branch_is_taken(engine: LocalEngine, engine_with: Callable
         (engine_with(FAULT_INJECTION="sonnet.throttle=1,opus.throttle=1"),
          {"prompt": moderate, "routing": {"strategy": "cascade"}}),
         (engine_with(FAULT_INJECTION="validation=1"), {"prompt": simple}),
+        (engine_with(SHADOW_SAMPLE_RATE="1"), {"prompt": simple}),  # Shadow This Request? -> Start Shadow Evaluation
     ]
     taken: set[tuple[str, str]] = set()
     for eng, request in runs:
