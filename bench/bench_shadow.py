@@ -20,19 +20,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from model_router_tools.local.batch import run_batch
-from model_router_tools.replay.datasets import STAND_IN_NOTE
-
 from bench_batch import replayable_prompts, write_input  # type: ignore[import-not-found]
 
-
-def stable(line: dict[str, Any]) -> dict[str, Any]:
-    result = line.get("result") or {}
-    for attempt in result.get("attempts", []):
-        attempt.pop("latency_ms", None)
-    for key in ("orchestration_usd", "total_usd"):
-        (result.get("cost") or {}).pop(key, None)
-    return line
+from model_router_tools.local.batch import run_batch
+from model_router_tools.local.shadow import comparable
+from model_router_tools.replay.datasets import STAND_IN_NOTE
 
 
 def read_lines(path: Path) -> list[dict[str, Any]]:
@@ -66,7 +58,7 @@ def main() -> None:
         shadow = summary["shadow"]
         records = read_lines(work / "outcomes.jsonl")
         plain, shadowed = read_lines(work / "plain.jsonl"), read_lines(work / "shadowed.jsonl")
-        changed = sum(stable(a) != stable(b) for a, b in zip(plain, shadowed, strict=True))
+        changed = sum(comparable(a) != comparable(b) for a, b in zip(plain, shadowed, strict=True))
         fully_judged = sum(all(o["score"] is not None for o in r["outcomes"].values()) for r in records)
         tiers = sorted({len(r["outcomes"]) for r in records})
         print(f"shadow_requests: {args.lines} at rate {args.rate} (uniform sampler, by a hash of the request id)")
@@ -74,7 +66,8 @@ def main() -> None:
         print(f"shadow_records_every_tier_judged: {fully_judged}/{len(records)} (tiers per record: {tiers})")
         print(f"shadow_routed_results_changed: {changed} of {len(plain)} lines")
         print(f"shadow_failed: {shadow['failed']}; skipped for budget: {shadow['skipped_budget']}")
-        print(f"shadow_spend_usd: {shadow['spend_usd']:.4f} (judge {shadow['judge_usd']:.4f}: the recorded judge is free)")
+        print(f"shadow_spend_usd: {shadow['spend_usd']:.4f}"
+              f" (judge {shadow['judge_usd']:.4f}: the recorded judge is free)")
         routed = summary["cost"]["models_usd"]
         print(f"shadow_spend_per_1000_requests_usd: {1000 * shadow['spend_usd'] / args.lines:.4f}"
               f" (routed models: {1000 * routed / args.lines:.4f})")
@@ -82,7 +75,8 @@ def main() -> None:
         capped_lines = min(args.lines, 400)
         capped_source = write_input(work / "capped.jsonl", replayable_prompts(), capped_lines)
         capped = run_batch(capped_source, work / "capped.out.jsonl", workers=args.workers,
-                           env_overrides=shadow_env(1.0, args.budget), outcomes=work / "capped.outcomes.jsonl")["shadow"]
+                           env_overrides=shadow_env(1.0, args.budget),
+                           outcomes=work / "capped.outcomes.jsonl")["shadow"]
         print(f"shadow_capped: {capped_lines} requests at rate 1 with a ${args.budget:.2f} budget: {capped['recorded']}"
               f" recorded, {capped['skipped_budget']} skipped, spend ${capped['spend_usd']:.4f}")
         print(f"note: {STAND_IN_NOTE} Their recorded scores stand in for the judge.")

@@ -14,6 +14,7 @@ import pytest
 from model_router.contracts.request import schema
 from model_router.providers import reset_providers
 from model_router_tools.cli.main import main as cli_main
+from model_router_tools.local.shadow import comparable
 
 QUIET = ["--no-progress", "--workers", "1", "--strategy", "heuristic"]
 
@@ -42,18 +43,6 @@ def lines(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-def stable(line: dict[str, Any]) -> dict[str, Any]:
-    """A result line without what moves with the machine's speed (replay latency and the orchestration
-    estimate made from it)."""
-    line = json.loads(json.dumps(line))
-    result = line.get("result") or {}
-    for attempt in result.get("attempts", []):
-        attempt.pop("latency_ms", None)
-    for key in ("orchestration_usd", "total_usd"):
-        (result.get("cost") or {}).pop(key, None)
-    return line
-
-
 def test_shadowing_writes_outcome_records_and_leaves_every_routed_result_as_it_was(
         tmp_path: Path, requests_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _ = batch(capsys, requests_file, tmp_path / "plain.jsonl", *QUIET)
@@ -62,7 +51,7 @@ def test_shadowing_writes_outcome_records_and_leaves_every_routed_result_as_it_w
                       "--shadow", "0.5", "--outcomes", tmp_path / "outcomes.jsonl")
     assert code == 0, err
     plain, shadowed = (lines(tmp_path / name) for name in ("plain.jsonl", "shadowed.jsonl"))
-    assert [stable(x) for x in plain] == [stable(x) for x in shadowed]
+    assert [comparable(x) for x in plain] == [comparable(x) for x in shadowed]
     records = lines(tmp_path / "outcomes.jsonl")
     summary = json.loads((tmp_path / "shadowed.summary.json").read_text())["shadow"]
     assert summary["started"] == summary["recorded"] == len(records) and 15 <= len(records) <= 45

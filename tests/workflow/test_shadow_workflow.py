@@ -16,22 +16,10 @@ from model_router.contracts.request import schema
 from model_router.shadow.judge import JudgeInput, Judgement, register_judge
 from model_router.tiers import Tier
 from model_router_tools.local.engine import LocalEngine
-from model_router_tools.local.shadow import ShadowRunner
+from model_router_tools.local.shadow import ShadowRunner, comparable
 from model_router_tools.replay.datasets import sample_path, tier_maps
 
 SHADOW_ALL = {"SHADOW_SAMPLE_RATE": "1"}
-
-
-def stable(result: Any) -> Any:
-    """A result without what differs between two replayed runs of one request: replay's wall-clock latency,
-    and the orchestration estimate that multiplies it (Lambda GB-seconds)."""
-    text = json.dumps(result, sort_keys=True)
-    value = json.loads(text)
-    for attempt in value.get("attempts", []):
-        attempt.pop("latency_ms", None)
-    for key in ("orchestration_usd", "total_usd"):
-        value.get("cost", {}).pop(key, None)
-    return value
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +41,7 @@ def test_a_sampled_request_starts_the_shadow_and_its_result_is_unchanged(
     for record in answered_records[:12]:
         shadowed, plain = router.run(request_of(record)), unshadowed.run(request_of(record))
         assert shadowed.status == plain.status == "SUCCEEDED"
-        assert stable(shadowed.output) == stable(plain.output)
+        assert comparable(shadowed.output) == comparable(plain.output)
         assert "shadow" not in shadowed.output  # the decision is the state's, never the result's
         assert "Start Shadow Evaluation" in shadowed.states_entered
         assert "Start Shadow Evaluation" not in plain.states_entered and not plain.started
@@ -77,7 +65,7 @@ def test_a_failed_start_is_caught_and_the_caller_gets_the_same_result(
     refusing.refuse_child_starts = True
     record = answered_records[1]
     result, plain = refusing.run(request_of(record)), unshadowed.run(request_of(record))
-    assert result.status == "SUCCEEDED" and stable(result.output) == stable(plain.output)
+    assert result.status == "SUCCEEDED" and comparable(result.output) == comparable(plain.output)
     failed = [e for e in result.events if "taskFailedEventDetails" in e]
     assert failed and failed[0]["taskFailedEventDetails"]["error"] == "StepFunctions.ExecutionLimitExceededException"
     assert result.states_entered[-2:] == ["Start Shadow Evaluation", "Build Result"]

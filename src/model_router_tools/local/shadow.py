@@ -103,3 +103,16 @@ def open_outcomes(path: Path) -> IO[bytes]:
     is fixed by its request, so readers keep the last of any duplicate)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     return path.open("ab")
+
+
+def comparable(line: dict[str, Any]) -> dict[str, Any]:
+    """A result (or a batch output line) without what differs between two replayed runs of one request:
+    replay's wall-clock latency and the orchestration estimate made from it. What "shadowing changed no routed
+    result" compares (bench/bench_shadow.py, the tests)."""
+    copy = json.loads(json.dumps(line))
+    result = copy.get("result", copy)
+    for attempt in result.get("attempts") or []:
+        attempt.pop("latency_ms", None)
+    for key in ("orchestration_usd", "total_usd"):
+        (result.get("cost") or {}).pop(key, None)
+    return copy
