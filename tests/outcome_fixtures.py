@@ -116,7 +116,7 @@ def write_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> Path:
     return path
 
 
-H, S, O = Tier.HAIKU, Tier.SONNET, Tier.OPUS
+HAIKU, SONNET, OPUS = Tier.HAIKU, Tier.SONNET, Tier.OPUS
 
 
 def hand_built() -> list[dict[str, Any]]:
@@ -128,11 +128,13 @@ def hand_built() -> list[dict[str, Any]]:
     4. uniform p=0.5:       H failed (ThrottlingException), S 1, O 1; at Opus ($0.005); shadow $0.04 ($0.004)
     """
     return [
-        outcome_record(1, {H: 1.0, S: 1.0, O: 0.5}, routed=H, probability=0.5, shadow_cost=0.01, judge_cost=0.001,
-                       notes=[STAND_IN]),
-        outcome_record(2, {H: 0.0, S: 1.0, O: 1.0}, start=H, routed=O, attempts=2, sampler="uncertainty", probability=0.1,
-                       shadow_cost=0.02, judge_cost=0.002, judge_method="llm"),
-        outcome_record(3, {H: 0.0, S: 0.0, O: 1.0}, routed=O, sampler="uncertainty", probability=1.0,
-                       shadow_cost=0.03, judge_cost=0.003),
-        outcome_record(4, {H: None, S: 1.0, O: 1.0}, routed=O, probability=0.5, shadow_cost=0.04, judge_cost=0.004),
+        outcome_record(1, {HAIKU: 1.0, SONNET: 1.0, OPUS: 0.5}, routed=HAIKU, probability=0.5, shadow_cost=0.01,
+                       judge_cost=0.001, notes=[STAND_IN]),
+        outcome_record(2, {HAIKU: 0.0, SONNET: 1.0, OPUS: 1.0}, start=HAIKU, routed=OPUS, attempts=2,
+                       sampler="uncertainty", probability=0.1, shadow_cost=0.02, judge_cost=0.002,
+                       judge_method="llm"),
+        outcome_record(3, {HAIKU: 0.0, SONNET: 0.0, OPUS: 1.0}, routed=OPUS, sampler="uncertainty",
+                       probability=1.0, shadow_cost=0.03, judge_cost=0.003),
+        outcome_record(4, {HAIKU: None, SONNET: 1.0, OPUS: 1.0}, routed=OPUS, probability=0.5, shadow_cost=0.04,
+                       judge_cost=0.004),
     ]

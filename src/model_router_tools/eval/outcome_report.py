@@ -172,8 +172,8 @@ def render_outcomes(fig: dict[str, Any], console: Any) -> None:
     rows = [
         ("records", f"{fig['records']} requests from {fig['files']} file(s) ({fig['duplicates']} duplicate ids, "
                     "the last kept)"),
-        ("sampled by", f"{', '.join(f'{k} {v}' for k, v in fig['samplers'].items())}; sample probability {rate}; "
-                       f"{fig['weighting']}"),
+        ("sampled by", f"{', '.join(f'{k} {v}' for k, v in fig['samplers'].items())}; sample probability {rate}"),
+        ("weighting", fig["weighting"]),
         ("tiers", ", ".join(f"{t} {m}" for t, m in fig["tiers"].items())),
     ]
     premium = list(fig["tiers"])[-1]

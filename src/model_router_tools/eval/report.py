@@ -187,9 +187,13 @@ def _unavailable(policy: Policy, cases: list[Case], complete: list[Case]) -> str
     """Why ``policy`` cannot be computed on these requests (None: it can)."""
     if policy.start.startswith("fixed:"):
         tier = Tier(policy.start.split(":")[1])
-        return None if tier in cases[0].tiers else f"no {tier.value} tier here (no model recorded for it)"
+        if tier not in cases[0].tiers:
+            return f"no {tier.value} tier here (no model recorded for it)"
+        return None if any(tier in c.score for c in cases) else f"no request has a {tier.value} score"
     if policy.start == "routed":
-        return None if all(c.routed is not None for c in cases) else "only outcome records carry the route taken"
+        if not all(c.routed is not None for c in cases):
+            return "only outcome records carry the route taken"
+        return None if _subset(policy, cases, complete) else "no request has a score for its routed answer"
     if not complete:
         return "no request has a score for every tier"
     no_prompt = sum(c.prompt is None for c in complete)

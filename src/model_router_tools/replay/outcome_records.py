@@ -44,6 +44,7 @@ from model_router.tiers import DATA_TIER_NAMES, TIER_ORDER, Tier
 OUTCOME_SOURCE = "shadow"
 SUFFIXES = (".jsonl", ".jsonl.gz")
 S3_READERS = 8  # objects fetched at once: one small object per request, so latency, not bandwidth, bounds it
+S3_PAGE_SIZE = 1000  # keys per ListObjectsV2 page (S3's most); every page is read
 
 
 class DatasetError(ValueError):
@@ -233,9 +234,10 @@ def _s3_sources(uri: str, s3_client: Any) -> Iterator[tuple[str, str]]:
     try:
         with one_line_errors():
             client = s3_client or _s3_client()
-            keys = [item["Key"] for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket,
-                                                                                              Prefix=prefix)
-                    for item in page.get("Contents", []) if item["Key"].endswith(SUFFIXES)]
+            pages = client.get_paginator("list_objects_v2").paginate(
+                Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": S3_PAGE_SIZE})
+            keys = [item["Key"] for page in pages for item in page.get("Contents", [])
+                    if item["Key"].endswith(SUFFIXES)]
             if not keys:
                 raise DatasetError(f"{uri}: no .jsonl or .jsonl.gz objects under this prefix")
 
