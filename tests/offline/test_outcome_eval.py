@@ -294,3 +294,25 @@ def test_outcome_tier_names_are_the_schema_enum() -> None:
 
     enum = SCHEMA["properties"]["outcomes"]["additionalProperties"]["properties"]["tier"]["enum"]
     assert enum == [t.value for t in Tier]
+
+
+def test_without_prompts_the_apgr_interval_is_the_learned_routers(tmp_path: Path, prompted: list[dict[str, Any]],
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """The default policy (learned+cascade) needs the texts; without them eval still prints an APGR interval,
+    the learned router's, and says so in the JSON (apgr_reference)."""
+    from model_router_tools.cli.main import main
+
+    if load_tier_model() is None:
+        pytest.skip("no learned weights shipped")
+    without = copy.deepcopy(prompted)
+    for record in without:
+        record["prompt"] = None
+    out = tmp_path / "report.json"
+    path = write_jsonl(tmp_path / "o.jsonl", without)
+    assert main(["eval", "--dataset", str(path), "--split", "all", "--bootstrap", "50", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    source = json.loads(out.read_text())["sources"][0]
+    assert source["apgr_reference"] == "learned"
+    learned = _rows({"sources": [source]})["learned"]
+    low, high = learned["apgr_ci95"]
+    assert f"APGR learned {learned['apgr']:.3f}, 95% bootstrap interval {low:.3f}..{high:.3f}" in printed

@@ -203,7 +203,9 @@ def _unavailable(policy: Policy, cases: list[Case], complete: list[Case]) -> str
             continue
         if name != "learned":
             return (f"the reference router reads the prompt text: {no_prompt} of {len(complete)} records have none "
-                    "(StoreShadowPrompts off)" if no_prompt else "the reference router was not fitted")
+                    "(StoreShadowPrompts off)" if no_prompt else
+                    "reference routers are fitted on a shared-format --dataset's fit split (none given), or need "
+                    "the train extra")
         if load_tier_model() is None:
             return "no learned weights shipped"
         unusable = sum(c.prompt is None and c.hashed is None for c in complete)
@@ -284,11 +286,15 @@ def _source_report(source: str, cases: list[Case], wanted: set[str], threshold: 
             rows.append(_random_row(rows, q_e, q_p, c_e, premium_cost, n))
         elif outcome_records:
             left_out.append({"policy": "random", "why": "no request has a score for every tier"})
-    comparisons = _apgr_uncertainty(complete, rows, curves, economy, premium, samples, log)
+    # The policy the others are compared with: the default; on outcome records without the texts its scorer
+    # reads, the first policy with a curve (the learned router).
+    reference = DEFAULT_POLICY if not outcome_records or DEFAULT_POLICY in curves else next(iter(curves), None)
+    comparisons = _apgr_uncertainty(complete, rows, curves, economy, premium, samples, log, reference)
     report = {"source": source, "n": len(cases), "tiers": [t.value for t in cases[0].tiers],
               "always_premium_quality": round(q_p, 4), "always_economy_quality": round(q_e, 4),
               "policies": rows, "apgr_comparisons": comparisons}
     if outcome_records:
+        report["apgr_reference"] = reference
         report["outcome_records"] = _outcome_summary(cases, complete, left_out)
     return report
 
@@ -311,9 +317,9 @@ def _outcome_summary(cases: list[Case], complete: list[Case], left_out: list[dic
 
 def _apgr_uncertainty(cases: list[Case], rows: list[dict[str, Any]],
                       curves: dict[str, tuple[list[list[float]], list[list[float]]]], economy: Tier, premium: Tier,
-                      samples: int, log: Any) -> list[dict[str, Any]]:
-    """Bootstrap intervals for each curve's APGR (``apgr_ci95``) and the default policy's APGR minus each
-    other policy's, on the same resampled requests."""
+                      samples: int, log: Any, reference: str | None = DEFAULT_POLICY) -> list[dict[str, Any]]:
+    """Bootstrap intervals for each curve's APGR (``apgr_ci95``) and the ``reference`` policy's APGR (the
+    default's) minus each other policy's, on the same resampled requests."""
     if not curves or samples <= 0:
         return []
     fixed = {tier: per_request(cases, Policy("fixed", "", f"fixed:{tier.value}", thresholded=False), None)
@@ -324,18 +330,20 @@ def _apgr_uncertainty(cases: list[Case], rows: list[dict[str, Any]],
     for row in rows:
         if row["name"] in resampled:
             row["apgr_ci95"] = uncertainty.interval(resampled[row["name"]])
-    if DEFAULT_POLICY not in resampled:
+    if reference is None or reference not in resampled:
         return []
-    return uncertainty.compare(resampled, DEFAULT_POLICY, [name for name in curves if name != DEFAULT_POLICY])
+    return uncertainty.compare(resampled, reference, [name for name in curves if name != reference])
 
 
 def _uncertainty_lines(source: dict[str, Any]) -> list[str]:
-    """The default policy's APGR interval and its paired differences from the others, one line each."""
-    own = next((r for r in source["policies"] if r["name"] == DEFAULT_POLICY and r.get("apgr_ci95")), None)
+    """The default policy's (an outcome-records source: its reference policy's) APGR interval and its paired
+    differences from the others, one line each."""
+    reference = source.get("apgr_reference", DEFAULT_POLICY)
+    own = next((r for r in source["policies"] if r["name"] == reference and r.get("apgr_ci95")), None)
     if own is None:
         return []
     low, high = own["apgr_ci95"]
-    lines = [f"APGR {DEFAULT_POLICY} {own['apgr']:.3f}, 95% bootstrap interval {low:.3f}..{high:.3f}; "
+    lines = [f"APGR {reference} {own['apgr']:.3f}, 95% bootstrap interval {low:.3f}..{high:.3f}; "
              f"paired differences (same resampled requests):"]
     for row in source.get("apgr_comparisons", []):
         low, high = row["ci95"]
