@@ -34,11 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jsonschema.exceptions import best_match
-
 from model_router.contracts import json_text as strict_json
 from model_router.contracts.hygiene import field_path
-from model_router.contracts.request import validator
 from model_router.tiers import DATA_TIER_NAMES, TIER_ORDER, Tier
 
 OUTCOME_SOURCE = "shadow"
@@ -266,6 +263,11 @@ def _s3_client() -> Any:
 
 def record_problem(record: Any) -> str | None:
     """What makes ``record`` unusable as an outcome record (field and problem), else None."""
+    # Here, not at import: the command line's parser imports this module, and jsonschema is a command's library.
+    from jsonschema.exceptions import best_match
+
+    from model_router.contracts.request import validator
+
     if not isinstance(record, dict):
         return "not a JSON object"
     if record.get("source") != OUTCOME_SOURCE:
