@@ -316,3 +316,21 @@ def test_without_prompts_the_apgr_interval_is_the_learned_routers(tmp_path: Path
     learned = _rows({"sources": [source]})["learned"]
     low, high = learned["apgr_ci95"]
     assert f"APGR learned {learned['apgr']:.3f}, 95% bootstrap interval {low:.3f}..{high:.3f}" in printed
+
+
+def test_two_outcome_datasets_of_different_tier_maps_are_refused(tmp_path: Path) -> None:
+    """They would be one source, "shadow": eval takes one tier map at a time."""
+    three = write_jsonl(tmp_path / "three.jsonl", hand_built())
+    two = write_jsonl(tmp_path / "two.jsonl", [outcome_record(9, {HAIKU: 1.0, OPUS: 1.0}, tiers=(HAIKU, OPUS))])
+    assert load_outcomes(two).tiers == {HAIKU: MODELS[HAIKU], OPUS: MODELS[OPUS]}  # no standard tier: fine alone
+    with pytest.raises(DatasetError, match=f"{two}: its meta.tiers differ from {three}'s"):
+        run_eval([three, two], prices=PRICES, split="all", bootstrap=0, **QUIET)
+
+
+def test_a_deployment_without_a_standard_tier_has_no_always_standard_row(tmp_path: Path) -> None:
+    records = [outcome_record(i, {HAIKU: float(i % 2), OPUS: 1.0}, tiers=(HAIKU, OPUS)) for i in range(4)]
+    report = _eval(write_jsonl(tmp_path / "two.jsonl", records), "always-economy", "always-standard", "oracle")
+    assert sorted(_rows(report)) == ["always-economy", "oracle"]
+    assert report["sources"][0]["tiers"] == ["haiku", "opus"]
+    assert {"policy": "always-standard", "why": "no sonnet tier here (no model recorded for it)"} in (
+        report["sources"][0]["outcome_records"]["left_out"])
