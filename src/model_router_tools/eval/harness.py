@@ -221,7 +221,7 @@ def outcome_case(record: dict[str, Any], prices: dict[Tier, Price], max_tokens: 
         tiers=tiers,
         score={t: float(o["score"]) for t, o in outcomes.items() if o["score"] is not None},
         cost={t: float(o["cost_usd"]) for t, o in outcomes.items()},
-        expected={t: expected_cost(prices[t], features, max_tokens) for t in tiers} if features else {},
+        expected={t: expected_cost(prices[t], features, max_tokens) for t in tiers} if features is not None else {},
         complexity=complexity,
         heuristic_tier=COMPLEXITY_TO_TIER.get(complexity, tiers[-1]),
         signals=asdict(features) if features is not None else {},

@@ -168,11 +168,6 @@ def load_outcome_sets(names: Sequence[str]) -> dict[str, OutcomeSet]:
     return loaded
 
 
-def _multi_tier(policy: Policy) -> bool:
-    """Whether the policy may answer from any tier (so it needs every tier's score)."""
-    return not policy.start.startswith("fixed:") and policy.start != "routed"
-
-
 def _subset(policy: Policy, cases: list[Case], complete: list[Case]) -> list[Case]:
     """The requests a policy is measured on: those with a score for every tier it may answer from."""
     if policy.start.startswith("fixed:"):
