@@ -85,6 +85,20 @@ def test_serving_dot_products_equal_the_feature_vector_ones(records: list[dict[s
     assert model.predict("Hello world") == pytest.approx(model.predict_features(prompt_features("Hello world")))
 
 
+def test_predict_route_from_features_is_predict_route_from_the_text(records: list[dict[str, Any]]) -> None:
+    """Outcome records without a prompt keep prompt_features(prompt): the whole route prediction (success,
+    gains, output lengths, utilities, rule) from them equals the one from the text, to the packing's precision."""
+    model = load_tier_model()
+    assert model is not None
+    for prompt in [r["prompt"] for r in records[::25]] + _edge_prompts():
+        text, features = model.predict_route(prompt), model.predict_route_features(prompt_features(prompt))
+        assert features.rule == text.rule
+        for name in ("probabilities", "gains", "utilities"):
+            assert getattr(features, name) == pytest.approx(getattr(text, name), abs=1e-6), name
+        assert all(abs(a - b) <= 1 for a, b in zip(features.output_tokens.values(), text.output_tokens.values(),
+                                                   strict=True))
+
+
 def test_repeated_keys_and_shared_buckets_are_weighted_like_the_vector() -> None:
     """A key that occurs c times carries 1 + log c; keys that share a bucket add up (the block norm sees
     the sum). A one-head model with every bucket weighted 1 makes w . x the sum of the feature values."""

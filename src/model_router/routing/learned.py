@@ -366,7 +366,14 @@ class TierModel:
 
     def predict_route(self, text: str) -> RoutePrediction:
         """Success probabilities, predicted gains and output lengths per tier, from one pass over the features."""
-        totals = self.head_totals(text)
+        return self._route(self.head_totals(text))
+
+    def predict_route_features(self, features: dict[int, float]) -> RoutePrediction:
+        """:meth:`predict_route` from a feature vector (:func:`prompt_features` of the prompt) instead of the
+        text: what evaluation uses on outcome records that keep the router's features but not the prompt."""
+        return self._route(self._totals(features))
+
+    def _route(self, totals: list[float]) -> RoutePrediction:
         tiers, gain_tiers, token_tiers = self.tiers, self.gain_tiers, self.token_tiers
         probabilities = self._probabilities(totals)
         gains = dict.fromkeys(tiers, 0.0)

@@ -40,6 +40,8 @@ _CALLER_CODES = {
                               "pass another --request-id",
     "InvalidExecutionInput": "the request is not input Step Functions takes (at most 256 KiB of JSON)",
     "ValidationException": "check the arguments",
+    "NoSuchBucket": "check the bucket in the s3:// location",
+    "NoSuchKey": "check the key in the s3:// location",
 }
 
 

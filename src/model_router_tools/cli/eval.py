@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from model_router.contracts import json_text as strict_json
 from model_router.tiers import TIER_ORDER
-from model_router_tools.cli.errors import UsageError
+from model_router_tools.cli.aws import AwsError
+from model_router_tools.cli.errors import EXIT_FAILED, EXIT_USAGE, UsageError
 from model_router_tools.cli.preflight import (
     check_datasets,
     check_figure_path,
@@ -16,13 +18,15 @@ from model_router_tools.cli.preflight import (
     read_input_bytes,
 )
 from model_router_tools.cli.types import non_negative_int, positive_int, unit_interval
+from model_router_tools.replay.outcome_records import DatasetError, is_outcome_dataset
 
 
 def add_parser(sub: Any) -> None:
     evaluate = sub.add_parser("eval", help="policies vs baselines on recorded outcomes: quality, cost, APGR, CPT")
     evaluate.add_argument("--dataset", action="append",
                           help="recorded-outcomes JSONL(.gz), repeatable (default: ../shared/data if present, "
-                               "else the bundled sample)")
+                               "else the bundled sample); or a deployment's outcome records: a JSONL file of "
+                               "them, a directory of *.jsonl, or s3://bucket/prefix/")
     evaluate.add_argument("--policy", action="append", help="evaluate only these policies (repeatable)")
     evaluate.add_argument("--prices", help='JSON {"haiku": {"input": 1, "output": 5}, ...} USD per 1M tokens')
     evaluate.add_argument("--threshold", type=unit_interval, default=0.8,
@@ -64,14 +68,24 @@ def run(args: argparse.Namespace) -> int:
     for name in args.policy or []:
         if name not in known:
             raise UsageError(f"--policy {name!r}: unknown; policies: {', '.join(known)}")
-    check_datasets("--dataset", args.dataset or default_datasets())
+    datasets = args.dataset or default_datasets()
+    check_datasets("--dataset", datasets, outcome_records=True)
+    if args.workflow and any(is_outcome_dataset(path) for path in datasets):
+        raise UsageError("--workflow replays recorded answers through the state machine: not on outcome records "
+                         "(they record what the deployment's own workflow did; see the 'as routed' row)")
     if args.prices:
         _check_prices(args.prices)
     if args.compare:
         _check_eval_report(args.compare)
     check_output_path("--json", args.json)
     check_figure_path("--plot", args.plot)
-    return int(eval_main(args))
+    try:
+        return int(eval_main(args))
+    except DatasetError as exc:  # an s3:// prefix is read (and checked) by the evaluation itself
+        raise UsageError(f"--dataset: {exc}") from None
+    except AwsError as exc:
+        print(f"error: eval --dataset: {exc}", file=sys.stderr)
+        return EXIT_USAGE if exc.usage else EXIT_FAILED
 
 
 def _read_json_file(flag: str, name: str) -> Any:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from model_router_tools.cli.errors import UsageError
 from model_router_tools.replay.datasets import DatasetError, check_dataset
+from model_router_tools.replay.outcome_records import is_outcome_dataset, is_s3
 
 TRAINING_LIBRARIES = ("numpy", "scipy", "sklearn")
 TRAINING_EXTRA = "install the training extra: pip install -e '.[train]'"
@@ -49,8 +50,21 @@ def read_input_bytes(where: str, name: str, *, what: str = "a file") -> bytes:
         raise UsageError(f"{where}: cannot be read ({exc.strerror or exc})") from None
 
 
-def check_datasets(flag: str, paths: list[str]) -> None:
+def check_datasets(flag: str, paths: list[str], *, outcome_records: bool = False) -> None:
+    """Each dataset can be read. ``outcome_records``: a deployment's outcome records (a file of source "shadow"
+    records, a directory of them) are accepted too, and an ``s3://`` prefix is left to the command, which reads
+    it once; otherwise they are refused (the commands that replay answers cannot use them)."""
     for path in paths:
+        if not outcome_records and is_s3(path):
+            raise UsageError(f"{flag} {path}: a local recorded-outcomes file, not an S3 location")
+        if not outcome_records and Path(path).is_dir():
+            raise UsageError(f"{flag}: {path}: is a directory, not a recorded-outcomes file")
+        if outcome_records and is_s3(path):
+            continue
+        if not outcome_records and is_outcome_dataset(path):
+            raise UsageError(f"{flag} {path}: outcome records (source \"shadow\"): this command reads the shared "
+                             "recorded-outcomes format only; model-router eval --dataset and model-router report "
+                             "--outcomes read outcome records")
         try:
             check_dataset(path)
         except DatasetError as exc:

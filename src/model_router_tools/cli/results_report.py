@@ -3,6 +3,7 @@
     model-router report results.jsonl                       # local file (.gz too)
     model-router report s3://bucket/results/out.jsonl --png report.png
     model-router report results.jsonl --json --hours 2      # machine-readable; cost per hour over 2 h
+    model-router report --outcomes s3://bucket/outcomes/    # a deployment's outcome records (eval.outcome_report)
 
 A line is a router result (result.schema.json), a batch output line (``{"line", "request_id",
 "status", "result" | "error"}``) or an error record (``error``, ``status``); any other line, such as a
@@ -28,7 +29,7 @@ from model_router.contracts import json_text as strict_json
 from model_router.sfn_payloads import json_or_text
 from model_router.tiers import TIER_ORDER
 from model_router_tools.cli.console import rich_console
-from model_router_tools.cli.errors import EXIT_OK, EXIT_USAGE
+from model_router_tools.cli.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
 from model_router_tools.cli.types import positive_number
 from model_router_tools.replay.datasets import STAND_IN_NOTE
 
@@ -131,6 +132,9 @@ def parse_lines(text: str, source: str = "results") -> Iterator[dict[str, Any]]:
         if not isinstance(record, dict):
             raise ReportError(f"{source}: line {number} is not a JSON object")
         if not _is_result_line(record):
+            if record.get("source") == "shadow":
+                raise ReportError(f"{source}: line {number} is an outcome record, not a result: "
+                                  f"model-router report --outcomes {source}")
             if "prompt" in record or "messages" in record:
                 raise ReportError(f"{source}: line {number} is a request, not a result: route the requests first "
                                   f"(model-router batch {source} results.jsonl), then report on the results")
@@ -390,7 +394,38 @@ def plot(fig: dict[str, Any], path: Path) -> Path:
     return path
 
 
+def run_outcomes(args: argparse.Namespace) -> int:
+    """``report --outcomes PATH``: the outcome records' figures (a file, a directory or an s3:// prefix)."""
+    from model_router_tools.cli.aws import AwsError
+    from model_router_tools.eval.outcome_report import outcome_figures, render_outcomes
+    from model_router_tools.replay.outcome_records import DatasetError, load_outcomes
+
+    if args.results:
+        raise UsageError(f"give a results file or --outcomes, not both ({args.results} and --outcomes "
+                         f"{args.outcomes})")
+    for flag, given in (("--png", args.png), ("--hours", args.hours)):
+        if given:
+            raise UsageError(f"{flag}: for a results file, not with --outcomes")
+    try:
+        outcomes = load_outcomes(args.outcomes)
+    except DatasetError as exc:
+        raise UsageError(f"--outcomes: {exc}") from None
+    except AwsError as exc:
+        print(f"error: report --outcomes: {exc}", file=sys.stderr)
+        return EXIT_USAGE if exc.usage else EXIT_FAILED
+    fig = outcome_figures(outcomes)
+    if args.json:
+        print(json.dumps(fig, indent=2, ensure_ascii=False))
+    else:
+        render_outcomes(fig, rich_console())
+    return EXIT_OK
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.outcomes is not None:
+        return run_outcomes(args)
+    if not args.results:
+        raise UsageError("give a results file (local or s3://bucket/key), or --outcomes PATH")
     try:
         fig = figures(parse_lines(read_text(args.results), args.results), hours=args.hours)
         if fig["requests"] == 0:
@@ -413,8 +448,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: Any) -> None:
-    report = sub.add_parser("report", help="the dashboard's figures over a results JSONL (local or s3://)")
-    report.add_argument("results", help="results JSONL (.gz ok): a local path or s3://bucket/key")
+    report = sub.add_parser("report", help="the dashboard's figures over a results JSONL (local or s3://), or "
+                                           "what a deployment's outcome records say (--outcomes)")
+    report.add_argument("results", nargs="?", help="results JSONL (.gz ok): a local path or s3://bucket/key")
+    report.add_argument("--outcomes", metavar="PATH",
+                        help="instead of results: a deployment's outcome records (a JSONL file, a directory of "
+                             "*.jsonl, or s3://bucket/prefix/): cheaper tiers vs premium per start tier, routed "
+                             "quality and cost vs always-premium, the shadowing cost")
     report.add_argument("--png", help="also write a chart: cost by tier, escalation and fallback flow")
     report.add_argument("--json", action="store_true", help="print the figures as JSON")
     report.add_argument("--hours", type=positive_number, help="the time the results span, for cost per hour")

@@ -6,12 +6,17 @@ thresholds analytically with the same decision rules as src/model_router/steps/d
 module re-runs the operating points through the real state machine and checks the two agree.
 
 Replayed answers of real models stand in for Claude tiers (datasets.STAND_IN_NOTE).
+
+Outcome records (a deployment's own traffic, source "shadow": replay.outcome_records) are prepared the same
+way with their recorded costs, the route the caller got (the "as routed" policy) and a weight of
+1 / sample_probability; a tier whose score is null is left out of ``score``; without a prompt, the learned
+router predicts from the record's hashed features and the policies that read text are not available.
 """
 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +33,16 @@ from model_router.routing.plan import (
 )
 from model_router.scoring.score import score_answer
 from model_router.tiers import COMPLEXITY_TO_TIER, TIER_ORDER, Tier
-from model_router_tools.replay.datasets import TierMap, is_holdout, read_records, tier_maps
+from model_router_tools.replay.datasets import TierMap, is_holdout, outcome_is_holdout, read_records, tier_maps
+from model_router_tools.replay.outcome_records import (
+    OutcomeSet,
+    is_outcome_dataset,
+    load_outcomes,
+    record_features,
+    record_signals,
+    record_tiers,
+    sample_weight,
+)
 from model_router_tools.replay.provider import normalise, recorded_reply
 
 # Thresholds swept for every policy that has one; above 1 nothing is ever confident enough.
@@ -45,15 +59,23 @@ class Case:
     record_id: str
     source: str
     task: str
-    prompt: str
+    prompt: str | None  # None: an outcome record without StoreShadowPrompts
     tiers: tuple[Tier, ...]
-    score: dict[Tier, float]
+    score: dict[Tier, float]  # an outcome record's tier without a score (failed, or unjudged) is absent
     cost: dict[Tier, float]
-    expected: dict[Tier, float]  # the pre-call estimate budget checks use
+    expected: dict[Tier, float]  # the pre-call estimate budget checks use (empty: no features to estimate from)
     complexity: str
     heuristic_tier: Tier
-    signals: dict[str, Any]
+    signals: dict[str, Any]  # the classifier's features of the request (empty: unknown)
     answers_recorded: bool
+    # Which model answered for each tier (the source's tier map, or an outcome record's meta.tiers).
+    models: dict[Tier, str] = field(default_factory=dict)
+    # Outcome records: 1 / sample_probability (every mean is weighted by it), the router's hashed prompt
+    # features, the route the caller got (start tier first, the answering tier last) and the sampler.
+    weight: float = 1.0
+    hashed: dict[int, float] | None = None
+    routed: Outcome | None = None
+    sampler: str | None = None
     # classifier name -> tier -> predicted chance of success
     probabilities: dict[str, dict[Tier, float]] = field(default_factory=dict)
     # prior mode ("gap" or a classifier name) -> tier -> the scorer's confidence in that tier's answer
@@ -92,10 +114,24 @@ def prepare(
     split: str = "holdout",
     max_output_tokens: int = 2048,
     limit: int | None = None,
+    loaded: Mapping[str, OutcomeSet] | None = None,
 ) -> list[Case]:
-    """Load records (``split``: holdout, fit or all) and compute what each tier would cost and score."""
+    """Load records (``split``: holdout, fit or all) and compute what each tier would cost and score.
+
+    Outcome records (:func:`is_outcome_dataset`) are read from ``loaded`` when given there by path, else
+    loaded; their split comes from the prompt hash (:func:`outcome_is_holdout`) and repeated prompts are
+    all kept (each is a request the deployment answered)."""
     cases: list[Case] = []
     for path in paths:
+        if str(path) in (loaded or {}) or is_outcome_dataset(path):
+            outcomes = (loaded or {}).get(str(path)) or load_outcomes(path)
+            for record in outcomes.records:
+                if split != "all" and outcome_is_holdout(record) != (split == "holdout"):
+                    continue
+                cases.append(outcome_case(record, prices, max_output_tokens))
+                if limit and len(cases) >= limit:
+                    return cases
+            continue
         maps = tier_maps(str(path))
         seen: set[str] = set()
         for record in read_records(path):
@@ -144,21 +180,84 @@ def _case(record: dict[str, Any], tier_map: TierMap, prices: dict[Tier, Price], 
         heuristic_tier=COMPLEXITY_TO_TIER[complexity],
         signals=asdict(features),
         answers_recorded=answers,
+        models={t: tier_map.models[t] for t in tiers},
+    )
+
+
+def _features_of(record: dict[str, Any]) -> Features | None:
+    """The request's features: the classifier's own (meta.features.signals), else from the stored prompt."""
+    signals = record_signals(record)
+    if signals is not None:
+        try:
+            return Features(**signals)
+        except TypeError:
+            pass  # signals of another shape: not the classifier's features
+    if isinstance(record.get("prompt"), str):
+        try:
+            return Features.of(validate_request({"prompt": record["prompt"]}))
+        except ValueError:
+            return None
+    return None
+
+
+def outcome_case(record: dict[str, Any], prices: dict[Tier, Price], max_tokens: int = 2048) -> Case:
+    """One outcome record (checked by load_outcomes) as a Case: recorded costs and scores, the route the
+    caller got, its weight. ``prices`` only price the pre-call estimates budget checks use."""
+    models = record_tiers(record)
+    tiers = tuple(models)
+    outcomes = {t: record["outcomes"][models[t]] for t in tiers}
+    features = _features_of(record)
+    complexity = heuristic_complexity(features)[0] if features is not None else "unknown"
+    route = record["meta"]["route"]
+    routed_tier, start = Tier(route["tier"]), Tier(route["start_tier"])
+    attempts = int(route.get("attempts", 1))
+    # Only the number of attempts and the first and last tier are recorded: the trail's length is what counts.
+    trail = [start] + [routed_tier] * (attempts - 1) if attempts > 1 else [routed_tier]
+    return Case(
+        record_id=record["id"],
+        source=record["source"],
+        task=record["task"],
+        prompt=record["prompt"],
+        tiers=tiers,
+        score={t: float(o["score"]) for t, o in outcomes.items() if o["score"] is not None},
+        cost={t: float(o["cost_usd"]) for t, o in outcomes.items()},
+        expected={t: expected_cost(prices[t], features, max_tokens) for t in tiers} if features is not None else {},
+        complexity=complexity,
+        heuristic_tier=COMPLEXITY_TO_TIER.get(complexity, tiers[-1]),
+        signals=asdict(features) if features is not None else {},
+        answers_recorded=all(isinstance(o.get("response"), str) for o in outcomes.values()),
+        models=models,
+        weight=sample_weight(record),
+        hashed=record_features(record),
+        routed=Outcome(routed_tier, trail, float(route["cost_usd"]), str(route.get("status") or "answered")),
+        sampler=record["meta"]["sampler"],
     )
 
 
 def add_predictions(cases: list[Case], name: str, predict: Predictor) -> None:
-    """Attach a classifier's per-tier success predictions (``predict`` takes prompts, returns dicts)."""
-    for case, probabilities in zip(cases, predict([c.prompt for c in cases]), strict=True):
+    """Attach a classifier's per-tier success predictions (``predict`` takes prompts, returns dicts); cases
+    without a prompt get none."""
+    texts = [c for c in cases if c.prompt is not None]
+    for case, probabilities in zip(texts, predict([c.prompt for c in texts if c.prompt is not None]), strict=True):
         case.probabilities[name] = {t: float(probabilities[t.value]) for t in TIER_ORDER}
 
 
 def add_learned(cases: list[Case], model: Any, prices: dict[Tier, Price], max_tokens: int = 2048,
                 name: str = "learned") -> None:
     """The learned router's predictions as the Classifier Lambda makes them: success probabilities, and
-    where the model has them, its pre-call cost estimates and the utilities of its cost-aware rule."""
+    where the model has them, its pre-call cost estimates and the utilities of its cost-aware rule.
+
+    An outcome record without a prompt is predicted from its hashed features (the same vector the prompt
+    gives); one without them, or without the signals a cost estimate needs, gets no prediction."""
     for case in cases:
-        prediction = model.predict_route(case.prompt)
+        if case.prompt is not None:
+            prediction = model.predict_route(case.prompt)
+        elif case.hashed is not None:
+            prediction = model.predict_route_features(case.hashed)
+        else:
+            continue
+        if prediction.output_tokens and not case.signals:
+            continue  # the cost estimates need the request's features (its input tokens)
         case.probabilities[name] = {t: float(prediction.probabilities[t.value]) for t in TIER_ORDER}
         if prediction.output_tokens:
             features = Features(**case.signals)
@@ -170,13 +269,16 @@ def add_learned(cases: list[Case], model: Any, prices: dict[Tier, Price], max_to
 
 def add_confidences(cases: list[Case], records_by_id: dict[str, dict[str, Any]], paths_by_source: dict[str, str],
                     prior: str, max_tokens: int = 2048) -> None:
-    """The scorer's confidence in each tier's recorded answer, as the Scorer Lambda computes it."""
+    """The scorer's confidence in each tier's recorded answer, as the Scorer Lambda computes it (not for a
+    case without a prompt: the scorer reads it)."""
     for case in cases:
+        if case.prompt is None:
+            continue
         record = records_by_id[case.record_id]
-        tier_map = tier_maps(paths_by_source[case.source])[case.source]
+        models = case.models or tier_maps(paths_by_source[case.source])[case.source].models
         confidences: dict[Tier, float] = {}
         for tier in case.tiers:
-            text = record["outcomes"][tier_map.models[tier]].get("response")
+            text = record["outcomes"][models[tier]].get("response")
             reply = recorded_reply(text or "", isinstance(text, str), case.task, max_tokens)
             kwargs: dict[str, Any] = {}
             if prior != "gap":
@@ -198,6 +300,10 @@ def add_confidences(cases: list[Case], records_by_id: dict[str, dict[str, Any]],
 def simulate(case: Case, policy: Policy, threshold: float, cap: float | None = None) -> Outcome:
     """One request under one policy: the same decisions decisions.score_step makes, without the workflow."""
     tiers = case.tiers
+    if policy.start == "routed":  # what the deployment did (outcome records)
+        if case.routed is None:
+            raise ValueError(f"{case.record_id}: no recorded route")
+        return case.routed
     if policy.start.startswith("fixed:"):
         tier = Tier(policy.start.split(":", 1)[1])
         tier = tier if tier in tiers else next((t for t in tiers if t.rank > tier.rank), tiers[-1])
@@ -225,7 +331,12 @@ def simulate(case: Case, policy: Policy, threshold: float, cap: float | None = N
             return Outcome(tiers[0], [], 0.0, "rejected")
         tier = affordable[-1]
 
-    confidences = case.confidence[policy.prior]
+    confidences = case.confidence.get(policy.prior)
+    if confidences is None and not policy.escalate:
+        # The start tier answers whatever its confidence (a record without a prompt has none).
+        return Outcome(tier, [tier], case.cost[tier], "answered")
+    if confidences is None:
+        raise ValueError(f"{case.record_id}: no {policy.prior} confidences to escalate on")
     attempts: list[Tier] = []
     spent = 0.0
     best: tuple[Tier, float] | None = None
@@ -262,7 +373,8 @@ class Point:
 
 def per_request(cases: list[Case], policy: Policy, threshold: float | None,
                 cap: float | None = None) -> tuple[list[float], list[float]]:
-    """Each request's cost in USD and recorded quality under ``policy`` (a rejected request scores 0)."""
+    """Each request's cost in USD and recorded quality under ``policy`` (a rejected request scores 0),
+    unweighted: callers weigh them by ``case.weight``."""
     outcomes = [simulate(c, policy, threshold if threshold is not None else 1.0, cap) for c in cases]
     return ([o.cost for o in outcomes],
             [c.score[o.tier] if o.status != "rejected" else 0.0 for c, o in zip(cases, outcomes, strict=True)])
@@ -270,20 +382,25 @@ def per_request(cases: list[Case], policy: Policy, threshold: float | None,
 
 def evaluate(cases: list[Case], policy: Policy, threshold: float | None, premium_cost: float,
              cap: float | None = None) -> Point:
+    """The policy's means over ``cases``, each case weighted by ``case.weight`` (self-normalised: a weighted
+    mean divides by the total weight; with every weight 1 these are plain means). ``cost_usd`` is the
+    weighted total and ``premium_cost`` must be weighted the same way."""
     outcomes = [simulate(c, policy, threshold if threshold is not None else 1.0, cap) for c in cases]
-    n = len(outcomes) or 1
-    cost = sum(o.cost for o in outcomes)
-    quality = sum(c.score[o.tier] for c, o in zip(cases, outcomes, strict=True) if o.status != "rejected") / n
-    share = {t.value: sum(o.tier == t and o.status != "rejected" for o in outcomes) / n for t in TIER_ORDER}
+    pairs = list(zip(cases, outcomes, strict=True))
+    n = sum(c.weight for c in cases) or 1
+    cost = sum(c.weight * o.cost for c, o in pairs)
+    quality = sum(c.weight * c.score[o.tier] for c, o in pairs if o.status != "rejected") / n
+    share = {t.value: sum(c.weight for c, o in pairs if o.tier == t and o.status != "rejected") / n
+             for t in TIER_ORDER}
     return Point(
         threshold=threshold,
         quality=quality,
         cost_usd=cost,
         cost_fraction=cost / premium_cost if premium_cost else 0.0,
         tier_share=share,
-        escalation_rate=sum(len(o.attempts) > 1 for o in outcomes) / n,
-        attempts_per_request=sum(len(o.attempts) for o in outcomes) / n,
-        rejected=sum(o.status == "rejected" for o in outcomes) / n,
+        escalation_rate=sum(c.weight for c, o in pairs if len(o.attempts) > 1) / n,
+        attempts_per_request=sum(c.weight * len(o.attempts) for c, o in pairs) / n,
+        rejected=sum(c.weight for c, o in pairs if o.status == "rejected") / n,
     )
 
 

@@ -14,6 +14,10 @@ BASELINES = (
     Policy("always-premium", "every request to Opus", "fixed:opus", thresholded=False, strategy="static"),
     Policy("oracle", "cheapest tier whose recorded answer is right", "oracle", thresholded=False),
 )
+# Outcome records only: what the deployment did, from each record's meta.route (its cost is the routed spend).
+OBSERVED = (
+    Policy("as routed", "the answers the callers got (outcome records' meta.route)", "routed", thresholded=False),
+)
 PRODUCT_POLICIES = (
     Policy("heuristic", "heuristic classifier (foundation), scorer escalates", "heuristic", escalate=True,
            strategy="heuristic"),
@@ -34,5 +38,6 @@ DEFAULT_POLICY = "learned+cascade"
 
 
 def policy_names() -> list[str]:
-    """Every policy `model-router eval --policy` knows (baselines, product policies, references, random)."""
-    return [p.name for p in (*BASELINES, *PRODUCT_POLICIES, *REFERENCES)] + ["random"]
+    """Every policy `model-router eval --policy` knows (baselines, as routed, product policies, references,
+    random)."""
+    return [p.name for p in (*BASELINES, *OBSERVED, *PRODUCT_POLICIES, *REFERENCES)] + ["random"]

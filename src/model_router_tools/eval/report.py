@@ -1,11 +1,16 @@
-"""`model-router eval`: policies vs baselines on recorded outcomes, as a table, JSON and a plot."""
+"""`model-router eval`: policies vs baselines on recorded outcomes, as a table, JSON and a plot.
+
+On outcome records (a deployment's own traffic, source "shadow"; replay.outcome_records) the same table is
+computed from the recorded scores and costs, every mean weighted by 1 / sample_probability, with an
+"as routed" row (the answers the callers got); what could not be computed is said per source.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -13,7 +18,7 @@ from typing import Any
 from model_router.pricing import Price, orchestration_cost, tier_prices
 from model_router.routing.learned import load_tier_model
 from model_router.settings import Settings
-from model_router.tiers import TIER_ORDER, Tier
+from model_router.tiers import DATA_TIER_NAMES, TIER_ORDER, Tier
 from model_router_tools.eval import metrics, uncertainty
 from model_router_tools.eval.harness import (
     THRESHOLDS,
@@ -28,16 +33,35 @@ from model_router_tools.eval.harness import (
     per_request,
     prepare,
 )
-from model_router_tools.eval.policies import BASELINES, DEFAULT_POLICY, PRODUCT_POLICIES, REFERENCES, policy_names
+from model_router_tools.eval.policies import (
+    BASELINES,
+    DEFAULT_POLICY,
+    OBSERVED,
+    PRODUCT_POLICIES,
+    REFERENCES,
+    policy_names,
+)
 from model_router_tools.eval.scorer_eval import scorer_reliability
 from model_router_tools.replay.datasets import STAND_IN_NOTE, portable_path, read_records, sample_path, tier_maps
+from model_router_tools.replay.outcome_records import (
+    DatasetError,
+    OutcomeSet,
+    is_outcome_dataset,
+    is_s3,
+    load_outcomes,
+)
+
+TIER_ROLES = {tier.value: role for role, tier in DATA_TIER_NAMES.items()}  # haiku -> economy, ...
+# What an outcome-records report says about its numbers when the records carry no note of their own.
+OUTCOME_NOTE = ("Outcome records of the deployment's own traffic: judged scores and recorded costs, every mean "
+                "weighted by 1 / sample_probability.")
 
 
 def _load_references(names: set[str], paths: list[str], log: Any) -> dict[str, Any]:
     """Fit the reference routers on the fit split of the same datasets (skipped with a note if unavailable)."""
     fitted: dict[str, Any] = {}
     wanted = {"ref: tfidf-lr": "TfidfLogRegRouter", "ref: knn-minilm": "KnnEmbeddingRouter"}
-    if not names & wanted.keys():
+    if not names & wanted.keys() or not paths:  # fitted on shared-format datasets only
         return fitted
     try:  # optional and heavy (scikit-learn, sentence-transformers): only when a reference router is asked for
         from model_router_tools.eval import reference
@@ -71,22 +95,24 @@ def run_eval(
     """Evaluate every policy on every source in ``paths``; returns the machine-readable report.
     ``bootstrap``: resamples for the APGR intervals (0: none)."""
     log = log or (lambda message: print(message, file=sys.stderr))
-    names = [str(Path(p)) for p in paths]
+    names = [dataset_name(p) for p in paths]
     wanted = set(policies or policy_names())
     started = time.perf_counter()
-    cases = prepare(names, prices=prices, split=split, limit=limit)
+    loaded = load_outcome_sets(names)
+    cases = prepare(names, prices=prices, split=split, limit=limit, loaded=loaded)
     log(f"prepared {len(cases)} {split} requests in {time.perf_counter() - started:.1f} s")
+    shared = [name for name in names if name not in loaded]
 
     model = load_tier_model()
     if model is not None:
         add_learned(cases, model, prices)
-    for name, router in _load_references(wanted, names, log).items():
+    for name, router in _load_references(wanted, shared, log).items():
         add_predictions(cases, name.removeprefix("ref: "), router.predict_many)
 
     records_by_id: dict[str, dict[str, Any]] = {}
     paths_by_source: dict[str, str] = {}
     for path in names:  # one pass over each dataset for both maps
-        for record in read_records(path):
+        for record in loaded[path].records if path in loaded else read_records(path):
             records_by_id[record["id"]] = record
             paths_by_source[record["source"]] = path
     add_confidences(cases, records_by_id, paths_by_source, "gap")
@@ -100,7 +126,16 @@ def run_eval(
         _source_report(source, group, wanted, threshold, prices, bootstrap, log)
         for source, group in sorted(by_source.items())
     ]
+    notes: list[str] = [STAND_IN_NOTE] if shared else []
     for source_report in reports:  # which recorded model stands in for each tier (figure captions)
+        outcomes = source_report.get("outcome_records")
+        if outcomes is not None:  # outcome records: their own tier map, and the notes they carry
+            sets = [loaded[name] for name in loaded]
+            source_report["stand_ins"] = {t.value: m for t, m in sets[0].tiers.items()}
+            outcomes["notes"] = list(dict.fromkeys(note for one in sets for note in one.notes))
+            outcomes["duplicates"] = sum(one.duplicates for one in sets)
+            notes.extend(note for note in outcomes["notes"] or [OUTCOME_NOTE] if note not in notes)
+            continue
         tier_map = tier_maps(paths_by_source[source_report["source"]])[source_report["source"]]
         source_report["stand_ins"] = {t.value: tier_map.models[t] for t in tier_map.recorded_tiers}
     return {
@@ -110,43 +145,126 @@ def run_eval(
         "threshold": threshold,
         "prices": {t.value: {"input_per_1m": p.input_per_1m, "output_per_1m": p.output_per_1m}
                    for t, p in prices.items()},
-        "note": STAND_IN_NOTE,
+        "note": " ".join(notes),
         "policies": reports[0]["policies"] if len(reports) == 1 else [],
         "sources": reports,
     }
 
 
-def _available(policy: Policy, cases: list[Case]) -> bool:
-    sample = cases[0]
-    if policy.start.startswith("fixed:") and Tier(policy.start.split(":")[1]) not in sample.tiers:
-        return False
+def dataset_name(path: str | Path) -> str:
+    """How a --dataset is named in the report: an s3:// URI as given, a path normalised."""
+    return str(path) if is_s3(path) else str(Path(path))
+
+
+def load_outcome_sets(names: Sequence[str]) -> dict[str, OutcomeSet]:
+    """The outcome records among ``names``, by name; DatasetError when two of them have other tier maps
+    (they are evaluated as one source, "shadow")."""
+    loaded = {name: load_outcomes(name) for name in names if is_outcome_dataset(name)}
+    sets = list(loaded.values())
+    for other in sets[1:]:
+        if other.tiers != sets[0].tiers:
+            raise DatasetError(f"{other.where}: its meta.tiers differ from {sets[0].where}'s: outcome records of "
+                               "different tier maps are evaluated apart")
+    return loaded
+
+
+def _subset(policy: Policy, cases: list[Case], complete: list[Case]) -> list[Case]:
+    """The requests a policy is measured on: those with a score for every tier it may answer from."""
+    if policy.start.startswith("fixed:"):
+        tier = Tier(policy.start.split(":", 1)[1])
+        return [c for c in cases if tier in c.score]
+    if policy.start == "routed":
+        return [c for c in cases if c.routed is not None and c.routed.tier in c.score]
+    return complete
+
+
+def _unavailable(policy: Policy, cases: list[Case], complete: list[Case]) -> str | None:
+    """Why ``policy`` cannot be computed on these requests (None: it can)."""
+    if policy.start.startswith("fixed:"):
+        tier = Tier(policy.start.split(":")[1])
+        if tier not in cases[0].tiers:
+            return f"no {tier.value} tier here (no model recorded for it)"
+        return None if any(tier in c.score for c in cases) else f"no request has a {tier.value} score"
+    if policy.start == "routed":
+        if not all(c.routed is not None for c in cases):
+            return "only outcome records carry the route taken"
+        return None if _subset(policy, cases, complete) else "no request has a score for its routed answer"
+    if not complete:
+        return "no request has a score for every tier"
+    no_prompt = sum(c.prompt is None for c in complete)
     needed = {policy.prior, policy.start} - {"gap", "heuristic", "cheapest", "oracle"}
-    needed = {n for n in needed if not n.startswith("fixed:")}
-    return all(n in sample.probabilities for n in needed)
+    for name in sorted(needed):
+        if all(name in c.probabilities for c in complete):
+            continue
+        if name != "learned":
+            return (f"the reference router reads the prompt text: {no_prompt} of {len(complete)} records have none "
+                    "(StoreShadowPrompts off)" if no_prompt else
+                    "reference routers are fitted on a shared-format --dataset's fit split (none given), or need "
+                    "the train extra")
+        if load_tier_model() is None:
+            return "no learned weights shipped"
+        unusable = sum(c.prompt is None and c.hashed is None for c in complete)
+        if unusable:
+            return f"{unusable} of {len(complete)} records have neither a prompt nor meta.features.hashed"
+        return ("the learned router's cost estimates need the request's features: records without a prompt "
+                "need meta.features.signals")
+    if policy.escalate and not all(policy.prior in c.confidence for c in complete):
+        return (f"the scorer reads the prompt and each tier's answer: {no_prompt} of {len(complete)} records have "
+                "no prompt (StoreShadowPrompts off)")
+    if policy.capped and not all(c.expected for c in complete):
+        return "the budget cap's estimates need the request's features (meta.features.signals or the prompt)"
+    return None
+
+
+def _weighted(cases: list[Case], values: Sequence[float]) -> float:
+    return sum(c.weight * v for c, v in zip(cases, values, strict=True))
 
 
 def _source_report(source: str, cases: list[Case], wanted: set[str], threshold: float,
                    prices: dict[Tier, Price], samples: int, log: Any) -> dict[str, Any]:
+    """Every wanted policy's row and curve on one source's requests. Each policy is measured on the requests
+    with a score for the tiers it may answer from (all of them, for everything but the fixed tiers and
+    "as routed"); means are weighted by ``case.weight`` (1 except for outcome records)."""
     premium, economy = cases[0].tiers[-1], cases[0].tiers[0]
-    premium_cost = sum(c.cost[premium] for c in cases)
-    economy_point = evaluate(cases, Policy("e", "", f"fixed:{economy.value}", thresholded=False), None, premium_cost)
-    premium_point = evaluate(cases, Policy("p", "", f"fixed:{premium.value}", thresholded=False), None, premium_cost)
-    q_e, q_p, c_e = economy_point.quality, premium_point.quality, economy_point.cost_fraction
-    cap = budget_cap(cases)
-    n = len(cases)
+    outcome_records = any(c.routed is not None for c in cases)
+    # Requests with a score for every tier: what the oracle, the routers and the APGR anchors are measured on.
+    complete = [c for c in cases if len(c.score) == len(c.tiers)]
+    premium_cost = sum(c.weight * c.cost[premium] for c in complete)
+    n = sum(c.weight for c in complete)
+    q_e = q_p = c_e = 0.0
+    if complete:
+        economy_point = evaluate(complete, Policy("e", "", f"fixed:{economy.value}", thresholded=False), None,
+                                 premium_cost)
+        premium_point = evaluate(complete, Policy("p", "", f"fixed:{premium.value}", thresholded=False), None,
+                                 premium_cost)
+        q_e, q_p, c_e = economy_point.quality, premium_point.quality, economy_point.cost_fraction
+    cap: float | None = None
     rows: list[dict[str, Any]] = []
+    left_out: list[dict[str, str]] = []
     curves: dict[str, tuple[list[list[float]], list[list[float]]]] = {}
-    for policy in (*BASELINES, *PRODUCT_POLICIES, *REFERENCES):
-        if policy.name not in wanted or not _available(policy, cases):
+    for policy in (*BASELINES, *OBSERVED, *PRODUCT_POLICIES, *REFERENCES):
+        if policy.name not in wanted:
             continue
+        why = _unavailable(policy, cases, complete)
+        if why is not None:
+            if outcome_records:
+                left_out.append({"policy": policy.name, "why": why})
+            continue
+        if policy.capped and cap is None:
+            cap = budget_cap(complete)
         policy_cap = cap if policy.capped else None
-        point = evaluate(cases, policy, threshold if policy.thresholded else None, premium_cost, policy_cap)
-        row = _row(policy, point, n, premium_cost)
+        measured = _subset(policy, cases, complete)
+        measured_premium = sum(c.weight * c.cost[premium] for c in measured)
+        point = evaluate(measured, policy, threshold if policy.thresholded else None, measured_premium, policy_cap)
+        row = _row(policy, point, sum(c.weight for c in measured), measured_premium)
+        if outcome_records:  # the requests this row is measured on (those with the scores it needs)
+            row["n"] = len(measured)
         if policy.thresholded:
-            per_threshold = [per_request(cases, policy, t, policy_cap) for t in THRESHOLDS]
+            per_threshold = [per_request(complete, policy, t, policy_cap) for t in THRESHOLDS]
             curves[policy.name] = ([c for c, _ in per_threshold], [q for _, q in per_threshold])
             # The same sums evaluate() makes, in the same order.
-            pairs = [(sum(c) / premium_cost if premium_cost else 0.0, sum(q) / n) for c, q in per_threshold]
+            pairs = [(_weighted(complete, c) / premium_cost if premium_cost else 0.0, _weighted(complete, q) / n)
+                     for c, q in per_threshold]
             row.update(
                 apgr=round(metrics.apgr(pairs, c_e, q_e, q_p), 4),
                 cpt_50=_round(metrics.cpt(pairs, 50, c_e, q_e, q_p)),
@@ -155,42 +273,72 @@ def _source_report(source: str, cases: list[Case], wanted: set[str], threshold: 
                 curve=[{"threshold": t, "quality": round(q, 4), "cost_fraction": round(c, 4)}
                        for t, (c, q) in zip(THRESHOLDS, pairs, strict=True)],
             )
-        if policy.capped:
-            row["max_cost_usd"] = round(cap, 8)
+        if policy_cap is not None:
+            row["max_cost_usd"] = round(policy_cap, 8)
         rows.append(row)
     if "random" in wanted:
-        rows.append(_random_row(rows, q_e, q_p, c_e, premium_cost, n))
-    comparisons = _apgr_uncertainty(cases, rows, curves, economy, premium, samples, log)
-    return {"source": source, "n": n, "tiers": [t.value for t in cases[0].tiers],
-            "always_premium_quality": round(q_p, 4), "always_economy_quality": round(q_e, 4),
-            "policies": rows, "apgr_comparisons": comparisons}
+        if complete:
+            rows.append(_random_row(rows, q_e, q_p, c_e, premium_cost, n))
+        elif outcome_records:
+            left_out.append({"policy": "random", "why": "no request has a score for every tier"})
+    # The policy the others are compared with: the default; on outcome records without the texts its scorer
+    # reads, the first policy with a curve (the learned router).
+    reference = DEFAULT_POLICY if not outcome_records or DEFAULT_POLICY in curves else next(iter(curves), None)
+    comparisons = _apgr_uncertainty(complete, rows, curves, economy, premium, samples, log, reference)
+    report = {"source": source, "n": len(cases), "tiers": [t.value for t in cases[0].tiers],
+              "always_premium_quality": round(q_p, 4), "always_economy_quality": round(q_e, 4),
+              "policies": rows, "apgr_comparisons": comparisons}
+    if outcome_records:
+        report["apgr_reference"] = reference
+        report["outcome_records"] = _outcome_summary(cases, complete, left_out)
+    return report
+
+
+def _outcome_summary(cases: list[Case], complete: list[Case], left_out: list[dict[str, str]]) -> dict[str, Any]:
+    """What an outcome-records source's numbers rest on: samplers and weights, unscored tiers, policies left out."""
+    probabilities = [1.0 / c.weight for c in cases]
+    return {
+        "records": len(cases),
+        "samplers": dict(sorted(Counter(str(c.sampler) for c in cases).items())),
+        "sample_probability": {"min": round(min(probabilities), 6), "max": round(max(probabilities), 6)},
+        "weighting": "every mean weighted by 1 / sample_probability (self-normalised)",
+        "unscored": {t.value: sum(t in c.tiers and t not in c.score for c in cases) for t in cases[0].tiers
+                     if any(t not in c.score for c in cases)},
+        "every_tier_scored": len(complete),
+        "without_prompt": sum(c.prompt is None for c in cases),
+        "left_out": left_out,
+    }
 
 
 def _apgr_uncertainty(cases: list[Case], rows: list[dict[str, Any]],
                       curves: dict[str, tuple[list[list[float]], list[list[float]]]], economy: Tier, premium: Tier,
-                      samples: int, log: Any) -> list[dict[str, Any]]:
-    """Bootstrap intervals for each curve's APGR (``apgr_ci95``) and the default policy's APGR minus each
-    other policy's, on the same resampled requests."""
+                      samples: int, log: Any, reference: str | None = DEFAULT_POLICY) -> list[dict[str, Any]]:
+    """Bootstrap intervals for each curve's APGR (``apgr_ci95``) and the ``reference`` policy's APGR (the
+    default's) minus each other policy's, on the same resampled requests."""
     if not curves or samples <= 0:
         return []
     fixed = {tier: per_request(cases, Policy("fixed", "", f"fixed:{tier.value}", thresholded=False), None)
              for tier in (economy, premium)}
-    resampled = uncertainty.apgr_samples(curves, fixed[economy], fixed[premium], samples=samples)
+    weights = [c.weight for c in cases]
+    resampled = uncertainty.apgr_samples(curves, fixed[economy], fixed[premium], samples=samples,
+                                         sample_weights=weights if any(w != 1.0 for w in weights) else None)
     for row in rows:
         if row["name"] in resampled:
             row["apgr_ci95"] = uncertainty.interval(resampled[row["name"]])
-    if DEFAULT_POLICY not in resampled:
+    if reference is None or reference not in resampled:
         return []
-    return uncertainty.compare(resampled, DEFAULT_POLICY, [name for name in curves if name != DEFAULT_POLICY])
+    return uncertainty.compare(resampled, reference, [name for name in curves if name != reference])
 
 
 def _uncertainty_lines(source: dict[str, Any]) -> list[str]:
-    """The default policy's APGR interval and its paired differences from the others, one line each."""
-    own = next((r for r in source["policies"] if r["name"] == DEFAULT_POLICY and r.get("apgr_ci95")), None)
+    """The default policy's (an outcome-records source: its reference policy's) APGR interval and its paired
+    differences from the others, one line each."""
+    reference = source.get("apgr_reference", DEFAULT_POLICY)
+    own = next((r for r in source["policies"] if r["name"] == reference and r.get("apgr_ci95")), None)
     if own is None:
         return []
     low, high = own["apgr_ci95"]
-    lines = [f"APGR {DEFAULT_POLICY} {own['apgr']:.3f}, 95% bootstrap interval {low:.3f}..{high:.3f}; "
+    lines = [f"APGR {reference} {own['apgr']:.3f}, 95% bootstrap interval {low:.3f}..{high:.3f}; "
              f"paired differences (same resampled requests):"]
     for row in source.get("apgr_comparisons", []):
         low, high = row["ci95"]
@@ -207,7 +355,7 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
 
 
-def _row(policy: Policy, point: Point, n: int, premium_cost: float) -> dict[str, Any]:
+def _row(policy: Policy, point: Point, n: float, premium_cost: float) -> dict[str, Any]:
     attempts = point.attempts_per_request
     # The routing decision's own cost per request: Standard transitions + the control Lambdas, no model time.
     decision = orchestration_cost("STANDARD", state_transitions=round(3 + 3 * attempts),
@@ -231,7 +379,7 @@ def _row(policy: Policy, point: Point, n: int, premium_cost: float) -> dict[str,
 
 
 def _random_row(rows: list[dict[str, Any]], q_e: float, q_p: float, c_e: float, premium_cost: float,
-                n: int) -> dict[str, Any]:
+                n: float) -> dict[str, Any]:
     """Random routing between economy and premium, matched to the default policy's cost."""
     anchor = next((r for r in rows if r["name"] == DEFAULT_POLICY), None) or next(
         (r for r in rows if r["curve"]), None)
@@ -253,6 +401,7 @@ def _random_row(rows: list[dict[str, Any]], q_e: float, q_p: float, c_e: float, 
 # -- presentation -------------------------------------------------------------------------------------
 def print_report(report: dict[str, Any]) -> None:
     from rich.console import Console  # late for start-up time: only the printed table needs rich
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 170)
@@ -275,9 +424,40 @@ def print_report(report: dict[str, Any]) -> None:
         console.print(table)
         for line in _uncertainty_lines(source):
             console.print(line)
-    console.print(f"[dim]{report['note']} Quality = mean recorded score of the accepted answer; costs are "
-                  f"Claude list prices on estimated tokens (ceil(chars/4); per-task estimates where no answer "
-                  f"text exists).[/dim]")
+        for line in outcome_lines(source):
+            console.print(escape(line))
+    if any("outcome_records" not in source for source in report["sources"]) or not report["sources"]:
+        console.print(f"[dim]{escape(report['note'])} Quality = mean recorded score of the accepted answer; costs "
+                      f"are Claude list prices on estimated tokens (ceil(chars/4); per-task estimates where no "
+                      f"answer text exists).[/dim]")
+    else:
+        console.print(f"[dim]{escape(report['note'])} Quality = weighted mean judged score of the accepted answer; "
+                      f"costs are the recorded ones.[/dim]")
+
+
+def outcome_lines(source: dict[str, Any]) -> list[str]:
+    """What an outcome-records source's table rests on: the samplers and the weighting, the requests without a
+    score for a tier, the policies left out and why, and the records' own notes."""
+    summary = source.get("outcome_records")
+    if summary is None:
+        return []
+    probability = summary["sample_probability"]
+    shown = (f"{probability['min']:g}" if probability["min"] == probability["max"]
+             else f"{probability['min']:g}..{probability['max']:g}")
+    samplers = ", ".join(f"{name} {count}" for name, count in summary["samplers"].items())
+    lines = [f"outcome records: {summary['records']} requests (sampler: {samplers}; sample probability {shown}; "
+             f"{summary.get('duplicates', 0)} duplicate ids, the last kept); {summary['weighting']}"]
+    for tier, count in summary["unscored"].items():
+        lines.append(f"{count} records lack a score for tier {tier}: left out of always-{TIER_ROLES[tier]} "
+                     f"(and of the policies that may answer from any tier: {summary['every_tier_scored']} records "
+                     "have every tier scored)")
+    if summary["without_prompt"]:
+        lines.append(f"{summary['without_prompt']} records have no prompt (StoreShadowPrompts off): the learned "
+                     "router predicts from meta.features.hashed")
+    for entry in summary["left_out"]:
+        lines.append(f"left out: {entry['policy']}: {entry['why']}")
+    lines.extend(f"note: {note}" for note in summary.get("notes", []))
+    return lines
 
 
 def _fmt(value: float | None, pattern: str) -> str:
@@ -326,6 +506,9 @@ def figure_paths(out: str | Path, sources: Sequence[str], scorer: bool) -> dict[
 
 
 def _stand_in_caption(source: dict[str, Any]) -> str:
+    summary = source.get("outcome_records")
+    if summary is not None:  # a deployment's own traffic: its own notes say whether models stood in
+        return " ".join(summary.get("notes") or [OUTCOME_NOTE])
     models = source.get("stand_ins") or {}
     if models:
         shown = "; ".join(f"{Tier(t).label} = {m.rsplit('/', 1)[-1]}" for t, m in models.items())
@@ -480,8 +663,13 @@ def main(args: Any) -> int:
                       limit=args.limit, bootstrap=getattr(args, "bootstrap", uncertainty.BOOTSTRAP_SAMPLES))
     scorer = None
     if args.plot or args.scorer:
-        scorer = scorer_reliability(paths, split=args.split)
+        # The scorer is measured on answer texts of the shared-format datasets (outcome records are left out).
+        shared = [p for p in paths if not is_outcome_dataset(p)]
+        scorer = scorer_reliability(shared, split=args.split) if shared else {}
         report["scorer"] = scorer
+        if args.scorer and not shared:
+            print("scorer: not measured: it is measured on shared-format datasets with answer texts, and every "
+                  "--dataset here is outcome records", file=sys.stderr)
     if args.workflow:
         # Late for start-up time: the workflow check runs the local engine, and moto takes seconds to import.
         from model_router_tools.eval.workflow import check_operating_points

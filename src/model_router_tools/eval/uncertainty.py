@@ -9,10 +9,16 @@ both), show which differences the data supports.
 
 Offline evaluation only (numpy, the ``train`` extra); the metric is :func:`model_router_tools.eval.metrics.apgr`
 computed on all resamples at once, and equals it exactly on the unresampled data (tested).
+
+Outcome records carry a sampling weight each (1 / sample_probability): the bootstrap then resamples the
+records with their weights, and every mean is the weighted one. For the outcome report, which runs without
+numpy, :func:`weighted_mean_interval` and :func:`wilson_interval` give closed-form 95% intervals of weighted
+means and shares.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -31,12 +37,15 @@ def apgr_samples(
     samples: int = BOOTSTRAP_SAMPLES,
     seed: int = 0,
     weights: Any = None,
+    sample_weights: Sequence[float] | None = None,
 ) -> dict[str, Any]:
     """APGR of every policy on each bootstrap resample: {name: array of ``samples`` values}.
 
     ``curves[name]`` = (cost, quality): per threshold, each request's cost in USD and recorded quality
     under the policy. ``economy`` / ``premium`` = (cost, quality) per request of the always-economy and
     always-premium baselines. ``weights`` (resamples x requests multiplicities) overrides the draw.
+    ``sample_weights`` (per request, 1 / sample_probability of outcome records) weigh each resampled request:
+    qualities are then weighted means (divided by the resample's total weight instead of n).
     """
     import numpy as np
 
@@ -45,15 +54,20 @@ def apgr_samples(
         rng = np.random.default_rng(seed)
         weights = rng.multinomial(n, np.full(n, 1.0 / n), size=samples).astype(float)
     weights = np.asarray(weights, dtype=float)
+    total: Any = n
+    if sample_weights is not None:
+        weights = weights * np.asarray(sample_weights, dtype=float)[None, :]
+        total = weights.sum(axis=1)
     premium_cost = weights @ np.asarray(premium[0], dtype=float)
-    q_premium = weights @ np.asarray(premium[1], dtype=float) / n
-    q_economy = weights @ np.asarray(economy[1], dtype=float) / n
+    q_premium = weights @ np.asarray(premium[1], dtype=float) / total
+    q_economy = weights @ np.asarray(economy[1], dtype=float) / total
     c_economy = weights @ np.asarray(economy[0], dtype=float) / premium_cost
     steps = np.arange(GRID + 1)
     out: dict[str, Any] = {}
     for name, (cost, quality) in curves.items():
         fractions = (weights @ np.asarray(cost, dtype=float).T) / premium_cost[:, None]  # resamples x thresholds
-        qualities = weights @ np.asarray(quality, dtype=float).T / n
+        qualities = weights @ np.asarray(quality, dtype=float).T / (
+            total if sample_weights is None else total[:, None])
         values = np.empty(len(weights))
         for start in range(0, len(weights), _CHUNK):
             rows = slice(start, start + _CHUNK)
@@ -94,3 +108,43 @@ def compare(samples: Mapping[str, Any], policy: str, others: Sequence[str]) -> l
             "share_of_resamples_better": round(float((difference > 0).mean()), 4),
         })
     return rows
+
+
+# -- closed-form intervals of weighted means (the outcome report; no numpy) -------------------------------------
+Z95 = 1.959963984540054  # the standard normal's 97.5% quantile
+
+
+def effective_n(weights: Sequence[float]) -> float:
+    """Kish's effective sample size, (sum w)^2 / sum w^2: n for equal weights, less when they vary."""
+    squares = sum(w * w for w in weights)
+    return sum(weights) ** 2 / squares if squares else 0.0
+
+
+def weighted_mean_interval(values: Sequence[float], weights: Sequence[float],
+                           bounds: tuple[float, float] = (-math.inf, math.inf)) -> tuple[float, list[float]] | None:
+    """The self-normalised weighted mean sum(w x) / sum(w) and its 95% interval from the linearised
+    (with-replacement) variance sum(w^2 (x - mean)^2) / (sum w)^2, clipped to ``bounds`` (what the values can
+    be: [0, 1] for scores); None without values. With equal weights the variance is the plain mean's,
+    sum((x - mean)^2) / n^2."""
+    total = sum(weights)
+    if not values or total <= 0:
+        return None
+    mean = sum(w * x for w, x in zip(weights, values, strict=True)) / total
+    variance = sum(w * w * (x - mean) ** 2 for w, x in zip(weights, values, strict=True)) / total ** 2
+    half = Z95 * math.sqrt(variance)
+    low, high = bounds
+    return mean, [round(max(low, mean - half), 4), round(min(high, mean + half), 4)]
+
+
+def wilson_interval(hits: Sequence[bool], weights: Sequence[float]) -> tuple[float, list[float]] | None:
+    """The weighted share of ``hits`` and its 95% Wilson score interval, on Kish's effective sample size
+    (the plain Wilson interval for equal weights); None without observations."""
+    total = sum(weights)
+    if not hits or total <= 0:
+        return None
+    share = sum(w for w, hit in zip(weights, hits, strict=True) if hit) / total
+    n = effective_n(weights)
+    z2 = Z95 * Z95
+    centre = (share + z2 / (2 * n)) / (1 + z2 / n)
+    half = Z95 * math.sqrt(share * (1 - share) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+    return share, [round(max(0.0, centre - half), 4), round(min(1.0, centre + half), 4)]

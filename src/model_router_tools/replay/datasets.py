@@ -19,6 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from model_router.tiers import DATA_TIER_NAMES, Tier
+from model_router_tools.replay.outcome_records import DatasetError, is_outcome_dataset, load_outcomes
+
+# DatasetError lives with the outcome-record reader (check_dataset reads outcome records through it); it is this
+# module's error too, imported from here as before.
 
 SAMPLE_NAME = "sample.jsonl.gz"
 # What every number from replayed data must say (the replay provider puts it on its replies).
@@ -53,6 +57,13 @@ def output_token_estimate(task: str) -> int:
 def is_holdout(prompt: str) -> bool:
     digest = hashlib.sha256(_SPLIT_SALT + prompt.encode("utf-8")).hexdigest()
     return int(digest[:8], 16) % 100 < HOLDOUT_PERCENT
+
+
+def outcome_is_holdout(record: dict[str, Any]) -> bool:
+    """The split of an outcome record (source "shadow"), from its meta.prompt_sha256: the prompt text may not
+    be stored, and a request falls in the same part whether it is or not. 25% holdout, as for the shared data
+    (another partition of the prompts than :func:`is_holdout`'s salted one)."""
+    return int(record["meta"]["prompt_sha256"][:8], 16) % 100 < HOLDOUT_PERCENT
 
 
 @dataclass(frozen=True)
@@ -139,15 +150,17 @@ def portable_path(path: str | Path) -> str:
     return p.name if Path(relative).parts[:2] == (os.pardir, os.pardir) else relative
 
 
-class DatasetError(ValueError):
-    """A recorded-outcomes file that cannot be used; ``str()`` names the file (and the line) and the problem."""
-
-
 def check_dataset(path: str | Path) -> int:
     """Read every record of ``path`` and check what routing, replay and evaluation read of it: ``id``,
     ``source``, ``task``, a ``prompt``, a tier map for the source and a numeric score for each recorded
     tier's model. Returns the number of records; raises DatasetError on the first problem, so a bad file is
-    one line before a run rather than a traceback in the middle of one."""
+    one line before a run rather than a traceback in the middle of one.
+
+    Outcome records (a file whose first record's source is "shadow", a directory, ``s3://bucket/prefix/``)
+    are checked as :func:`outcome_records.load_outcomes` reads them: the prompt may be null, meta.tiers is
+    the tier map. Returns the number of distinct requests (ids) there."""
+    if is_outcome_dataset(path):
+        return len(load_outcomes(path).records)
     path = Path(path)
     if path.is_dir():
         raise DatasetError(f"{path}: is a directory, not a recorded-outcomes file")
