@@ -40,7 +40,8 @@ EMITTED: dict[str, tuple[str, ...]] = {
     "batch": ("BatchItems", "BatchItemsFailed", "BatchCostUSD"),
     # Shadow evaluation: its spend is kept apart from the routed figures above (shadow calls are not ModelCalls).
     "shadow_invoker": ("ShadowModelCalls", "ShadowModelErrors"),
-    "shadow": ("ShadowSkipped", "ShadowOutcomesWritten", "ShadowSpendUSD", "ShadowUnscoredTiers", "ShadowFailed"),
+    "shadow": ("ShadowSkipped", "ShadowOutcomesWritten", "ShadowSpendUSD", "ShadowUnscoredTiers", "ShadowFailed",
+               "ShadowRoutedQuality", "ShadowPremiumQuality"),
     "judge": ("ShadowJudgeCalls", "ShadowJudgeCostUSD", "ShadowJudgeUnreadable"),
 }
 
@@ -188,6 +189,10 @@ def record_shadow_step(metrics: Metrics, step: str, result: dict[str, Any]) -> N
         metrics.add_metric(name="ShadowOutcomesWritten", unit=MetricUnit.Count, value=1)
         metrics.add_metric(name="ShadowSpendUSD", unit=MetricUnit.NoUnit, value=result["shadow_cost_usd"])
         metrics.add_metric(name="ShadowUnscoredTiers", unit=MetricUnit.Count, value=len(result["unscored_tiers"]))
+        if result.get("routed_score") is not None and result.get("premium_score") is not None:
+            # Averaged on the dashboard beside SavingsUSD: the measured quality the savings are bought with.
+            metrics.add_metric(name="ShadowRoutedQuality", unit=MetricUnit.NoUnit, value=result["routed_score"])
+            metrics.add_metric(name="ShadowPremiumQuality", unit=MetricUnit.NoUnit, value=result["premium_score"])
     elif step == "failure":
         metrics.add_metric(name="ShadowFailed", unit=MetricUnit.Count, value=1)
         _single(metrics, "ShadowFailed", MetricUnit.Count, 1, **{ERROR: result["error"]})

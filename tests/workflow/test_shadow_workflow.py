@@ -99,6 +99,12 @@ def test_every_tier_is_judged_and_the_recorded_judge_agrees_exactly_with_the_rec
         assert record["meta"]["judge"]["method"] == "recorded"
         assert any("stand in for the judge" in note for note in record["meta"]["notes"])
         assert record["prompt"] is None
+    # Write Outcome Record publishes what the savings are bought with (the dashboard's quality widget).
+    published = [json.loads(line) for line in runner.engine.output if '"ShadowRoutedQuality"' in line]
+    assert len(published) == len(mtbench)
+    routed = [next(o["score"] for o in r["outcomes"].values() if o["routed"]) for r in runner.records]
+    values = [p["ShadowRoutedQuality"] for p in published]  # EMF writes one value as a list of one
+    assert sorted(v[0] if isinstance(v, list) else v for v in values) == pytest.approx(sorted(routed))
 
 
 def test_the_budget_stops_shadowing_for_the_day(router: LocalEngine, answered_records: list[dict[str, Any]]) -> None:

@@ -22,7 +22,7 @@ from model_router.shadow.budget import BudgetLedger, budget_day
 from model_router.shadow.judge import Judge, JudgeInput, judge_estimate_usd
 from model_router.shadow.outcome import outcome_key, outcome_line, outcome_record, shadow_answers
 from model_router.steps.decide import expected_attempt_cost
-from model_router.tiers import TIER_ORDER, Tier
+from model_router.tiers import PREMIUM_TIER, TIER_ORDER, Tier
 
 
 def tiers_to_ask(state: dict[str, Any], settings: Settings) -> list[Tier]:
@@ -87,6 +87,10 @@ def record_step(state: dict[str, Any], settings: Settings, ledger: BudgetLedger,
         "shadow_cost_usd": round(spent, 8),
         "unscored_tiers": sorted(o["tier"] for o in record["outcomes"].values() if o["score"] is None),
         "judge_method": record["meta"]["judge"]["method"],
+        # What the savings are bought with, on this request: the caller's answer's score and the premium tier's.
+        "routed_score": next((o["score"] for o in record["outcomes"].values() if o["routed"]), None),
+        "premium_score": next((o["score"] for o in record["outcomes"].values() if o["tier"] == PREMIUM_TIER.value),
+                              None),
     }
     if settings.shadow_outcomes_bucket:
         key = outcome_key(settings, record)
