@@ -95,12 +95,14 @@ def check_figure_path(flag: str, value: str | None) -> None:
         raise UsageError(f"{flag} {value}: the directory {path.parent} does not exist")
 
 
-def check_training_run(args: argparse.Namespace) -> None:
-    """What a training run (train, train-scorer) could fail at late: the extra, the datasets, the output paths."""
+def check_training_run(args: argparse.Namespace, *, outcome_records: bool = False) -> None:
+    """What a training run (train, train-scorer) could fail at late: the extra, the datasets, the output paths.
+    ``outcome_records``: the run reads a deployment's outcome records too (train does; train-scorer needs answer
+    text, which privacy-mode records do not hold)."""
     missing = missing_module(*TRAINING_LIBRARIES)
     if missing:
         raise UsageError(f"No module named {missing!r}; {TRAINING_EXTRA}")
-    check_datasets("--dataset", args.dataset)
+    check_datasets("--dataset", args.dataset, outcome_records=outcome_records)
     check_datasets("--tier-dataset", getattr(args, "tier_dataset", None) or [])
     for flag in ("--out", "--report"):
         value = getattr(args, flag.removeprefix("--"), None)

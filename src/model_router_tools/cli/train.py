@@ -32,7 +32,7 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    check_training_run(args)
+    check_training_run(args, outcome_records=True)
     from model_router_tools.training import router
 
     return int(router.run(args))

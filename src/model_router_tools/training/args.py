@@ -11,8 +11,10 @@ DESCRIPTION = "Train the learned router's per-tier success predictors on the fit
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", action="append", required=True, metavar="PATH",
-                        help="a dataset in the shared JSONL format (repeat for several); <source>.models.json "
-                             "beside it gives the tier mapping")
+                        help="a dataset in the shared JSONL format (repeat for several; <source>.models.json "
+                             "beside it gives the tier mapping), or a deployment's shadow outcome records: a file, "
+                             "a directory of *.jsonl or s3://bucket/prefix/ (privacy-mode records train on their "
+                             "stored features)")
     parser.add_argument("--out", default=DEFAULT_OUT, metavar="FILE",
                         help=f"the model file to write (default {DEFAULT_OUT}); provenance goes to <stem>.md beside it")
     parser.add_argument("--seed", type=int, default=0, help="seed for CV folds and solvers (default 0)")

@@ -53,7 +53,11 @@ Encoder = Callable[..., dict[str, Any]]
 
 def output_tokens(record: dict[str, Any], tier_map: TierMap, tier: Tier) -> int:
     """The tier's output tokens on ``record`` as the evaluation prices them (uncapped)."""
-    text = record["outcomes"][tier_map.models[tier]].get("response")
+    outcome = record["outcomes"].get(tier_map.models[tier]) or {}
+    recorded = outcome.get("output_tokens")
+    if isinstance(recorded, int) and recorded > 0:  # outcome records carry the real count
+        return recorded
+    text = outcome.get("response")
     return estimate_tokens(text) if isinstance(text, str) else output_token_estimate(str(record.get("task", "")))
 
 
@@ -63,8 +67,10 @@ def length_targets(records: Sequence[dict[str, Any]], maps: dict[str, TierMap]) 
 
 
 def recorded_scores(record: dict[str, Any], tier_map: TierMap) -> dict[Tier, float]:
-    """The record's recorded score per tier, for the tiers its source has a model of its own for."""
-    return {t: float(record["outcomes"][tier_map.models[t]]["score"]) for t in tier_map.recorded_tiers}
+    """The record's recorded score per tier, for the tiers its source has a model of its own for (an outcome
+    record's tier that failed or went unjudged has none)."""
+    scores = {t: (record["outcomes"].get(tier_map.models[t]) or {}).get("score") for t in tier_map.recorded_tiers}
+    return {t: float(score) for t, score in scores.items() if score is not None}
 
 
 def gain_targets(records: Sequence[dict[str, Any]],

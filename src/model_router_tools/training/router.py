@@ -24,6 +24,7 @@ import argparse
 import base64
 import datetime as _dt
 import gzip
+import hashlib
 import io
 import json
 import math
@@ -41,7 +42,7 @@ from sklearn import __version__ as sklearn_version
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
-from model_router.pricing import estimate_tokens, tier_prices
+from model_router.pricing import tier_prices
 from model_router.routing.learned import (
     FEATURES_VERSION,
     HASH_BITS,
@@ -53,19 +54,22 @@ from model_router.routing.learned import (
 from model_router.routing.plan import REFERENCE_COST_USD
 from model_router.settings import Settings
 from model_router.tiers import TIER_ORDER, Tier
+from model_router_tools.cli.aws import AwsError
 from model_router_tools.eval.harness import THRESHOLDS
 from model_router_tools.eval.metrics import auroc
 from model_router_tools.replay.datasets import (
     TierMap,
     file_sha256,
-    is_holdout,
     portable_path,
     read_records,
     sample_path,
+    tier_map_of,
     tier_maps,
 )
+from model_router_tools.replay.outcome_records import DatasetError, is_outcome_dataset, is_s3, load_outcomes
 from model_router_tools.training import route_heads as route_training
 from model_router_tools.training.args import DESCRIPTION, add_arguments
+from model_router_tools.training.rows import OUTCOME_SOURCE, features_of, in_holdout, input_tokens_of, record_key
 
 CORRECT = 0.5
 C_GRID: tuple[float, ...] = (1.0, 2.0, 4.0)
@@ -104,30 +108,31 @@ def tier_labels(records: Sequence[dict[str, Any]], maps: dict[str, TierMap]) -> 
             if tier in tier_map.borrowed:
                 labels[tier.value] = None
             else:
-                score = float(record["outcomes"][tier_map.models[tier]]["score"])
-                labels[tier.value] = int(score >= CORRECT)
+                score = record["outcomes"].get(tier_map.models[tier], {}).get("score")
+                # An outcome record's tier that failed or went unjudged has no label: masked like a borrowed one.
+                labels[tier.value] = None if score is None else int(float(score) >= CORRECT)
         out.append(labels)
     return out
 
 
 def feature_matrix(prompts: Sequence[str]) -> sparse.csr_matrix:
+    return features_matrix([prompt_features(prompt) for prompt in prompts])
+
+
+def features_matrix(rows: Sequence[dict[int, float]]) -> sparse.csr_matrix:
+    """One row per record's hashed prompt features (:func:`model_router_tools.training.rows.features_of`)."""
     indptr = [0]
     indices: list[int] = []
     values: list[float] = []
-    for prompt in prompts:
-        features = prompt_features(prompt)
+    for features in rows:
         for index in sorted(features):
             indices.append(index)
             values.append(features[index])
         indptr.append(len(indices))
     return sparse.csr_matrix(
         (np.asarray(values, dtype=np.float64), np.asarray(indices, dtype=np.int64), np.asarray(indptr)),
-        shape=(len(prompts), N_BUCKETS),
+        shape=(len(rows), N_BUCKETS),
     )
-
-
-def _record_key(record: dict[str, Any]) -> tuple[str, str, str]:
-    return (str(record.get("source", "")), str(record.get("id", "")), str(record["prompt"]))
 
 
 # --- fitting ---------------------------------------------------------------------------------------
@@ -245,17 +250,18 @@ def train_tier_model(
     """Fit the per-tier heads on the fit part of ``records`` and return the model document (JSON-able).
 
     ``maps``: source -> TierMap (default: the vendored ones, which cover the shared datasets' sources).
-    Holdout records (``is_holdout(prompt)``) are dropped before anything is computed from labels.
+    Holdout records (:func:`~model_router_tools.training.rows.in_holdout`) are dropped before anything is
+    computed from labels. Outcome records without prompt text train on their stored features.
     """
     maps = maps if maps is not None else maps_for([])
     c_grid = tuple(c_grid if c_grid is not None else C_GRID)
     smoothing_grid = tuple(smoothing_grid if smoothing_grid is not None else SMOOTHING_GRID)
     folds = folds if folds is not None else CV_FOLDS
-    fit_records = sorted((r for r in records if not is_holdout(r["prompt"])), key=_record_key)
+    fit_records = sorted((r for r in records if not in_holdout(r)), key=record_key)
     if not fit_records:
         raise ValueError("no fit records (every record is in the holdout split)")
     started = time.perf_counter()
-    full = feature_matrix([r["prompt"] for r in fit_records])
+    full = features_matrix([features_of(r) for r in fit_records])
     # Fit on the buckets the fit records touch only (same optimum, much less solver work on small data).
     used = np.unique(full.indices)
     x = full[:, used].tocsr()
@@ -312,7 +318,7 @@ def train_tier_model(
     counts: dict[str, dict[str, int]] = {}
     for record in records:
         entry = counts.setdefault(str(record["source"]), {"fit": 0, "holdout": 0})
-        entry["holdout" if is_holdout(record["prompt"]) else "fit"] += 1
+        entry["holdout" if in_holdout(record) else "fit"] += 1
     return {
         "format": MODEL_FORMAT,
         "features_version": FEATURES_VERSION,
@@ -380,7 +386,7 @@ def _route_heads(fit_records: Sequence[dict[str, Any]], x: sparse.csr_matrix, us
     for i, record in enumerate(fit_records):
         for tier, score in route_training.recorded_scores(record, maps[record["source"]]).items():
             scores[i, TIER_ORDER.index(tier)] = score
-    input_tokens = np.array([estimate_tokens(r["prompt"]) for r in fit_records], dtype=float)
+    input_tokens = np.array([input_tokens_of(r) for r in fit_records], dtype=float)
     max_tokens = settings.max_output_tokens
     rule = route_training.choose_start_rule(
         [k[0] for k in keys],
@@ -405,9 +411,9 @@ def _route_heads(fit_records: Sequence[dict[str, Any]], x: sparse.csr_matrix, us
 def holdout_aurocs(model: TierModel, records: Sequence[dict[str, Any]],
                    maps: dict[str, TierMap]) -> dict[str, dict[str, float | None]]:
     """AUROC per source and tier on the holdout records (tiers with a label of their own only)."""
-    held = sorted((r for r in records if is_holdout(r["prompt"])), key=_record_key)
+    held = sorted((r for r in records if in_holdout(r)), key=record_key)
     labels = tier_labels(held, maps)
-    predictions = model.predict_many([r["prompt"] for r in held])
+    predictions = [model.predict_features(features_of(r)) for r in held]
     out: dict[str, dict[str, float | None]] = {}
     for source in sorted({str(r["source"]) for r in held}):
         idx = [i for i, r in enumerate(held) if r["source"] == source]
@@ -420,6 +426,15 @@ def holdout_aurocs(model: TierModel, records: Sequence[dict[str, Any]],
             auc = auroc(known, [predictions[i][tier.value] for i in idx])
             out[source][tier.value] = None if auc is None else round(auc, 4)
     return out
+
+
+def records_sha256(records: Sequence[dict[str, Any]]) -> str:
+    """A content hash of records read from several files or objects (an S3 prefix has no single file to hash):
+    their canonical JSON lines, in id order."""
+    digest = hashlib.sha256()
+    for record in sorted(records, key=lambda r: str(r.get("id"))):
+        digest.update(json.dumps(record, sort_keys=True, separators=(",", ":")).encode("utf-8") + b"\n")
+    return digest.hexdigest()
 
 
 def dumps_model(doc: dict[str, Any]) -> bytes:
@@ -541,7 +556,8 @@ def _route_provenance(doc: dict[str, Any]) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
-    datasets = [Path(p) for p in args.dataset]
+    outcome_paths = [p for p in args.dataset if is_s3(p) or is_outcome_dataset(p)]
+    datasets = [Path(p) for p in args.dataset if p not in outcome_paths]
     missing = [str(p) for p in datasets if not p.is_file()]
     if missing:
         print(f"error: no such dataset: {', '.join(missing)}", file=sys.stderr)
@@ -553,22 +569,42 @@ def run(args: argparse.Namespace) -> int:
         records.extend(read_records(path))
         counts[str(path)] = len(records) - before
     maps = maps_for(datasets)
+    outcome_sources: list[dict[str, Any]] = []
+    for where in outcome_paths:
+        try:
+            loaded = load_outcomes(where)
+        except (DatasetError, AwsError) as exc:
+            print(f"error: --dataset: {exc}", file=sys.stderr)
+            return 2
+        shadow_map = tier_map_of(OUTCOME_SOURCE, loaded.tiers)
+        if OUTCOME_SOURCE in maps and maps[OUTCOME_SOURCE] != shadow_map:
+            print(f"error: --dataset {where}: its records name other models per tier than an earlier set of outcome "
+                  "records; train on one deployment's tier map at a time", file=sys.stderr)
+            return 2
+        maps[OUTCOME_SOURCE] = shadow_map
+        records.extend(loaded.records)
+        outcome_sources.append({"file": portable_path(where) if not is_s3(where) else where,
+                                "sha256": records_sha256(loaded.records), "records": len(loaded.records),
+                                "kind": "outcome records", "tiers": {t.value: m for t, m in loaded.tiers.items()}})
     unknown = sorted({str(r["source"]) for r in records} - set(maps))
     if unknown:
         print(f"error: no tier mapping (<source>.models.json) for source(s): {', '.join(unknown)}", file=sys.stderr)
         return 2
-    print(f"training on {len(records)} records from {len(datasets)} dataset(s), seed {args.seed}", file=sys.stderr)
+    print(f"training on {len(records)} records from {len(datasets)} dataset(s) and {len(outcome_sources)} set(s) of"
+          f" outcome records, seed {args.seed}", file=sys.stderr)
     doc = train_tier_model(records, seed=args.seed, maps=maps, log=sys.stderr)
     doc["metadata"]["datasets"] = [
         {"file": p.name, "sha256": file_sha256(p), "records": counts[str(p)]} for p in datasets
-    ]
+    ] + outcome_sources
+    doc["metadata"]["trained_at"] = _dt.datetime.now(tz=_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     payload = dumps_model(doc)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(payload)
     model = TierModel.from_document(doc)
     holdout = holdout_aurocs(model, records, maps)
-    command = shlex.join(["model-router", "train", *[a for p in datasets for a in ("--dataset", portable_path(p))],
+    command = shlex.join(["model-router", "train", *[a for p in args.dataset for a in (
+                              "--dataset", p if is_s3(p) else portable_path(p))],
                           "--out", portable_path(out), "--seed", str(args.seed)])
     name = out.name.removesuffix(".gz").removesuffix(".json")
     note = out.with_name(name + ".md")
