@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
+from importlib import resources
 from typing import Any
 
 from model_router.tiers import TIER_ORDER, Tier
@@ -41,7 +42,7 @@ class Settings:
     # Set on invoker functions only: the one tier this function may call.
     tier: Tier | None = None
     model_provider: str = "bedrock"
-    confidence_threshold: float = 0.8
+    confidence_threshold: float = 0.8  # CONFIDENCE_THRESHOLD, else the calibrated operating point, else 0.8
     default_strategy: str = "learned"
     max_output_tokens: int = DEFAULT_MAX_OUTPUT_TOKENS
     bedrock_region: str | None = None
@@ -149,7 +150,7 @@ class Settings:
             model_ids=model_ids,
             tier=tier,
             model_provider=provider,
-            confidence_threshold=number("CONFIDENCE_THRESHOLD", 0.8, 0.0, 1.0),
+            confidence_threshold=number("CONFIDENCE_THRESHOLD", calibrated_threshold() or DEFAULT_THRESHOLD, 0.0, 1.0),
             default_strategy=strategy,
             max_output_tokens=int(number("MAX_OUTPUT_TOKENS", DEFAULT_MAX_OUTPUT_TOKENS, 1, 128_000)),
             bedrock_region=get("BEDROCK_REGION") or get("AWS_REGION"),
@@ -223,6 +224,27 @@ def _shadow_settings(get: Callable[[str], str | None],
         # Which names exist is the judge registry's to say (model_router.shadow.judge): only "converse" in Lambda.
         "judge": (get("JUDGE") or "converse").lower(),
     }
+
+
+DEFAULT_THRESHOLD = 0.8
+OPERATING_POINT = "operating_point.json"
+
+
+@lru_cache(maxsize=1)
+def calibrated_threshold() -> float | None:
+    """The threshold `model-router calibrate --write` chose for a quality or cost target
+    (model_router/data/operating_point.json), used when CONFIDENCE_THRESHOLD is empty; None when none ships."""
+    try:
+        text = resources.files("model_router.data").joinpath(OPERATING_POINT).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    try:
+        threshold = json.loads(text)["threshold"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise SettingsError(f"model_router/data/{OPERATING_POINT} has no readable threshold: {exc}") from None
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0 <= threshold <= 1:
+        raise SettingsError(f"model_router/data/{OPERATING_POINT}: threshold {threshold!r} is not in [0, 1]")
+    return float(threshold)
 
 
 _scoped_env: contextvars.ContextVar[Mapping[str, str] | None] = contextvars.ContextVar(
