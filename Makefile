@@ -60,6 +60,10 @@ bench: install
 	# The fault campaign at a CI-friendly size; the README's table is the full run (--n 2000 --outage-n 500).
 	$(BIN)/python bench/bench_faults.py --n 300 --outage-n 100
 
+# The learning loop simulated end to end (needs ../shared/data; trains several routers: minutes, so not in bench).
+bench-loop: install-dev
+	$(BIN)/python bench/bench_learning_loop.py
+
 # Uses ../shared/data when it sits beside the project, else the bundled sample.
 eval: install-dev
 	mkdir -p docs/eval
