@@ -11,7 +11,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install install-dev demo test test-fast lint format validate bench eval clean
+.PHONY: install install-dev demo test test-fast lint format validate bench bench-loop eval clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
