@@ -178,3 +178,75 @@ def test_eval_scorer_adds_the_scorers_auroc_and_reliability(tmp_path: Path,
     assert "scorer" not in without
     assert scored["scorer"]
     assert "AUROC" in capsys.readouterr().out
+
+
+# -- any subset of tiers per source ------------------------------------------------------------------------
+ROLES = ("economy", "standard", "premium")
+
+
+def _tier_subset(tmp_path: Path, roles: tuple[str, ...], n: int = 60) -> Path:
+    """The sample's first ``n`` LLMRouter records (three tiers recorded) as a source of their own that records
+    only ``roles``, with its <source>.models.json beside it."""
+    from model_router_tools.replay.datasets import read_records
+
+    models = json.loads(sample_path().with_name("sample.models.json").read_text())["llmrouter"]
+    name = "toy-" + "-".join(roles)
+    folder = tmp_path / name
+    folder.mkdir()
+    tiers = {role: models["tiers"][role] if role in roles else None for role in ROLES}
+    (folder / f"{name}.models.json").write_text(json.dumps({**models, "source": name, "tiers": tiers}))
+    records = [r for r in read_records(sample_path()) if r["source"] == "llmrouter"][:n]
+    path = folder / f"{name}.jsonl"
+    path.write_text("".join(json.dumps({**r, "source": name}) + "\n" for r in records))
+    return path
+
+
+@pytest.mark.parametrize("roles", [("economy", "premium"), ("economy", "standard"), ("standard", "premium"),
+                                   ("economy", "standard", "premium")], ids="-".join)
+def test_eval_runs_on_any_two_or_three_tiers_with_the_reference_routers(tmp_path: Path,
+                                                                        roles: tuple[str, ...]) -> None:
+    # Before: the reference routers, fitted where no model was recorded for a tier, predicted nothing for it,
+    # and attaching their predictions raised KeyError ('sonnet' on a two-tier economy/premium source).
+    pytest.importorskip("sklearn")
+    report = run_eval([_tier_subset(tmp_path, roles)], prices=PRICES, split="all", bootstrap=20,
+                      log=lambda _m: None)
+    (source,) = report["sources"]
+    assert len(source["tiers"]) == len(roles)
+    rows = {row["name"]: row for row in source["policies"]}
+    assert {"ref: tfidf-lr", "learned+cascade", "random"} <= rows.keys()
+    assert rows["ref: tfidf-lr"]["apgr"] is not None
+    # Random routing mixes the source's own cheapest and dearest tiers.
+    assert {t for t, share in rows["random"]["tier_share"].items() if share} <= set(source["tiers"])
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_eval_on_one_tier_says_every_routing_policy_degenerates(tmp_path: Path, role: str,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    from model_router_tools.cli.main import main
+
+    path = _tier_subset(tmp_path, (role,))
+    out = tmp_path / "one.json"
+    assert main(["eval", "--dataset", str(path), "--split", "all", "--bootstrap", "20", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "one tier recorded" in printed and "every routing policy degenerates" in printed
+    (source,) = json.loads(out.read_text())["sources"]
+    assert {row["name"] for row in source["policies"]} == {f"always-{role}", "oracle"}
+    assert source["notes"] and source["apgr_comparisons"] == []
+
+
+def test_eval_on_the_two_tier_gsm8k_records_of_the_sample(tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """The reported reproduction: a file of routellm-gsm8k records (economy and premium only), its tier map
+    beside it, the reference routers on (the default)."""
+    from model_router_tools.cli.main import main
+    from model_router_tools.replay.datasets import read_records
+
+    models = json.loads(sample_path().with_name("sample.models.json").read_text())["routellm-gsm8k"]
+    (tmp_path / "routellm-gsm8k.models.json").write_text(json.dumps({**models, "source": "routellm-gsm8k"}))
+    path = tmp_path / "gsm8k.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in read_records(sample_path())
+                            if r["source"] == "routellm-gsm8k"))
+    assert main(["eval", "--dataset", str(path), "--bootstrap", "0", "--json", str(tmp_path / "r.json")]) == 0
+    (source,) = json.loads((tmp_path / "r.json").read_text())["sources"]
+    assert source["tiers"] == ["haiku", "opus"]
+    assert "ref: tfidf-lr" in {row["name"] for row in source["policies"]}

@@ -241,11 +241,22 @@ def _source_report(source: str, cases: list[Case], wanted: set[str], threshold: 
     cap: float | None = None
     rows: list[dict[str, Any]] = []
     left_out: list[dict[str, str]] = []
+    notes: list[str] = []
     curves: dict[str, tuple[list[list[float]], list[list[float]]]] = {}
+    # One tier recorded: there is nothing to route between, and APGR (a share of the economy-premium gap) has
+    # no gap to measure. The routing rows would all equal always-<that tier>: they are left out, said once.
+    single = economy == premium
+    if single:
+        notes.append(f"one tier recorded ({economy.value}): every routing policy degenerates to always-"
+                     f"{TIER_ROLES[economy.value]} (nothing to route between), so the routing rows, APGR and its "
+                     "bootstrap are left out")
     for policy in (*BASELINES, *OBSERVED, *PRODUCT_POLICIES, *REFERENCES):
         if policy.name not in wanted:
             continue
         why = _unavailable(policy, cases, complete)
+        if why is None and single and policy.start not in ("oracle", "routed") and not policy.start.startswith(
+                "fixed:"):
+            why = f"one tier recorded ({economy.value}): nothing to route between"
         if why is not None:
             if outcome_records:
                 left_out.append({"policy": policy.name, "why": why})
@@ -277,10 +288,11 @@ def _source_report(source: str, cases: list[Case], wanted: set[str], threshold: 
             row["max_cost_usd"] = round(policy_cap, 8)
         rows.append(row)
     if "random" in wanted:
-        if complete:
-            rows.append(_random_row(rows, q_e, q_p, c_e, premium_cost, n))
+        if complete and not single:
+            rows.append(_random_row(rows, q_e, q_p, c_e, premium_cost, n, economy, premium))
         elif outcome_records:
-            left_out.append({"policy": "random", "why": "no request has a score for every tier"})
+            left_out.append({"policy": "random", "why": "no request has a score for every tier" if not complete
+                             else f"one tier recorded ({economy.value}): nothing to route between"})
     # The policy the others are compared with: the default; on outcome records without the texts its scorer
     # reads, the first policy with a curve (the learned router).
     reference = DEFAULT_POLICY if not outcome_records or DEFAULT_POLICY in curves else next(iter(curves), None)
@@ -291,6 +303,8 @@ def _source_report(source: str, cases: list[Case], wanted: set[str], threshold: 
     if outcome_records:
         report["apgr_reference"] = reference
         report["outcome_records"] = _outcome_summary(cases, complete, left_out)
+    if notes:
+        report["notes"] = notes
     return report
 
 
@@ -379,8 +393,9 @@ def _row(policy: Policy, point: Point, n: float, premium_cost: float) -> dict[st
 
 
 def _random_row(rows: list[dict[str, Any]], q_e: float, q_p: float, c_e: float, premium_cost: float,
-                n: float) -> dict[str, Any]:
-    """Random routing between economy and premium, matched to the default policy's cost."""
+                n: float, economy: Tier = Tier.HAIKU, premium: Tier = Tier.OPUS) -> dict[str, Any]:
+    """Random routing between the source's economy and premium tiers (its cheapest and dearest recorded ones),
+    matched to the default policy's cost."""
     anchor = next((r for r in rows if r["name"] == DEFAULT_POLICY), None) or next(
         (r for r in rows if r["curve"]), None)
     fraction = anchor["cost_fraction_of_premium"] if anchor else (1 + c_e) / 2
@@ -391,7 +406,8 @@ def _random_row(rows: list[dict[str, Any]], q_e: float, q_p: float, c_e: float, 
         "threshold": None, "quality": round(quality, 4),
         "cost_per_1k_usd": round(1000 * fraction * premium_cost / n, 6) if n else 0.0,
         "cost_fraction_of_premium": round(fraction, 4),
-        "tier_share": {"haiku": round(1 - share, 4), "sonnet": 0.0, "opus": round(share, 4)},
+        "tier_share": {t.value: round(1 - share, 4) if t == economy else round(share, 4) if t == premium else 0.0
+                       for t in TIER_ORDER},
         "escalation_rate": 0.0, "attempts_per_request": 1.0, "decision_cost_per_1k_usd": 0.0,
         "rejected_rate": 0.0, "apgr": 0.5, "apgr_ci95": None, "cpt_50": 0.5, "cpt_80": 0.8, "premium_parity_cost": None,
         "curve": [],
@@ -424,6 +440,8 @@ def print_report(report: dict[str, Any]) -> None:
         console.print(table)
         for line in _uncertainty_lines(source):
             console.print(line)
+        for line in source.get("notes", []):
+            console.print(escape(line))
         for line in outcome_lines(source):
             console.print(escape(line))
     if any("outcome_records" not in source for source in report["sources"]) or not report["sources"]:
