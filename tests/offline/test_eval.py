@@ -250,3 +250,60 @@ def test_eval_on_the_two_tier_gsm8k_records_of_the_sample(tmp_path: Path,
     (source,) = json.loads((tmp_path / "r.json").read_text())["sources"]
     assert source["tiers"] == ["haiku", "opus"]
     assert "ref: tfidf-lr" in {row["name"] for row in source["policies"]}
+
+
+# -- APGR where the premium-economy gap is (about) nothing ------------------------------------------------------
+def _two_tier_file(tmp_path: Path, scores: list[tuple[float, float]], name: str = "toy-gap") -> Path:
+    """A two-tier source of its own (economy and premium models with answer texts), one request per
+    (economy score, premium score)."""
+    models = {"economy": "small-model", "standard": None, "premium": "big-model"}
+    (tmp_path / f"{name}.models.json").write_text(json.dumps({"source": name, "tiers": models}))
+    topics = ["tides", "castles", "coffee", "chess", "rivers", "trains", "poems"]
+    lines = []
+    for i, (economy, premium) in enumerate(scores):
+        outcomes = {model: {"score": score, "response": f"The answer is {i}.", "input_tokens": None,
+                            "output_tokens": None}
+                    for model, score in (("small-model", economy), ("big-model", premium))}
+        lines.append(json.dumps({"id": f"{name}-{i}", "source": name, "task": "writing", "reference": None,
+                                 "prompt": f"Write two sentences about {topics[i % 7]}, number {i}.",
+                                 "outcomes": outcomes, "complexity": "simple", "meta": {}}) + "\n")
+    path = tmp_path / f"{name}.jsonl"
+    path.write_text("".join(lines))
+    return path
+
+
+# 14 MT-Bench-like requests: premium ahead by 0.018 on average, by nothing on many resamples.
+FOURTEEN = list(zip([0.85, 0.9, 0.45, 0.95, 0.7, 0.6, 1.0, 0.8, 0.75, 0.55, 0.9, 0.65, 0.85, 0.35],
+                    [0.9, 0.85, 0.7, 0.95, 0.65, 0.6, 0.95, 0.9, 0.75, 0.6, 0.85, 0.7, 0.8, 0.35], strict=True))
+
+
+def test_bootstrap_on_fourteen_requests_says_the_apgr_interval_is_not_meaningful(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from model_router_tools.cli.main import main
+
+    out = tmp_path / "r.json"
+    path = _two_tier_file(tmp_path, FOURTEEN)
+    assert main(["eval", "--dataset", str(path), "--split", "all", "--json", str(out)]) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    assert ("not meaningful: the economy and premium tiers score about the same on these requests" in printed)
+    assert "e+" not in printed  # no 1e12 differences
+    (source,) = json.loads(out.read_text())["sources"]
+    bootstrap = source["apgr_bootstrap"]
+    assert bootstrap["dropped"] > 25 and not bootstrap["meaningful"] and bootstrap["resamples"] == 1000
+    assert source["apgr_comparisons"] == []
+    assert all(row["apgr_ci95"] is None for row in source["policies"])
+    assert any(row["apgr"] is not None for row in source["policies"])  # the point estimate has a gap to divide by
+
+
+def test_no_premium_economy_gap_leaves_apgr_and_cpt_out(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from model_router_tools.cli.main import main
+
+    out = tmp_path / "r.json"
+    same = [(e, e) for e, _ in FOURTEEN[:6]] + [(1.0, 0.0), (0.0, 1.0)]
+    assert main(["eval", "--dataset", str(_two_tier_file(tmp_path, same)), "--split", "all", "--json",
+                 str(out)]) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "APGR and CPT: not meaningful: the economy and premium tiers score about the same" in printed
+    (source,) = json.loads(out.read_text())["sources"]
+    assert all(row["apgr"] is None and row["cpt_50"] is None for row in source["policies"])
+    assert "apgr_bootstrap" not in source and source["apgr_comparisons"] == []

@@ -250,6 +250,13 @@ def _source_report(source: str, cases: list[Case], wanted: set[str], threshold: 
         notes.append(f"one tier recorded ({economy.value}): every routing policy degenerates to always-"
                      f"{TIER_ROLES[economy.value]} (nothing to route between), so the routing rows, APGR and its "
                      "bootstrap are left out")
+    # APGR and CPT are shares of the premium-economy quality gap: without a gap they are noise over noise.
+    meaningful = not single and metrics.gap_is_meaningful(q_e, q_p)
+    if complete and not single and not meaningful:
+        verdict = (metrics.NOT_MEANINGFUL if abs(q_p - q_e) < metrics.MIN_GAP else
+                   "not meaningful: the premium tier scores below the economy tier on these requests")
+        notes.append(f"APGR and CPT: {verdict} (always-premium {q_p:.3f}, always-economy {q_e:.3f}; they divide by "
+                     f"the gap, which is below {metrics.MIN_GAP:g}): left out, with their bootstrap")
     for policy in (*BASELINES, *OBSERVED, *PRODUCT_POLICIES, *REFERENCES):
         if policy.name not in wanted:
             continue
@@ -277,9 +284,9 @@ def _source_report(source: str, cases: list[Case], wanted: set[str], threshold: 
             pairs = [(_weighted(complete, c) / premium_cost if premium_cost else 0.0, _weighted(complete, q) / n)
                      for c, q in per_threshold]
             row.update(
-                apgr=round(metrics.apgr(pairs, c_e, q_e, q_p), 4),
-                cpt_50=_round(metrics.cpt(pairs, 50, c_e, q_e, q_p)),
-                cpt_80=_round(metrics.cpt(pairs, 80, c_e, q_e, q_p)),
+                apgr=round(metrics.apgr(pairs, c_e, q_e, q_p), 4) if meaningful else None,
+                cpt_50=_round(metrics.cpt(pairs, 50, c_e, q_e, q_p)) if meaningful else None,
+                cpt_80=_round(metrics.cpt(pairs, 80, c_e, q_e, q_p)) if meaningful else None,
                 premium_parity_cost=_round(metrics.premium_parity_cost(pairs, q_p)),
                 curve=[{"threshold": t, "quality": round(q, 4), "cost_fraction": round(c, 4)}
                        for t, (c, q) in zip(THRESHOLDS, pairs, strict=True)],
@@ -290,16 +297,21 @@ def _source_report(source: str, cases: list[Case], wanted: set[str], threshold: 
     if "random" in wanted:
         if complete and not single:
             rows.append(_random_row(rows, q_e, q_p, c_e, premium_cost, n, economy, premium))
+            if not meaningful:
+                rows[-1].update(apgr=None, cpt_50=None, cpt_80=None)
         elif outcome_records:
             left_out.append({"policy": "random", "why": "no request has a score for every tier" if not complete
                              else f"one tier recorded ({economy.value}): nothing to route between"})
     # The policy the others are compared with: the default; on outcome records without the texts its scorer
     # reads, the first policy with a curve (the learned router).
     reference = DEFAULT_POLICY if not outcome_records or DEFAULT_POLICY in curves else next(iter(curves), None)
-    comparisons = _apgr_uncertainty(complete, rows, curves, economy, premium, samples, log, reference)
+    comparisons, bootstrap = _apgr_uncertainty(complete, rows, curves, economy, premium,
+                                               samples if meaningful else 0, log, reference)
     report = {"source": source, "n": len(cases), "tiers": [t.value for t in cases[0].tiers],
               "always_premium_quality": round(q_p, 4), "always_economy_quality": round(q_e, 4),
               "policies": rows, "apgr_comparisons": comparisons}
+    if bootstrap:
+        report["apgr_bootstrap"] = bootstrap
     if outcome_records:
         report["apgr_reference"] = reference
         report["outcome_records"] = _outcome_summary(cases, complete, left_out)
@@ -326,33 +338,52 @@ def _outcome_summary(cases: list[Case], complete: list[Case], left_out: list[dic
 
 def _apgr_uncertainty(cases: list[Case], rows: list[dict[str, Any]],
                       curves: dict[str, tuple[list[list[float]], list[list[float]]]], economy: Tier, premium: Tier,
-                      samples: int, log: Any, reference: str | None = DEFAULT_POLICY) -> list[dict[str, Any]]:
+                      samples: int, log: Any, reference: str | None = DEFAULT_POLICY
+                      ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """Bootstrap intervals for each curve's APGR (``apgr_ci95``) and the ``reference`` policy's APGR (the
-    default's) minus each other policy's, on the same resampled requests."""
+    default's) minus each other policy's, on the same resampled requests; and, when resamples had to be left
+    out (their premium-economy gap below ``metrics.MIN_GAP``: no meaningful APGR), how many and whether the
+    intervals still mean anything (if not, there are none)."""
     if not curves or samples <= 0:
-        return []
+        return [], None
     fixed = {tier: per_request(cases, Policy("fixed", "", f"fixed:{tier.value}", thresholded=False), None)
              for tier in (economy, premium)}
     weights = [c.weight for c in cases]
     resampled = uncertainty.apgr_samples(curves, fixed[economy], fixed[premium], samples=samples,
                                          sample_weights=weights if any(w != 1.0 for w in weights) else None)
+    dropped = uncertainty.dropped(resampled)
+    summary = None
+    if dropped:
+        summary = {"resamples": samples, "dropped": dropped, "min_gap": metrics.MIN_GAP,
+                   "meaningful": not uncertainty.too_many_dropped(dropped, samples)}
+        if not summary["meaningful"]:
+            return [], summary
     for row in rows:
         if row["name"] in resampled:
             row["apgr_ci95"] = uncertainty.interval(resampled[row["name"]])
     if reference is None or reference not in resampled:
-        return []
-    return uncertainty.compare(resampled, reference, [name for name in curves if name != reference])
+        return [], summary
+    return uncertainty.compare(resampled, reference, [name for name in curves if name != reference]), summary
 
 
 def _uncertainty_lines(source: dict[str, Any]) -> list[str]:
     """The default policy's (an outcome-records source: its reference policy's) APGR interval and its paired
     differences from the others, one line each."""
     reference = source.get("apgr_reference", DEFAULT_POLICY)
+    bootstrap = source.get("apgr_bootstrap")
+    left_out = ""
+    if bootstrap:
+        counted = (f"{bootstrap['dropped']} of {bootstrap['resamples']} bootstrap resamples have a premium-economy "
+                   f"quality gap below {bootstrap['min_gap']:g}")
+        if not bootstrap["meaningful"]:
+            return [f"APGR intervals and paired differences: {metrics.NOT_MEANINGFUL} ({counted}: more than the "
+                    "2.5% a 95% interval leaves in each tail)"]
+        left_out = f" ({counted}: left out, their APGR is not meaningful)"
     own = next((r for r in source["policies"] if r["name"] == reference and r.get("apgr_ci95")), None)
     if own is None:
         return []
     low, high = own["apgr_ci95"]
-    lines = [f"APGR {reference} {own['apgr']:.3f}, 95% bootstrap interval {low:.3f}..{high:.3f}; "
+    lines = [f"APGR {reference} {own['apgr']:.3f}, 95% bootstrap interval {low:.3f}..{high:.3f}{left_out}; "
              f"paired differences (same resampled requests):"]
     for row in source.get("apgr_comparisons", []):
         low, high = row["ci95"]
@@ -570,7 +601,7 @@ def _source_figure(plt: Any, source: dict[str, Any], report: dict[str, Any]) -> 
             xs = [100 * p["cost_fraction"] for p in row["curve"]]
             ys = [p["quality"] for p in row["curve"]]
             default = ", the default" if row["name"] == DEFAULT_POLICY else ""
-            label = f"{row['name']} (APGR {row['apgr']:.2f}){default}"
+            label = f"{row['name']} (APGR {_fmt(row['apgr'], '{:.2f}')}){default}"
             ax.plot(xs, ys, label=label, markevery=5, markersize=5, zorder=4 if row["name"] == DEFAULT_POLICY else 3,
                     **style)
             if row["cost_fraction_of_premium"] is not None and row["threshold"] is not None:
