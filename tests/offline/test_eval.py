@@ -307,3 +307,73 @@ def test_no_premium_economy_gap_leaves_apgr_and_cpt_out(tmp_path: Path, capsys: 
     (source,) = json.loads(out.read_text())["sources"]
     assert all(row["apgr"] is None and row["cpt_50"] is None for row in source["policies"])
     assert "apgr_bootstrap" not in source and source["apgr_comparisons"] == []
+
+
+# -- --split all: nothing is scored by a router fitted on it ----------------------------------------------------
+@pytest.fixture
+def fit_spy(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The TF-IDF reference router, recording every prompt it was asked to predict on that it was fitted on."""
+    reference = pytest.importorskip("model_router_tools.eval.reference")
+    from model_router_tools.replay.datasets import is_holdout
+
+    seen_in_fit: list[str] = []
+
+    class Spy(reference.TfidfLogRegRouter):  # type: ignore[misc, name-defined]
+        def fit(self, records: Any, paths: Any, **options: Any) -> Any:
+            every = options.get("every_record")
+            self.fitted_on = {r["prompt"] for r in records if every or not is_holdout(r["prompt"])}
+            return super().fit(records, paths, **options)
+
+        def predict_many(self, prompts: Any) -> Any:
+            seen_in_fit.extend(p for p in prompts if p in self.fitted_on)
+            return super().predict_many(prompts)
+
+    monkeypatch.setattr(reference, "TfidfLogRegRouter", Spy)
+    return seen_in_fit
+
+
+@pytest.mark.parametrize("split", ["all", "fit"])
+def test_split_all_or_fit_cross_fits_the_reference_routers(tmp_path: Path, fit_spy: list[str], split: str) -> None:
+    # Before: fitted once on the fit split and then scored on it (APGR 1.5 on the sample's LLMRouter rows).
+    report = run_eval([_tier_subset(tmp_path, ROLES, n=120)], prices=PRICES, split=split, bootstrap=0,
+                      policies=["always-economy", "always-premium", "ref: tfidf-lr"], log=lambda _m: None)
+    assert fit_spy == []
+    assert report["fitted"] == {"mode": "cross-fit", "folds": 5, "pool": "every record" if split == "all"
+                                else "the fit split"}
+    row = next(r for r in report["sources"][0]["policies"] if r["name"] == "ref: tfidf-lr")
+    assert row["apgr"] is not None
+
+
+def test_split_holdout_fits_the_reference_routers_once_on_the_fit_split(tmp_path: Path, fit_spy: list[str]) -> None:
+    report = run_eval([_tier_subset(tmp_path, ROLES, n=120)], prices=PRICES, split="holdout", bootstrap=0,
+                      policies=["always-economy", "always-premium", "ref: tfidf-lr"], log=lambda _m: None)
+    assert fit_spy == [] and "fitted" not in report
+    assert any(r["name"] == "ref: tfidf-lr" for r in report["sources"][0]["policies"])
+
+
+def test_split_all_warns_that_the_learned_rows_include_training_rows(tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    if load_tier_model() is None:
+        pytest.skip("no learned weights shipped")
+    from model_router_tools.cli.main import main
+    from model_router_tools.replay.datasets import is_holdout, read_records
+
+    # The sample's GSM8K records come from the shared dev split the shipped router was fitted on.
+    gsm8k = [r for r in read_records(sample_path()) if r["source"] == "routellm-gsm8k"]
+    path = tmp_path / "gsm8k.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in gsm8k))
+    flags = ["--bootstrap", "0", "--policy", "always-economy", "--policy", "always-premium", "--policy", "learned"]
+    assert main(["eval", "--dataset", str(path), "--split", "all", "--json", str(tmp_path / "all.json"), *flags]) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    fit = sum(not is_holdout(r["prompt"]) for r in gsm8k)
+    assert "warning: the learned rows include training rows" in printed
+    assert f"{fit} of {len(gsm8k)} requests scored here" in printed
+    assert json.loads((tmp_path / "all.json").read_text())["warnings"]
+    # The holdout split is what it was not fitted on: no warning.
+    assert main(["eval", "--dataset", str(path), "--json", str(tmp_path / "holdout.json"), *flags]) == 0
+    assert "warning" not in capsys.readouterr().out
+    assert "warnings" not in json.loads((tmp_path / "holdout.json").read_text())
+    # Nor on a source it was not trained on, whatever the split.
+    report = run_eval([_tier_subset(tmp_path, ROLES)], prices=PRICES, split="all", bootstrap=0,
+                      policies=["learned"], log=lambda _m: None)
+    assert "warnings" not in report

@@ -284,8 +284,8 @@ def add_confidences(cases: list[Case], records_by_id: dict[str, dict[str, Any]],
     """The scorer's confidence in each tier's recorded answer, as the Scorer Lambda computes it (not for a
     case without a prompt: the scorer reads it)."""
     for case in cases:
-        if case.prompt is None:
-            continue
+        if case.prompt is None or (prior != "gap" and prior not in case.probabilities):
+            continue  # no prompt to score against, or no prediction to take the prior from
         record = records_by_id[case.record_id]
         models = case.models or tier_maps(paths_by_source[case.source])[case.source].models
         confidences: dict[Tier, float] = {}

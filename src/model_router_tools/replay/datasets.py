@@ -11,7 +11,7 @@ import gzip
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -115,16 +115,28 @@ def _models_files(dataset: Path) -> dict[str, dict[str, Any]]:
 def tier_maps(dataset: str) -> dict[str, TierMap]:
     maps: dict[str, TierMap] = {}
     for source, meta in _models_files(Path(dataset)).items():
-        named = {DATA_TIER_NAMES[k]: v for k, v in meta["tiers"].items() if v}
-        borrowed: dict[Tier, Tier] = {}
-        for tier in DATA_TIER_NAMES.values():
-            if tier not in named:
-                # No recorded model for this tier: borrow the next tier up (else down), and say so.
-                donors = sorted(named, key=lambda t: (t.rank < tier.rank, abs(t.rank - tier.rank)))
-                borrowed[tier] = donors[0]
-        models = {tier: named.get(tier) or named[borrowed[tier]] for tier in DATA_TIER_NAMES.values()}
-        maps[source] = TierMap(source, models, borrowed)
+        maps[source] = tier_map_of(source, {DATA_TIER_NAMES[k]: v for k, v in meta["tiers"].items() if v})
     return maps
+
+
+def maps_for(dataset_paths: Iterable[str | Path]) -> dict[str, TierMap]:
+    """Tier maps of every source the given datasets (or the vendored model files) describe."""
+    maps: dict[str, TierMap] = dict(tier_maps(str(sample_path())))
+    for path in dataset_paths:
+        maps.update(tier_maps(str(path)))
+    return maps
+
+
+def tier_map_of(source: str, named: dict[Tier, str]) -> TierMap:
+    """The TierMap of a source that recorded a model for the tiers in ``named`` (at least one)."""
+    borrowed: dict[Tier, Tier] = {}
+    for tier in DATA_TIER_NAMES.values():
+        if tier not in named:
+            # No recorded model for this tier: borrow the next tier up (else down), and say so.
+            donors = sorted(named, key=lambda t: (t.rank < tier.rank, abs(t.rank - tier.rank)))
+            borrowed[tier] = donors[0]
+    models = {tier: named.get(tier) or named[borrowed[tier]] for tier in DATA_TIER_NAMES.values()}
+    return TierMap(source, models, borrowed)
 
 
 def file_sha256(path: Path) -> str:

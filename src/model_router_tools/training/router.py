@@ -31,7 +31,7 @@ import platform
 import shlex
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -59,10 +59,9 @@ from model_router_tools.replay.datasets import (
     TierMap,
     file_sha256,
     is_holdout,
+    maps_for,
     portable_path,
     read_records,
-    sample_path,
-    tier_maps,
 )
 from model_router_tools.training import route_heads as route_training
 from model_router_tools.training.args import DESCRIPTION, add_arguments
@@ -84,14 +83,6 @@ Labels = list[dict[str, int | None]]
 
 
 # --- data ------------------------------------------------------------------------------------------
-
-
-def maps_for(dataset_paths: Iterable[str | Path]) -> dict[str, TierMap]:
-    """Tier maps of every source the given datasets (or the vendored model files) describe."""
-    maps: dict[str, TierMap] = dict(tier_maps(str(sample_path())))
-    for path in dataset_paths:
-        maps.update(tier_maps(str(path)))
-    return maps
 
 
 def tier_labels(records: Sequence[dict[str, Any]], maps: dict[str, TierMap]) -> Labels:
@@ -241,19 +232,21 @@ def train_tier_model(
     folds: int | None = None,
     alpha_grid: Sequence[float] | None = None,
     log: Any = None,
+    every_record: bool = False,
 ) -> dict[str, Any]:
     """Fit the per-tier heads on the fit part of ``records`` and return the model document (JSON-able).
 
     ``maps``: source -> TierMap (default: the vendored ones, which cover the shared datasets' sources).
-    Holdout records (``is_holdout(prompt)``) are dropped before anything is computed from labels.
+    Holdout records (``is_holdout(prompt)``) are dropped before anything is computed from labels, unless
+    ``every_record`` (``model-router eval --train``: the files are training data, the test files held out).
     """
     maps = maps if maps is not None else maps_for([])
     c_grid = tuple(c_grid if c_grid is not None else C_GRID)
     smoothing_grid = tuple(smoothing_grid if smoothing_grid is not None else SMOOTHING_GRID)
     folds = folds if folds is not None else CV_FOLDS
-    fit_records = sorted((r for r in records if not is_holdout(r["prompt"])), key=_record_key)
+    fit_records = sorted((r for r in records if every_record or not is_holdout(r["prompt"])), key=_record_key)
     if not fit_records:
-        raise ValueError("no fit records (every record is in the holdout split)")
+        raise ValueError("no fit records (every record is in the holdout split)" if records else "no records")
     started = time.perf_counter()
     full = feature_matrix([r["prompt"] for r in fit_records])
     # Fit on the buckets the fit records touch only (same optimum, much less solver work on small data).
@@ -312,7 +305,7 @@ def train_tier_model(
     counts: dict[str, dict[str, int]] = {}
     for record in records:
         entry = counts.setdefault(str(record["source"]), {"fit": 0, "holdout": 0})
-        entry["holdout" if is_holdout(record["prompt"]) else "fit"] += 1
+        entry["holdout" if not every_record and is_holdout(record["prompt"]) else "fit"] += 1
     return {
         "format": MODEL_FORMAT,
         "features_version": FEATURES_VERSION,
