@@ -291,8 +291,9 @@ def run_eval(
                 f"the learned rows include training rows: the shipped learned router was fitted on the fit split of "
                 f"the shared dev data ({sources}; src/model_router/data/router_model.md), and {seen} of "
                 f"{len(cases)} requests scored here are records of those sources outside the holdout split, so "
-                f"they may be among its training rows; --split holdout (the default) scores only rows it was "
-                "not fitted on")
+                "they may be among its training rows; "
+                + (f"the row '{FITTED_LEARNED.name}' was fitted on --train only" if train is not None else
+                   "--split holdout (the default) scores only rows it was not fitted on"))
 
     train_names = [dataset_name(p) for p in train] if train is not None else []
     fitting: dict[str, Any] | None = None
