@@ -377,3 +377,13 @@ def test_split_all_warns_that_the_learned_rows_include_training_rows(tmp_path: P
     report = run_eval([_tier_subset(tmp_path, ROLES)], prices=PRICES, split="all", bootstrap=0,
                       policies=["learned"], log=lambda _m: None)
     assert "warnings" not in report
+
+
+def test_cross_fitting_too_few_records_leaves_the_reference_out_with_the_reason(tmp_path: Path) -> None:
+    pytest.importorskip("sklearn")
+    report = run_eval([_tier_subset(tmp_path, ("economy", "premium"), n=1)], prices=PRICES, split="all",
+                      bootstrap=0, policies=["always-economy", "ref: tfidf-lr"], log=lambda _m: None)
+    (source,) = report["sources"]
+    assert [row["name"] for row in source["policies"]] == ["always-economy"]
+    assert source["notes"][-1].startswith("ref: tfidf-lr: left out: cannot be fitted here (every record is in one "
+                                          "of the 5 folds")

@@ -88,7 +88,7 @@ class FitPool:
 
     records: list[dict[str, Any]]
     maps: dict[str, TierMap]
-    what: str  # how the report names it: "the fit split", "every record", "--train"
+    what: str  # how the report names it: "the fit split", "every record" (of --dataset), "--train"
     left_out: list[str] = field(default_factory=list)
 
     def prompts(self) -> set[str]:
@@ -129,14 +129,22 @@ def _add_references(cases: list[Case], wanted: set[str], pool: FitPool, log: Any
             else:
                 for fold in range(CROSS_FIT_FOLDS):
                     scored = [c for c in cases if c.prompt is not None and fold_of(c.prompt) == fold]
+                    others = [r for r in pool.records if fold_of(r["prompt"]) != fold]
+                    if scored and not others:
+                        raise ValueError(f"every record is in one of the {CROSS_FIT_FOLDS} folds")
                     if scored:
-                        router = router_class().fit([r for r in pool.records if fold_of(r["prompt"]) != fold], [],
-                                                    maps=pool.maps, every_record=True)
+                        router = router_class().fit(others, [], maps=pool.maps, every_record=True)
                         add_predictions(scored, key, _recording(router, heads))
                 log(f"fitted {name} {CROSS_FIT_FOLDS} times (cross-fitting: each request scored by the model "
                     f"fitted on the other folds) in {time.perf_counter() - started:.1f} s")
         except ImportError as exc:
             log(f"{name} skipped: {exc}")
+            continue
+        except ValueError as exc:  # too few records (or words) to fit on
+            for case in cases:
+                case.probabilities.pop(key, None)
+            reasons[key] = f"cannot be fitted here ({exc}; {len(pool.records)} records to fit on)"
+            log(f"{name} skipped: {reasons[key]}")
             continue
         missing = sorted({t.value for c in cases if c.prompt is not None and key not in c.probabilities
                           for t in c.tiers} - heads, key=lambda t: Tier(t).rank)
@@ -292,8 +300,9 @@ def run_eval(
                 f"the shared dev data ({sources}; src/model_router/data/router_model.md), and {seen} of "
                 f"{len(cases)} requests scored here are records of those sources outside the holdout split, so "
                 "they may be among its training rows; "
-                + (f"the row '{FITTED_LEARNED.name}' was fitted on --train only" if train is not None else
-                   "--split holdout (the default) scores only rows it was not fitted on"))
+                + ("--split holdout (the default) scores only rows it was not fitted on" if train is None else
+                   f"the row '{FITTED_LEARNED.name}' is fitted on --train only" if FITTED_LEARNED.name in wanted
+                   else f"the row '{FITTED_LEARNED.name}' (fitted on --train only) is not asked for here"))
 
     train_names = [dataset_name(p) for p in train] if train is not None else []
     fitting: dict[str, Any] | None = None
@@ -719,8 +728,8 @@ def fitting_lines(report: dict[str, Any]) -> list[str]:
     if fitted.get("mode") == "cross-fit":
         lines.append(f"reference routers: cross-fitted ({fitted['folds']} folds by prompt, over {fitted['pool']}): "
                      "each request is scored by a model fitted on the other folds, never on itself")
-    elif fitted.get("mode") == "train":
-        routers = ", ".join(fitted["routers"]) or "none asked for"
+    elif fitted.get("mode") == "train" and fitted["routers"]:
+        routers = ", ".join(fitted["routers"])
         lines.append(f"fitted routers ({routers}): fitted on the {fitted['records']} usable records of --train "
                      f"{', '.join(fitted['train'])}; every number is measured on --test")
     lines.extend(f"warning: {warning}" for warning in report.get("warnings", []))
