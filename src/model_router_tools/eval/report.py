@@ -307,12 +307,12 @@ def run_eval(
     train_names = [dataset_name(p) for p in train] if train is not None else []
     fitting: dict[str, Any] | None = None
     if train is not None:
-        pool = training_pool(train_names, load_outcome_sets(train_names))
+        train_sets = load_outcome_sets(train_names)
+        pool = training_pool(train_names, train_sets)
         warnings.extend(f"fitted routers: {line}" for line in pool.left_out if pool.records)
         train_hashes = {h for h in map(prompt_hash, pool.records) if h}
-        for name in train_names:  # privacy-mode records: their prompt's hash (no text to fit on)
-            if is_outcome_dataset(name):
-                train_hashes.update(h for h in map(prompt_hash, load_outcomes(name).records) if h)
+        for outcome_set in train_sets.values():  # privacy-mode records too: their meta.prompt_sha256
+            train_hashes.update(h for h in map(prompt_hash, outcome_set.records) if h)
         both = sum(1 for c in cases if prompt_hash(records_by_id[c.record_id]) in train_hashes)
         if both:
             warnings.append(f"{both} of {len(cases)} --test requests have a prompt that is also in --train (the same "
@@ -323,13 +323,13 @@ def run_eval(
         routers = [n for n in (*REFERENCE_ROUTERS, FITTED_LEARNED.name) if n in wanted]
         fitting = {"mode": "train", "train": [shown.get(n, n) for n in train_names], "records": len(pool.records),
                    "routers": routers, "left_out": pool.left_out}
-    elif shared:
+    elif shared and wanted & REFERENCE_ROUTERS.keys():
         every = split == "all"
         pool = FitPool([r for p in shared for r in read_records(p) if every or not is_holdout(r["prompt"])],
                        maps_for(shared), "every record" if every else "the fit split")
         fitted_on = pool.prompts()
         cross_fit = any(c.prompt in fitted_on for c in cases)
-        if cross_fit and wanted & REFERENCE_ROUTERS.keys():
+        if cross_fit:
             fitting = {"mode": "cross-fit", "folds": CROSS_FIT_FOLDS, "pool": pool.what}
         _add_references(cases, wanted, pool, log, cross_fit=cross_fit, reasons=reasons)
 
