@@ -178,3 +178,212 @@ def test_eval_scorer_adds_the_scorers_auroc_and_reliability(tmp_path: Path,
     assert "scorer" not in without
     assert scored["scorer"]
     assert "AUROC" in capsys.readouterr().out
+
+
+# -- any subset of tiers per source ------------------------------------------------------------------------
+ROLES = ("economy", "standard", "premium")
+
+
+def _tier_subset(tmp_path: Path, roles: tuple[str, ...], n: int = 60) -> Path:
+    """The sample's first ``n`` LLMRouter records (three tiers recorded) as a source of their own that records
+    only ``roles``, with its <source>.models.json beside it."""
+    from model_router_tools.replay.datasets import read_records
+
+    models = json.loads(sample_path().with_name("sample.models.json").read_text())["llmrouter"]
+    name = "toy-" + "-".join(roles)
+    folder = tmp_path / name
+    folder.mkdir()
+    tiers = {role: models["tiers"][role] if role in roles else None for role in ROLES}
+    (folder / f"{name}.models.json").write_text(json.dumps({**models, "source": name, "tiers": tiers}))
+    records = [r for r in read_records(sample_path()) if r["source"] == "llmrouter"][:n]
+    path = folder / f"{name}.jsonl"
+    path.write_text("".join(json.dumps({**r, "source": name}) + "\n" for r in records))
+    return path
+
+
+@pytest.mark.parametrize("roles", [("economy", "premium"), ("economy", "standard"), ("standard", "premium"),
+                                   ("economy", "standard", "premium")], ids="-".join)
+def test_eval_runs_on_any_two_or_three_tiers_with_the_reference_routers(tmp_path: Path,
+                                                                        roles: tuple[str, ...]) -> None:
+    # Before: the reference routers, fitted where no model was recorded for a tier, predicted nothing for it,
+    # and attaching their predictions raised KeyError ('sonnet' on a two-tier economy/premium source).
+    pytest.importorskip("sklearn")
+    report = run_eval([_tier_subset(tmp_path, roles)], prices=PRICES, split="all", bootstrap=20,
+                      log=lambda _m: None)
+    (source,) = report["sources"]
+    assert len(source["tiers"]) == len(roles)
+    rows = {row["name"]: row for row in source["policies"]}
+    assert {"ref: tfidf-lr", "learned+cascade", "random"} <= rows.keys()
+    assert rows["ref: tfidf-lr"]["apgr"] is not None
+    # Random routing mixes the source's own cheapest and dearest tiers.
+    assert {t for t, share in rows["random"]["tier_share"].items() if share} <= set(source["tiers"])
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_eval_on_one_tier_says_every_routing_policy_degenerates(tmp_path: Path, role: str,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    from model_router_tools.cli.main import main
+
+    path = _tier_subset(tmp_path, (role,))
+    out = tmp_path / "one.json"
+    assert main(["eval", "--dataset", str(path), "--split", "all", "--bootstrap", "20", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "one tier recorded" in printed and "every routing policy degenerates" in printed
+    (source,) = json.loads(out.read_text())["sources"]
+    assert {row["name"] for row in source["policies"]} == {f"always-{role}", "oracle"}
+    assert source["notes"] and source["apgr_comparisons"] == []
+
+
+def test_eval_on_the_two_tier_gsm8k_records_of_the_sample(tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """The reported reproduction: a file of routellm-gsm8k records (economy and premium only), its tier map
+    beside it, the reference routers on (the default)."""
+    from model_router_tools.cli.main import main
+    from model_router_tools.replay.datasets import read_records
+
+    models = json.loads(sample_path().with_name("sample.models.json").read_text())["routellm-gsm8k"]
+    (tmp_path / "routellm-gsm8k.models.json").write_text(json.dumps({**models, "source": "routellm-gsm8k"}))
+    path = tmp_path / "gsm8k.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in read_records(sample_path())
+                            if r["source"] == "routellm-gsm8k"))
+    assert main(["eval", "--dataset", str(path), "--bootstrap", "0", "--json", str(tmp_path / "r.json")]) == 0
+    (source,) = json.loads((tmp_path / "r.json").read_text())["sources"]
+    assert source["tiers"] == ["haiku", "opus"]
+    assert "ref: tfidf-lr" in {row["name"] for row in source["policies"]}
+
+
+# -- APGR where the premium-economy gap is (about) nothing ------------------------------------------------------
+def _two_tier_file(tmp_path: Path, scores: list[tuple[float, float]], name: str = "toy-gap") -> Path:
+    """A two-tier source of its own (economy and premium models with answer texts), one request per
+    (economy score, premium score)."""
+    models = {"economy": "small-model", "standard": None, "premium": "big-model"}
+    (tmp_path / f"{name}.models.json").write_text(json.dumps({"source": name, "tiers": models}))
+    topics = ["tides", "castles", "coffee", "chess", "rivers", "trains", "poems"]
+    lines = []
+    for i, (economy, premium) in enumerate(scores):
+        outcomes = {model: {"score": score, "response": f"The answer is {i}.", "input_tokens": None,
+                            "output_tokens": None}
+                    for model, score in (("small-model", economy), ("big-model", premium))}
+        lines.append(json.dumps({"id": f"{name}-{i}", "source": name, "task": "writing", "reference": None,
+                                 "prompt": f"Write two sentences about {topics[i % 7]}, number {i}.",
+                                 "outcomes": outcomes, "complexity": "simple", "meta": {}}) + "\n")
+    path = tmp_path / f"{name}.jsonl"
+    path.write_text("".join(lines))
+    return path
+
+
+# 14 MT-Bench-like requests: premium ahead by 0.018 on average, by nothing on many resamples.
+FOURTEEN = list(zip([0.85, 0.9, 0.45, 0.95, 0.7, 0.6, 1.0, 0.8, 0.75, 0.55, 0.9, 0.65, 0.85, 0.35],
+                    [0.9, 0.85, 0.7, 0.95, 0.65, 0.6, 0.95, 0.9, 0.75, 0.6, 0.85, 0.7, 0.8, 0.35], strict=True))
+
+
+def test_bootstrap_on_fourteen_requests_says_the_apgr_interval_is_not_meaningful(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from model_router_tools.cli.main import main
+
+    out = tmp_path / "r.json"
+    path = _two_tier_file(tmp_path, FOURTEEN)
+    assert main(["eval", "--dataset", str(path), "--split", "all", "--json", str(out)]) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    assert ("not meaningful: the economy and premium tiers score about the same on these requests" in printed)
+    assert "e+" not in printed  # no 1e12 differences
+    (source,) = json.loads(out.read_text())["sources"]
+    bootstrap = source["apgr_bootstrap"]
+    assert bootstrap["dropped"] > 25 and not bootstrap["meaningful"] and bootstrap["resamples"] == 1000
+    assert source["apgr_comparisons"] == []
+    assert all(row["apgr_ci95"] is None for row in source["policies"])
+    assert any(row["apgr"] is not None for row in source["policies"])  # the point estimate has a gap to divide by
+
+
+def test_no_premium_economy_gap_leaves_apgr_and_cpt_out(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from model_router_tools.cli.main import main
+
+    out = tmp_path / "r.json"
+    same = [(e, e) for e, _ in FOURTEEN[:6]] + [(1.0, 0.0), (0.0, 1.0)]
+    assert main(["eval", "--dataset", str(_two_tier_file(tmp_path, same)), "--split", "all", "--json",
+                 str(out)]) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "APGR and CPT: not meaningful: the economy and premium tiers score about the same" in printed
+    (source,) = json.loads(out.read_text())["sources"]
+    assert all(row["apgr"] is None and row["cpt_50"] is None for row in source["policies"])
+    assert "apgr_bootstrap" not in source and source["apgr_comparisons"] == []
+
+
+# -- --split all: nothing is scored by a router fitted on it ----------------------------------------------------
+@pytest.fixture
+def fit_spy(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The TF-IDF reference router, recording every prompt it was asked to predict on that it was fitted on."""
+    reference = pytest.importorskip("model_router_tools.eval.reference")
+    from model_router_tools.replay.datasets import is_holdout
+
+    seen_in_fit: list[str] = []
+
+    class Spy(reference.TfidfLogRegRouter):  # type: ignore[misc, name-defined]
+        def fit(self, records: Any, paths: Any, **options: Any) -> Any:
+            every = options.get("every_record")
+            self.fitted_on = {r["prompt"] for r in records if every or not is_holdout(r["prompt"])}
+            return super().fit(records, paths, **options)
+
+        def predict_many(self, prompts: Any) -> Any:
+            seen_in_fit.extend(p for p in prompts if p in self.fitted_on)
+            return super().predict_many(prompts)
+
+    monkeypatch.setattr(reference, "TfidfLogRegRouter", Spy)
+    return seen_in_fit
+
+
+@pytest.mark.parametrize("split", ["all", "fit"])
+def test_split_all_or_fit_cross_fits_the_reference_routers(tmp_path: Path, fit_spy: list[str], split: str) -> None:
+    # Before: fitted once on the fit split and then scored on it (APGR 1.5 on the sample's LLMRouter rows).
+    report = run_eval([_tier_subset(tmp_path, ROLES, n=120)], prices=PRICES, split=split, bootstrap=0,
+                      policies=["always-economy", "always-premium", "ref: tfidf-lr"], log=lambda _m: None)
+    assert fit_spy == []
+    assert report["fitted"] == {"mode": "cross-fit", "folds": 5, "pool": "every record" if split == "all"
+                                else "the fit split"}
+    row = next(r for r in report["sources"][0]["policies"] if r["name"] == "ref: tfidf-lr")
+    assert row["apgr"] is not None
+
+
+def test_split_holdout_fits_the_reference_routers_once_on_the_fit_split(tmp_path: Path, fit_spy: list[str]) -> None:
+    report = run_eval([_tier_subset(tmp_path, ROLES, n=120)], prices=PRICES, split="holdout", bootstrap=0,
+                      policies=["always-economy", "always-premium", "ref: tfidf-lr"], log=lambda _m: None)
+    assert fit_spy == [] and "fitted" not in report
+    assert any(r["name"] == "ref: tfidf-lr" for r in report["sources"][0]["policies"])
+
+
+def test_split_all_warns_that_the_learned_rows_include_training_rows(tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    if load_tier_model() is None:
+        pytest.skip("no learned weights shipped")
+    from model_router_tools.cli.main import main
+    from model_router_tools.replay.datasets import is_holdout, read_records
+
+    # The sample's GSM8K records come from the shared dev split the shipped router was fitted on.
+    gsm8k = [r for r in read_records(sample_path()) if r["source"] == "routellm-gsm8k"]
+    path = tmp_path / "gsm8k.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in gsm8k))
+    flags = ["--bootstrap", "0", "--policy", "always-economy", "--policy", "always-premium", "--policy", "learned"]
+    assert main(["eval", "--dataset", str(path), "--split", "all", "--json", str(tmp_path / "all.json"), *flags]) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    fit = sum(not is_holdout(r["prompt"]) for r in gsm8k)
+    assert "warning: the learned rows include training rows" in printed
+    assert f"{fit} of {len(gsm8k)} requests scored here" in printed
+    assert json.loads((tmp_path / "all.json").read_text())["warnings"]
+    # The holdout split is what it was not fitted on: no warning.
+    assert main(["eval", "--dataset", str(path), "--json", str(tmp_path / "holdout.json"), *flags]) == 0
+    assert "warning" not in capsys.readouterr().out
+    assert "warnings" not in json.loads((tmp_path / "holdout.json").read_text())
+    # Nor on a source it was not trained on, whatever the split.
+    report = run_eval([_tier_subset(tmp_path, ROLES)], prices=PRICES, split="all", bootstrap=0,
+                      policies=["learned"], log=lambda _m: None)
+    assert "warnings" not in report
+
+
+def test_cross_fitting_too_few_records_leaves_the_reference_out_with_the_reason(tmp_path: Path) -> None:
+    pytest.importorskip("sklearn")
+    report = run_eval([_tier_subset(tmp_path, ("economy", "premium"), n=1)], prices=PRICES, split="all",
+                      bootstrap=0, policies=["always-economy", "ref: tfidf-lr"], log=lambda _m: None)
+    (source,) = report["sources"]
+    assert [row["name"] for row in source["policies"]] == ["always-economy"]
+    assert source["notes"][-1].startswith("ref: tfidf-lr: left out: cannot be fitted here (every record is in one "
+                                          "of the 5 folds")

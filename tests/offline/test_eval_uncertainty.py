@@ -63,3 +63,42 @@ def test_paired_differences_tell_a_better_router_from_an_equal_one() -> None:
     better, same = uncertainty.compare(samples, "good", ["poor", "same"])
     assert better["ci95"][0] > 0 and better["share_of_resamples_better"] == 1.0
     assert same["apgr_difference"] == 0 and same["ci95"] == [0.0, 0.0]
+
+
+def _fourteen() -> tuple[dict[str, tuple[list[list[float]], list[list[float]]]],
+                         tuple[list[float], list[float]], tuple[list[float], list[float]]]:
+    """14 MT-Bench-like requests (scores in steps of 0.05, inexact in binary): premium beats economy by 0.018
+    on average, and on many resamples by nothing, up to float noise. The policy pays 3 (of 5) for the better
+    answer of the two."""
+    economy_q = [0.85, 0.9, 0.45, 0.95, 0.7, 0.6, 1.0, 0.8, 0.75, 0.55, 0.9, 0.65, 0.85, 0.35]
+    premium_q = [0.9, 0.85, 0.7, 0.95, 0.65, 0.6, 0.95, 0.9, 0.75, 0.6, 0.85, 0.7, 0.8, 0.35]
+    better = [max(e, p) for e, p in zip(economy_q, premium_q, strict=True)]
+    n = len(economy_q)
+    cost = [[1.0 if t < 3 else 3.0] * n for t in range(5)]
+    quality = [economy_q if t < 3 else better for t in range(5)]
+    return {"policy": (cost, quality)}, ([1.0] * n, economy_q), ([5.0] * n, premium_q)
+
+
+def test_resamples_without_a_premium_economy_gap_are_dropped_not_divided_by() -> None:
+    # Before: the ratio was taken whenever the gap was not exactly 0: float noise (1e-17) gave APGRs of 1e14.
+    curves, economy, premium = _fourteen()
+    samples = uncertainty.apgr_samples(curves, economy, premium, samples=1000, seed=0)
+    values = np.asarray(samples["policy"])
+    finite = values[~np.isnan(values)]
+    assert np.abs(finite).max() < 100
+    dropped = uncertainty.dropped(samples)
+    assert dropped == int(np.isnan(values).sum()) > 100
+    assert uncertainty.too_many_dropped(dropped, 1000)
+    # The differences and intervals are taken over the kept resamples only.
+    (row,) = uncertainty.compare({"a": values, "b": values * 0.5}, "a", ["b"])
+    assert all(np.isfinite(row["ci95"])) and np.isfinite(row["apgr_difference"])
+    assert all(np.isfinite(uncertainty.interval(values)))
+
+
+def test_a_few_dropped_resamples_leave_the_interval_meaningful() -> None:
+    assert not uncertainty.too_many_dropped(25, 1000)  # 2.5%: one tail's worth
+    assert uncertainty.too_many_dropped(26, 1000)
+    assert not uncertainty.too_many_dropped(0, 0)
+    good = _requests(2000, 3, skill=0.9)
+    samples = uncertainty.apgr_samples({"policy": good["policy"]}, good["economy"], good["premium"], samples=200)
+    assert uncertainty.dropped(samples) == 0

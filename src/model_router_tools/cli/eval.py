@@ -31,8 +31,16 @@ def add_parser(sub: Any) -> None:
     evaluate.add_argument("--prices", help='JSON {"haiku": {"input": 1, "output": 5}, ...} USD per 1M tokens')
     evaluate.add_argument("--threshold", type=unit_interval, default=0.8,
                           help="operating confidence threshold, in [0, 1]")
-    evaluate.add_argument("--split", choices=["holdout", "fit", "all"], default="holdout",
-                          help="which part of the data to report on (models are fitted on 'fit')")
+    evaluate.add_argument("--split", choices=["holdout", "fit", "all"], default=None,
+                          help="which part of --dataset to report on (default holdout; the reference routers are "
+                               "fitted on 'fit', and cross-fitted when the rows reported include it)")
+    evaluate.add_argument("--train", nargs="+", action="extend", metavar="FILE",
+                          help="fit the reference routers and a learned router (the project's trainer) on these "
+                               "files only, every record of them (with --test; no --split, no --dataset): a "
+                               "recorded-outcomes file (.jsonl, .jsonl.gz), outcome records (a file, a directory) "
+                               "or s3://bucket/prefix/ of either")
+    evaluate.add_argument("--test", nargs="+", action="extend", metavar="FILE",
+                          help="measure every number on these files only, every record of them (with --train)")
     evaluate.add_argument("--limit", type=positive_int, help="at most this many requests (quick looks)")
     evaluate.add_argument("--workflow", type=non_negative_int, default=0, metavar="N",
                           help="also run each product policy's operating point through the real workflow on up "
@@ -55,6 +63,7 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # The evaluation (its policies, the local engine for --workflow) is imported when it runs, not for `--help`.
+    from model_router_tools.eval.policies import FITTED_LEARNED
     from model_router_tools.eval.report import default_datasets, policy_names
     from model_router_tools.eval.report import main as eval_main
 
@@ -68,11 +77,25 @@ def run(args: argparse.Namespace) -> int:
     for name in args.policy or []:
         if name not in known:
             raise UsageError(f"--policy {name!r}: unknown; policies: {', '.join(known)}")
-    datasets = args.dataset or default_datasets()
-    check_datasets("--dataset", datasets, outcome_records=True)
+    if (args.train is None) != (args.test is None):
+        given, missing = ("--train", "--test") if args.test is None else ("--test", "--train")
+        raise UsageError(f"{given} needs {missing}: the routers are fitted on --train files and measured on --test "
+                         "files")
+    if args.train is not None:
+        if args.split is not None:
+            raise UsageError("--split applies to --dataset: with --train/--test every --train record is fitted on "
+                             "and every --test record measured")
+        if args.dataset:
+            raise UsageError("--dataset with --train/--test: give the data to measure on as --test")
+        check_datasets("--train", args.train, outcome_records=True)
+    elif FITTED_LEARNED.name in (args.policy or []):
+        raise UsageError(f"--policy {FITTED_LEARNED.name!r}: only with --train/--test (it is fitted on --train)")
+    datasets = args.test or args.dataset or default_datasets()
+    check_datasets("--test" if args.test else "--dataset", datasets, outcome_records=True)
     if args.workflow and any(is_outcome_dataset(path) for path in datasets):
         raise UsageError("--workflow replays recorded answers through the state machine: not on outcome records "
-                         "(they record what the deployment's own workflow did; see the 'as routed' row)")
+                         "(they record what the deployment's own workflow did; see the 'as routed' row) nor on "
+                         "an s3:// prefix (copy it locally first)")
     if args.prices:
         _check_prices(args.prices)
     if args.compare:
@@ -82,10 +105,17 @@ def run(args: argparse.Namespace) -> int:
     try:
         return int(eval_main(args))
     except DatasetError as exc:  # an s3:// prefix is read (and checked) by the evaluation itself
-        raise UsageError(f"--dataset: {exc}") from None
+        raise UsageError(f"{_data_flag(args, str(exc))}: {exc}") from None
     except AwsError as exc:
-        print(f"error: eval --dataset: {exc}", file=sys.stderr)
+        print(f"error: eval {_data_flag(args, str(exc))}: {exc}", file=sys.stderr)
         return EXIT_USAGE if exc.usage else EXIT_FAILED
+
+
+def _data_flag(args: argparse.Namespace, problem: str) -> str:
+    """The flag whose dataset a problem names (--train, --test or --dataset)."""
+    if args.train is not None and any(problem.startswith(str(path)) for path in args.train):
+        return "--train"
+    return "--test" if args.test is not None else "--dataset"
 
 
 def _read_json_file(flag: str, name: str) -> Any:

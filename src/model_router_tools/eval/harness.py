@@ -236,10 +236,20 @@ def outcome_case(record: dict[str, Any], prices: dict[Tier, Price], max_tokens: 
 
 def add_predictions(cases: list[Case], name: str, predict: Predictor) -> None:
     """Attach a classifier's per-tier success predictions (``predict`` takes prompts, returns dicts); cases
-    without a prompt get none."""
+    without a prompt get none, and neither does a case with a tier the classifier predicts nothing for (a
+    router fitted where no model was recorded for that tier has no head for it)."""
     texts = [c for c in cases if c.prompt is not None]
     for case, probabilities in zip(texts, predict([c.prompt for c in texts if c.prompt is not None]), strict=True):
-        case.probabilities[name] = {t: float(probabilities[t.value]) for t in TIER_ORDER}
+        _attach(case, name, probabilities)
+
+
+def _attach(case: Case, name: str, probabilities: Mapping[str, float]) -> bool:
+    """Store the predictions of the tiers the classifier has; False (nothing stored) when it lacks one of the
+    case's tiers."""
+    if any(t.value not in probabilities for t in case.tiers):
+        return False
+    case.probabilities[name] = {t: float(probabilities[t.value]) for t in TIER_ORDER if t.value in probabilities}
+    return True
 
 
 def add_learned(cases: list[Case], model: Any, prices: dict[Tier, Price], max_tokens: int = 2048,
@@ -258,13 +268,15 @@ def add_learned(cases: list[Case], model: Any, prices: dict[Tier, Price], max_to
             continue
         if prediction.output_tokens and not case.signals:
             continue  # the cost estimates need the request's features (its input tokens)
-        case.probabilities[name] = {t: float(prediction.probabilities[t.value]) for t in TIER_ORDER}
-        if prediction.output_tokens:
+        if not _attach(case, name, prediction.probabilities):
+            continue  # a model fitted without one of this case's tiers
+        if prediction.output_tokens and all(t.value in prediction.output_tokens for t in case.tiers):
             features = Features(**case.signals)
             case.predicted_cost[name] = {t: expected_cost(prices[t], features, max_tokens,
                                                           prediction.output_tokens[t.value]) for t in case.tiers}
-        if prediction.rule == "cost":
-            case.utilities[name] = {t: prediction.utilities[t.value] for t in TIER_ORDER}
+        if prediction.rule == "cost" and name in case.predicted_cost:
+            case.utilities[name] = {t: prediction.utilities[t.value] for t in TIER_ORDER
+                                    if t.value in prediction.utilities}
 
 
 def add_confidences(cases: list[Case], records_by_id: dict[str, dict[str, Any]], paths_by_source: dict[str, str],
@@ -272,8 +284,8 @@ def add_confidences(cases: list[Case], records_by_id: dict[str, dict[str, Any]],
     """The scorer's confidence in each tier's recorded answer, as the Scorer Lambda computes it (not for a
     case without a prompt: the scorer reads it)."""
     for case in cases:
-        if case.prompt is None:
-            continue
+        if case.prompt is None or (prior != "gap" and prior not in case.probabilities):
+            continue  # no prompt to score against, or no prediction to take the prior from
         record = records_by_id[case.record_id]
         models = case.models or tier_maps(paths_by_source[case.source])[case.source].models
         confidences: dict[Tier, float] = {}

@@ -21,6 +21,16 @@ from typing import Any
 
 GRID = 200
 PARITY_TOLERANCE = 0.01
+# PGR divides by the premium-economy quality gap. Below this gap (the parity tolerance: qualities this close
+# count as the same) the ratio is noise over noise (on a handful of requests it can print as 1e12): APGR and
+# CPT are then not meaningful, and bootstrap resamples with such a gap are left out (eval.uncertainty).
+MIN_GAP = PARITY_TOLERANCE
+NOT_MEANINGFUL = "not meaningful: the economy and premium tiers score about the same on these requests"
+
+
+def gap_is_meaningful(q_economy: float, q_premium: float) -> bool:
+    """Whether always-premium beats always-economy by at least :data:`MIN_GAP`: what APGR and CPT divide by."""
+    return q_premium - q_economy >= MIN_GAP
 
 
 def pgr(quality: float, q_economy: float, q_premium: float) -> float:

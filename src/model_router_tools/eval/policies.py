@@ -34,10 +34,25 @@ REFERENCES = (
     Policy("ref: tfidf-lr", "reference: TF-IDF + logistic regression (analytic only)", "tfidf-lr"),
     Policy("ref: knn-minilm", "reference: kNN over MiniLM embeddings (analytic only)", "knn-minilm"),
 )
+# `eval --train/--test` only: a learned router fitted on the --train files by the project's trainer
+# (model-router train's), beside the shipped one; its classifier's predictions are stored as "learned-train".
+FITTED_LEARNED = Policy("learned (fitted on --train)", "learned classifier fitted on the --train files, alone "
+                        "(analytic only)", "learned-train", prior="learned-train")
 DEFAULT_POLICY = "learned+cascade"
 
 
 def policy_names() -> list[str]:
-    """Every policy `model-router eval --policy` knows (baselines, as routed, product policies, references,
-    random)."""
-    return [p.name for p in (*BASELINES, *OBSERVED, *PRODUCT_POLICIES, *REFERENCES)] + ["random"]
+    """Every policy `model-router eval --policy` knows (baselines, as routed, product policies, the learned
+    router fitted on --train, references, random)."""
+    return [p.name for p in (*BASELINES, *OBSERVED, *PRODUCT_POLICIES, FITTED_LEARNED, *REFERENCES)] + ["random"]
+
+
+def in_table_order(train: bool) -> list[Policy]:
+    """The policies in the order of the report's rows; the learned router fitted on --train (only then)
+    right after the shipped one."""
+    product: list[Policy] = []
+    for policy in PRODUCT_POLICIES:
+        product.append(policy)
+        if train and policy.name == "learned":
+            product.append(FITTED_LEARNED)
+    return [*BASELINES, *OBSERVED, *product, *REFERENCES]

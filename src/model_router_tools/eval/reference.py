@@ -1,8 +1,10 @@
 """Reference routers, offline only, to compare the learned router (:mod:`model_router.routing.learned`) against.
 
 Both have the learned model's interface: ``fit(records, dataset_paths) -> self`` (fit split only, the
-same labels and masking as :mod:`model_router_tools.training.router`) and ``predict_many(prompts)`` returning
-``{"haiku": p, "sonnet": p, "opus": p}`` per prompt.
+same labels and masking as :mod:`model_router_tools.training.router`; ``every_record=True`` fits on every record
+given, ``maps`` gives the tier maps instead of the datasets' files) and ``predict_many(prompts)`` returning
+``{"haiku": p, "sonnet": p, "opus": p}`` per prompt, for the tiers the fit records have labels for (a tier no
+source recorded a model for has no head, and no key).
 
 * :class:`TfidfLogRegRouter`: scikit-learn TF-IDF (word 1-2 grams, sublinear tf) and one default
   logistic regression (C=1) per tier: the plain baseline the product must beat. Needs the ``train`` extra.
@@ -28,7 +30,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
 from model_router.tiers import TIER_ORDER
-from model_router_tools.replay.datasets import is_holdout
+from model_router_tools.replay.datasets import TierMap, is_holdout
 from model_router_tools.training.router import maps_for, tier_labels
 
 KNN_INSTALL_HINT = 'the kNN reference router needs the knn extra: pip install -e ".[knn]"'
@@ -37,11 +39,13 @@ CACHE_PREFIX = "all-MiniLM-L6-v2-"
 EMBEDDING_DIM = 384
 
 
-def _fit_rows(records: Sequence[dict[str, Any]], dataset_paths: Sequence[str]) -> tuple[list[str], np.ndarray]:
-    """Fit-split prompts and their label matrix (n x tiers; -1 where the tier is borrowed: no label)."""
-    fit = sorted((r for r in records if not is_holdout(r["prompt"])),
+def _fit_rows(records: Sequence[dict[str, Any]], dataset_paths: Sequence[str], *,
+              maps: dict[str, TierMap] | None = None, every_record: bool = False) -> tuple[list[str], np.ndarray]:
+    """Fit-split prompts (every record's, with ``every_record``) and their label matrix (n x tiers; -1 where
+    the tier is borrowed: no label)."""
+    fit = sorted((r for r in records if every_record or not is_holdout(r["prompt"])),
                  key=lambda r: (str(r.get("source", "")), str(r.get("id", "")), r["prompt"]))
-    labels = tier_labels(fit, maps_for(dataset_paths))
+    labels = tier_labels(fit, maps if maps is not None else maps_for(dataset_paths))
     y = np.array([[-1 if lab[t.value] is None else lab[t.value] for t in TIER_ORDER] for lab in labels], dtype=np.int64)
     return [r["prompt"] for r in fit], y
 
@@ -55,8 +59,9 @@ class TfidfLogRegRouter:
         self.vectorizer: TfidfVectorizer | None = None
         self.heads: dict[str, LogisticRegression | float] = {}
 
-    def fit(self, records: Sequence[dict[str, Any]], dataset_paths: Sequence[str]) -> TfidfLogRegRouter:
-        prompts, y = _fit_rows(records, dataset_paths)
+    def fit(self, records: Sequence[dict[str, Any]], dataset_paths: Sequence[str], *,
+            maps: dict[str, TierMap] | None = None, every_record: bool = False) -> TfidfLogRegRouter:
+        prompts, y = _fit_rows(records, dataset_paths, maps=maps, every_record=every_record)
         self.vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
         x = self.vectorizer.fit_transform(prompts)
         self.heads = {}
@@ -182,8 +187,9 @@ class KnnEmbeddingRouter:
             sims_all.append(np.take_along_axis(part, order, axis=1))
         return np.vstack(sims_all), np.vstack(nbrs_all)
 
-    def fit(self, records: Sequence[dict[str, Any]], dataset_paths: Sequence[str]) -> KnnEmbeddingRouter:
-        prompts, y = _fit_rows(records, dataset_paths)
+    def fit(self, records: Sequence[dict[str, Any]], dataset_paths: Sequence[str], *,
+            maps: dict[str, TierMap] | None = None, every_record: bool = False) -> KnnEmbeddingRouter:
+        prompts, y = _fit_rows(records, dataset_paths, maps=maps, every_record=every_record)
         x = self.embed(prompts)
         self._x, self._y = x, y
         if self.k is None:

@@ -7,16 +7,19 @@ computed from the recorded scores and costs, every mean weighted by 1 / sample_p
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
+import tempfile
 import time
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from model_router.pricing import Price, orchestration_cost, tier_prices
-from model_router.routing.learned import load_tier_model
+from model_router.routing.learned import TierModel, load_tier_model
 from model_router.settings import Settings
 from model_router.tiers import DATA_TIER_NAMES, TIER_ORDER, Tier
 from model_router_tools.eval import metrics, uncertainty
@@ -34,21 +37,33 @@ from model_router_tools.eval.harness import (
     prepare,
 )
 from model_router_tools.eval.policies import (
-    BASELINES,
     DEFAULT_POLICY,
-    OBSERVED,
+    FITTED_LEARNED,
     PRODUCT_POLICIES,
-    REFERENCES,
+    in_table_order,
     policy_names,
 )
 from model_router_tools.eval.scorer_eval import scorer_reliability
-from model_router_tools.replay.datasets import STAND_IN_NOTE, portable_path, read_records, sample_path, tier_maps
+from model_router_tools.replay.datasets import (
+    STAND_IN_NOTE,
+    TierMap,
+    check_dataset,
+    is_holdout,
+    maps_for,
+    portable_path,
+    read_records,
+    sample_path,
+    tier_map_of,
+    tier_maps,
+)
 from model_router_tools.replay.outcome_records import (
+    OUTCOME_SOURCE,
     DatasetError,
     OutcomeSet,
     is_outcome_dataset,
     is_s3,
     load_outcomes,
+    s3_shared_datasets,
 )
 
 TIER_ROLES = {tier.value: role for role, tier in DATA_TIER_NAMES.items()}  # haiku -> economy, ...
@@ -57,28 +72,179 @@ OUTCOME_NOTE = ("Outcome records of the deployment's own traffic: judged scores 
                 "weighted by 1 / sample_probability.")
 
 
-def _load_references(names: set[str], paths: list[str], log: Any) -> dict[str, Any]:
-    """Fit the reference routers on the fit split of the same datasets (skipped with a note if unavailable)."""
-    fitted: dict[str, Any] = {}
-    wanted = {"ref: tfidf-lr": "TfidfLogRegRouter", "ref: knn-minilm": "KnnEmbeddingRouter"}
-    if not names & wanted.keys() or not paths:  # fitted on shared-format datasets only
-        return fitted
+REFERENCE_ROUTERS = {"ref: tfidf-lr": "TfidfLogRegRouter", "ref: knn-minilm": "KnnEmbeddingRouter"}
+# --split fit/all score rows the reference routers would otherwise be fitted on: they are cross-fitted instead,
+# every request scored by a model fitted on the other folds (folds by a salted hash of the prompt text, so a
+# prompt and its repeats fall in one fold).
+CROSS_FIT_FOLDS = 5
+_FOLD_SALT = b"model-router-crossfit:"
+FITTED_KEY = "learned-train"  # the classifier name of the learned router fitted on --train
+
+
+@dataclass
+class FitPool:
+    """What the fitted routers (the references; with --train the learned router too) are fitted on: records
+    in the shared format and the tier maps of their sources, and why records were left out of it."""
+
+    records: list[dict[str, Any]]
+    maps: dict[str, TierMap]
+    what: str  # how the report names it: "the fit split", "every record" (of --dataset), "--train"
+    left_out: list[str] = field(default_factory=list)
+
+    def prompts(self) -> set[str]:
+        return {r["prompt"] for r in self.records}
+
+
+def fold_of(prompt: str, folds: int = CROSS_FIT_FOLDS) -> int:
+    return int(hashlib.sha256(_FOLD_SALT + prompt.encode("utf-8")).hexdigest()[:8], 16) % folds
+
+
+def _add_references(cases: list[Case], wanted: set[str], pool: FitPool, log: Any, *, cross_fit: bool,
+                    reasons: dict[str, str]) -> None:
+    """Fit the wanted reference routers on ``pool`` and attach their predictions; with ``cross_fit``, per fold,
+    on the pool's records of the other folds, predicting that fold's requests. Unavailable: a note (and a
+    reason for the row) instead."""
+    names = [name for name in REFERENCE_ROUTERS if name in wanted]
+    if not names:
+        return
+    if not pool.records:
+        for name in names:
+            reasons[name.removeprefix("ref: ")] = f"nothing to fit it on: {'; '.join(pool.left_out)}"
+        return
     try:  # optional and heavy (scikit-learn, sentence-transformers): only when a reference router is asked for
         from model_router_tools.eval import reference
     except ImportError as exc:
         log(f"reference routers skipped: {exc}")
-        return fitted
-    fit_records = [r for p in paths for r in read_records(p)]
-    for name, cls in wanted.items():
-        if name not in names:
-            continue
+        return
+    for name in names:
+        router_class = getattr(reference, REFERENCE_ROUTERS[name])
+        key = name.removeprefix("ref: ")
+        started = time.perf_counter()
+        heads: set[str] = set()  # the tiers the router predicts (has a head for)
         try:
-            started = time.perf_counter()
-            fitted[name] = getattr(reference, cls)().fit(fit_records, paths)
-            log(f"fitted {name} in {time.perf_counter() - started:.1f} s")
+            if not cross_fit:
+                router = router_class().fit(pool.records, [], maps=pool.maps, every_record=True)
+                add_predictions(cases, key, _recording(router, heads))
+                log(f"fitted {name} in {time.perf_counter() - started:.1f} s")
+            else:
+                for fold in range(CROSS_FIT_FOLDS):
+                    scored = [c for c in cases if c.prompt is not None and fold_of(c.prompt) == fold]
+                    others = [r for r in pool.records if fold_of(r["prompt"]) != fold]
+                    if scored and not others:
+                        raise ValueError(f"every record is in one of the {CROSS_FIT_FOLDS} folds")
+                    if scored:
+                        router = router_class().fit(others, [], maps=pool.maps, every_record=True)
+                        add_predictions(scored, key, _recording(router, heads))
+                log(f"fitted {name} {CROSS_FIT_FOLDS} times (cross-fitting: each request scored by the model "
+                    f"fitted on the other folds) in {time.perf_counter() - started:.1f} s")
         except ImportError as exc:
             log(f"{name} skipped: {exc}")
-    return fitted
+            continue
+        except ValueError as exc:  # too few records (or words) to fit on
+            for case in cases:
+                case.probabilities.pop(key, None)
+            reasons[key] = f"cannot be fitted here ({exc}; {len(pool.records)} records to fit on)"
+            log(f"{name} skipped: {reasons[key]}")
+            continue
+        missing = sorted({t.value for c in cases if c.prompt is not None and key not in c.probabilities
+                          for t in c.tiers} - heads, key=lambda t: Tier(t).rank)
+        if missing:
+            reasons[key] = _no_head(missing, pool.what)
+
+
+def _recording(router: Any, heads: set[str]) -> Callable[[list[str]], list[dict[str, float]]]:
+    """``router.predict_many``, adding the tiers it predicts to ``heads``."""
+    def predict(prompts: list[str]) -> list[dict[str, float]]:
+        predictions: list[dict[str, float]] = router.predict_many(prompts)
+        for prediction in predictions:
+            heads.update(prediction)
+        return predictions
+
+    return predict
+
+
+def _no_head(missing: Sequence[str], what: str) -> str:
+    return (f"fitted without a {'/'.join(missing)} head (no record of {what} has a model of its own for that "
+            "tier), and these requests record it")
+
+
+def _add_fitted_learned(cases: list[Case], pool: FitPool, prices: dict[Tier, Price], log: Any,
+                        reasons: dict[str, str]) -> None:
+    """`--train`: fit a learned router on the pool with the project's trainer (model-router train's, every
+    record, the same grids and seed) and attach its predictions as FITTED_KEY."""
+    if not pool.records:
+        reasons[FITTED_KEY] = f"nothing to fit it on: {'; '.join(pool.left_out)}"
+        return
+    try:  # the train extra (numpy, scipy, scikit-learn)
+        from model_router_tools.training.router import train_tier_model
+    except ImportError as exc:
+        reasons[FITTED_KEY] = f"training needs the train extra ({exc})"
+        log(f"{FITTED_LEARNED.name} skipped: {reasons[FITTED_KEY]}")
+        return
+    started = time.perf_counter()
+    try:
+        doc = train_tier_model(pool.records, maps=pool.maps, every_record=True)
+    except ValueError as exc:  # too few records or labels to fit on
+        reasons[FITTED_KEY] = f"cannot be fitted on the --train records: {exc}"
+        log(f"{FITTED_LEARNED.name} skipped: {reasons[FITTED_KEY]}")
+        return
+    model = TierModel.from_document(doc)
+    add_learned(cases, model, prices, name=FITTED_KEY)
+    missing = [t.value for t in TIER_ORDER if t.value not in model.tiers]
+    if missing:
+        reasons[FITTED_KEY] = _no_head(missing, pool.what)
+    log(f"fitted {FITTED_LEARNED.name} on {len(pool.records)} records in {time.perf_counter() - started:.1f} s")
+
+
+def training_pool(names: Sequence[str], loaded: Mapping[str, OutcomeSet]) -> FitPool:
+    """Every record of the --train datasets, in the shared format: shared-format files as they are; outcome
+    records (``loaded``) as source "shadow" with their meta.tiers as its tier map, when they have what a text
+    router is fitted on (the prompt, and a score for every tier); the others are counted in ``left_out``."""
+    records: list[dict[str, Any]] = []
+    shared = [name for name in names if name not in loaded]
+    for name in shared:
+        records.extend(read_records(name))
+    maps = maps_for(shared) if shared else {}
+    without_prompt = unscored = total = 0
+    for outcome_set in loaded.values():
+        maps[OUTCOME_SOURCE] = tier_map_of(OUTCOME_SOURCE, outcome_set.tiers)
+        for record in outcome_set.records:
+            total += 1
+            if not isinstance(record.get("prompt"), str):
+                without_prompt += 1
+                continue
+            outcomes = {model: record["outcomes"][model] for model in outcome_set.tiers.values()}
+            if any(o["score"] is None for o in outcomes.values()):
+                unscored += 1
+                continue
+            records.append({"id": record["id"], "source": OUTCOME_SOURCE, "task": record["task"],
+                            "prompt": record["prompt"],
+                            "outcomes": {m: {"score": o["score"], "response": o.get("response")}
+                                         for m, o in outcomes.items()}})
+    left_out = []
+    if without_prompt:
+        left_out.append(f"{without_prompt} of {total} --train outcome records have no prompt (StoreShadowPrompts "
+                        "off: only meta.features.hashed), and the fitted routers read the text")
+    if unscored:
+        left_out.append(f"{unscored} of {total} --train outcome records lack a score for a tier (the labels)")
+    return FitPool(records, maps, "--train", left_out)
+
+
+def shipped_training_rows(cases: Sequence[Case], model: TierModel) -> int:
+    """How many of ``cases`` may be training rows of the shipped learned router: shared-format records of the
+    sources it was fitted on (its metadata.records) outside the holdout split (it was fitted on the fit split
+    of the shared dev data; src/model_router/data/router_model.md)."""
+    trained = set((model.metadata.get("records") or {}).keys())
+    return sum(1 for c in cases if c.routed is None and c.prompt is not None and c.source in trained
+               and not is_holdout(c.prompt))
+
+
+def prompt_hash(record: dict[str, Any]) -> str | None:
+    """sha256 of the prompt text; an outcome record's meta.prompt_sha256 (its prompt may not be stored)."""
+    if isinstance(record.get("prompt"), str):
+        return hashlib.sha256(record["prompt"].encode("utf-8")).hexdigest()
+    digest = (record.get("meta") or {}).get("prompt_sha256")
+    return str(digest) if digest else None
 
 
 def run_eval(
@@ -91,23 +257,30 @@ def run_eval(
     limit: int | None = None,
     log: Any = None,
     bootstrap: int = uncertainty.BOOTSTRAP_SAMPLES,
+    train: Sequence[str | Path] | None = None,
+    shown: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Evaluate every policy on every source in ``paths``; returns the machine-readable report.
-    ``bootstrap``: resamples for the APGR intervals (0: none)."""
+    ``bootstrap``: resamples for the APGR intervals (0: none).
+
+    ``train`` (``eval --train/--test``): ``paths`` are the test files, every record of them measured
+    (``split`` is not used), and every fitted router (the references, and a learned router fitted by the
+    project's trainer) is fitted on the ``train`` files only. Without it the references are fitted on the fit
+    split of the shared-format ``paths``, and cross-fitted (:data:`CROSS_FIT_FOLDS`) when the requests scored
+    include rows of it (``split`` fit or all). ``shown``: the name a path is reported by (an s3:// object that
+    was copied locally)."""
     log = log or (lambda message: print(message, file=sys.stderr))
+    shown = shown or {}
     names = [dataset_name(p) for p in paths]
     wanted = set(policies or policy_names())
     started = time.perf_counter()
     loaded = load_outcome_sets(names)
-    cases = prepare(names, prices=prices, split=split, limit=limit, loaded=loaded)
-    log(f"prepared {len(cases)} {split} requests in {time.perf_counter() - started:.1f} s")
+    label = "test" if train is not None else split
+    cases = prepare(names, prices=prices, split="all" if train is not None else split, limit=limit, loaded=loaded)
+    log(f"prepared {len(cases)} {label} requests in {time.perf_counter() - started:.1f} s")
     shared = [name for name in names if name not in loaded]
-
-    model = load_tier_model()
-    if model is not None:
-        add_learned(cases, model, prices)
-    for name, router in _load_references(wanted, shared, log).items():
-        add_predictions(cases, name.removeprefix("ref: "), router.predict_many)
+    warnings: list[str] = []
+    reasons: dict[str, str] = {}  # classifier -> why it has no predictions here
 
     records_by_id: dict[str, dict[str, Any]] = {}
     paths_by_source: dict[str, str] = {}
@@ -115,6 +288,51 @@ def run_eval(
         for record in loaded[path].records if path in loaded else read_records(path):
             records_by_id[record["id"]] = record
             paths_by_source[record["source"]] = path
+
+    model = load_tier_model()
+    if model is not None:
+        add_learned(cases, model, prices)
+        seen = shipped_training_rows(cases, model)
+        if seen and wanted & {p.name for p in PRODUCT_POLICIES if "learned" in (p.start, p.prior)}:
+            sources = ", ".join(sorted((model.metadata.get("records") or {}).keys()))
+            warnings.append(
+                f"the learned rows include training rows: the shipped learned router was fitted on the fit split of "
+                f"the shared dev data ({sources}; src/model_router/data/router_model.md), and {seen} of "
+                f"{len(cases)} requests scored here are records of those sources outside the holdout split, so "
+                "they may be among its training rows; "
+                + ("--split holdout (the default) scores only rows it was not fitted on" if train is None else
+                   f"the row '{FITTED_LEARNED.name}' is fitted on --train only" if FITTED_LEARNED.name in wanted
+                   else f"the row '{FITTED_LEARNED.name}' (fitted on --train only) is not asked for here"))
+
+    train_names = [dataset_name(p) for p in train] if train is not None else []
+    fitting: dict[str, Any] | None = None
+    if train is not None:
+        train_sets = load_outcome_sets(train_names)
+        pool = training_pool(train_names, train_sets)
+        warnings.extend(f"fitted routers: {line}" for line in pool.left_out if pool.records)
+        train_hashes = {h for h in map(prompt_hash, pool.records) if h}
+        for outcome_set in train_sets.values():  # privacy-mode records too: their meta.prompt_sha256
+            train_hashes.update(h for h in map(prompt_hash, outcome_set.records) if h)
+        both = sum(1 for c in cases if prompt_hash(records_by_id[c.record_id]) in train_hashes)
+        if both:
+            warnings.append(f"{both} of {len(cases)} --test requests have a prompt that is also in --train (the same "
+                            "sha256): the fitted routers have seen them, so their numbers on those are not held out")
+        _add_references(cases, wanted, pool, log, cross_fit=False, reasons=reasons)
+        if FITTED_LEARNED.name in wanted:
+            _add_fitted_learned(cases, pool, prices, log, reasons)
+        routers = [n for n in (*REFERENCE_ROUTERS, FITTED_LEARNED.name) if n in wanted]
+        fitting = {"mode": "train", "train": [shown.get(n, n) for n in train_names], "records": len(pool.records),
+                   "routers": routers, "left_out": pool.left_out}
+    elif shared and wanted & REFERENCE_ROUTERS.keys():
+        every = split == "all"
+        pool = FitPool([r for p in shared for r in read_records(p) if every or not is_holdout(r["prompt"])],
+                       maps_for(shared), "every record" if every else "the fit split")
+        fitted_on = pool.prompts()
+        cross_fit = any(c.prompt in fitted_on for c in cases)
+        if cross_fit:
+            fitting = {"mode": "cross-fit", "folds": CROSS_FIT_FOLDS, "pool": pool.what}
+        _add_references(cases, wanted, pool, log, cross_fit=cross_fit, reasons=reasons)
+
     add_confidences(cases, records_by_id, paths_by_source, "gap")
     if model is not None:
         add_confidences(cases, records_by_id, paths_by_source, "learned")
@@ -123,7 +341,8 @@ def run_eval(
     for case in cases:
         by_source[case.source].append(case)
     reports = [
-        _source_report(source, group, wanted, threshold, prices, bootstrap, log)
+        _source_report(source, group, wanted, threshold, prices, bootstrap, log, train=train is not None,
+                       reasons=reasons)
         for source, group in sorted(by_source.items())
     ]
     notes: list[str] = [STAND_IN_NOTE] if shared else []
@@ -138,9 +357,10 @@ def run_eval(
             continue
         tier_map = tier_maps(paths_by_source[source_report["source"]])[source_report["source"]]
         source_report["stand_ins"] = {t.value: tier_map.models[t] for t in tier_map.recorded_tiers}
-    return {
-        "dataset": names if len(names) > 1 else names[0],
-        "split": split,
+    shown_names = [shown.get(n, n) for n in names]
+    report: dict[str, Any] = {
+        "dataset": shown_names if len(shown_names) > 1 else shown_names[0],
+        "split": label,
         "n": len(cases),
         "threshold": threshold,
         "prices": {t.value: {"input_per_1m": p.input_per_1m, "output_per_1m": p.output_per_1m}
@@ -149,6 +369,11 @@ def run_eval(
         "policies": reports[0]["policies"] if len(reports) == 1 else [],
         "sources": reports,
     }
+    if fitting is not None:
+        report["fitted"] = fitting
+    if warnings:
+        report["warnings"] = warnings
+    return report
 
 
 def dataset_name(path: str | Path) -> str:
@@ -178,8 +403,10 @@ def _subset(policy: Policy, cases: list[Case], complete: list[Case]) -> list[Cas
     return complete
 
 
-def _unavailable(policy: Policy, cases: list[Case], complete: list[Case]) -> str | None:
-    """Why ``policy`` cannot be computed on these requests (None: it can)."""
+def _unavailable(policy: Policy, cases: list[Case], complete: list[Case],
+                 reasons: Mapping[str, str] | None = None) -> str | None:
+    """Why ``policy`` cannot be computed on these requests (None: it can). ``reasons``: why a fitted
+    classifier has no predictions (nothing to fit it on, a tier it has no head for)."""
     if policy.start.startswith("fixed:"):
         tier = Tier(policy.start.split(":")[1])
         if tier not in cases[0].tiers:
@@ -196,6 +423,10 @@ def _unavailable(policy: Policy, cases: list[Case], complete: list[Case]) -> str
     for name in sorted(needed):
         if all(name in c.probabilities for c in complete):
             continue
+        if name in (reasons or {}):
+            return (reasons or {})[name]
+        if name == FITTED_KEY:
+            return "fitted only with --train/--test"
         if name != "learned":
             return (f"the reference router reads the prompt text: {no_prompt} of {len(complete)} records have none "
                     "(StoreShadowPrompts off)" if no_prompt else
@@ -221,7 +452,8 @@ def _weighted(cases: list[Case], values: Sequence[float]) -> float:
 
 
 def _source_report(source: str, cases: list[Case], wanted: set[str], threshold: float,
-                   prices: dict[Tier, Price], samples: int, log: Any) -> dict[str, Any]:
+                   prices: dict[Tier, Price], samples: int, log: Any, *, train: bool = False,
+                   reasons: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Every wanted policy's row and curve on one source's requests. Each policy is measured on the requests
     with a score for the tiers it may answer from (all of them, for everything but the fixed tiers and
     "as routed"); means are weighted by ``case.weight`` (1 except for outcome records)."""
@@ -241,11 +473,31 @@ def _source_report(source: str, cases: list[Case], wanted: set[str], threshold: 
     cap: float | None = None
     rows: list[dict[str, Any]] = []
     left_out: list[dict[str, str]] = []
+    notes: list[str] = []
     curves: dict[str, tuple[list[list[float]], list[list[float]]]] = {}
-    for policy in (*BASELINES, *OBSERVED, *PRODUCT_POLICIES, *REFERENCES):
+    # One tier recorded: there is nothing to route between, and APGR (a share of the economy-premium gap) has
+    # no gap to measure. The routing rows would all equal always-<that tier>: they are left out, said once.
+    single = economy == premium
+    if single:
+        notes.append(f"one tier recorded ({economy.value}): every routing policy degenerates to always-"
+                     f"{TIER_ROLES[economy.value]} (nothing to route between), so the routing rows, APGR and its "
+                     "bootstrap are left out")
+    # APGR and CPT are shares of the premium-economy quality gap: without a gap they are noise over noise.
+    meaningful = not single and metrics.gap_is_meaningful(q_e, q_p)
+    if complete and not single and not meaningful:
+        verdict = (metrics.NOT_MEANINGFUL if abs(q_p - q_e) < metrics.MIN_GAP else
+                   "not meaningful: the premium tier scores below the economy tier on these requests")
+        notes.append(f"APGR and CPT: {verdict} (always-premium {q_p:.3f}, always-economy {q_e:.3f}; they divide by "
+                     f"the gap, which is below {metrics.MIN_GAP:g}): left out, with their bootstrap")
+    for policy in in_table_order(train):
         if policy.name not in wanted:
             continue
-        why = _unavailable(policy, cases, complete)
+        why = _unavailable(policy, cases, complete, reasons)
+        if why is not None and not outcome_records and (policy is FITTED_LEARNED or policy.start in (reasons or {})):
+            notes.append(f"{policy.name}: left out: {why}")  # a fitted router that could not be used here
+        if why is None and single and policy.start not in ("oracle", "routed") and not policy.start.startswith(
+                "fixed:"):
+            why = f"one tier recorded ({economy.value}): nothing to route between"
         if why is not None:
             if outcome_records:
                 left_out.append({"policy": policy.name, "why": why})
@@ -266,9 +518,9 @@ def _source_report(source: str, cases: list[Case], wanted: set[str], threshold: 
             pairs = [(_weighted(complete, c) / premium_cost if premium_cost else 0.0, _weighted(complete, q) / n)
                      for c, q in per_threshold]
             row.update(
-                apgr=round(metrics.apgr(pairs, c_e, q_e, q_p), 4),
-                cpt_50=_round(metrics.cpt(pairs, 50, c_e, q_e, q_p)),
-                cpt_80=_round(metrics.cpt(pairs, 80, c_e, q_e, q_p)),
+                apgr=round(metrics.apgr(pairs, c_e, q_e, q_p), 4) if meaningful else None,
+                cpt_50=_round(metrics.cpt(pairs, 50, c_e, q_e, q_p)) if meaningful else None,
+                cpt_80=_round(metrics.cpt(pairs, 80, c_e, q_e, q_p)) if meaningful else None,
                 premium_parity_cost=_round(metrics.premium_parity_cost(pairs, q_p)),
                 curve=[{"threshold": t, "quality": round(q, 4), "cost_fraction": round(c, 4)}
                        for t, (c, q) in zip(THRESHOLDS, pairs, strict=True)],
@@ -277,20 +529,28 @@ def _source_report(source: str, cases: list[Case], wanted: set[str], threshold: 
             row["max_cost_usd"] = round(policy_cap, 8)
         rows.append(row)
     if "random" in wanted:
-        if complete:
-            rows.append(_random_row(rows, q_e, q_p, c_e, premium_cost, n))
+        if complete and not single:
+            rows.append(_random_row(rows, q_e, q_p, c_e, premium_cost, n, economy, premium))
+            if not meaningful:
+                rows[-1].update(apgr=None, cpt_50=None, cpt_80=None)
         elif outcome_records:
-            left_out.append({"policy": "random", "why": "no request has a score for every tier"})
+            left_out.append({"policy": "random", "why": "no request has a score for every tier" if not complete
+                             else f"one tier recorded ({economy.value}): nothing to route between"})
     # The policy the others are compared with: the default; on outcome records without the texts its scorer
     # reads, the first policy with a curve (the learned router).
     reference = DEFAULT_POLICY if not outcome_records or DEFAULT_POLICY in curves else next(iter(curves), None)
-    comparisons = _apgr_uncertainty(complete, rows, curves, economy, premium, samples, log, reference)
+    comparisons, bootstrap = _apgr_uncertainty(complete, rows, curves, economy, premium,
+                                               samples if meaningful else 0, log, reference)
     report = {"source": source, "n": len(cases), "tiers": [t.value for t in cases[0].tiers],
               "always_premium_quality": round(q_p, 4), "always_economy_quality": round(q_e, 4),
               "policies": rows, "apgr_comparisons": comparisons}
+    if bootstrap:
+        report["apgr_bootstrap"] = bootstrap
     if outcome_records:
         report["apgr_reference"] = reference
         report["outcome_records"] = _outcome_summary(cases, complete, left_out)
+    if notes:
+        report["notes"] = notes
     return report
 
 
@@ -312,33 +572,52 @@ def _outcome_summary(cases: list[Case], complete: list[Case], left_out: list[dic
 
 def _apgr_uncertainty(cases: list[Case], rows: list[dict[str, Any]],
                       curves: dict[str, tuple[list[list[float]], list[list[float]]]], economy: Tier, premium: Tier,
-                      samples: int, log: Any, reference: str | None = DEFAULT_POLICY) -> list[dict[str, Any]]:
+                      samples: int, log: Any, reference: str | None = DEFAULT_POLICY
+                      ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """Bootstrap intervals for each curve's APGR (``apgr_ci95``) and the ``reference`` policy's APGR (the
-    default's) minus each other policy's, on the same resampled requests."""
+    default's) minus each other policy's, on the same resampled requests; and, when resamples had to be left
+    out (their premium-economy gap below ``metrics.MIN_GAP``: no meaningful APGR), how many and whether the
+    intervals still mean anything (if not, there are none)."""
     if not curves or samples <= 0:
-        return []
+        return [], None
     fixed = {tier: per_request(cases, Policy("fixed", "", f"fixed:{tier.value}", thresholded=False), None)
              for tier in (economy, premium)}
     weights = [c.weight for c in cases]
     resampled = uncertainty.apgr_samples(curves, fixed[economy], fixed[premium], samples=samples,
                                          sample_weights=weights if any(w != 1.0 for w in weights) else None)
+    dropped = uncertainty.dropped(resampled)
+    summary = None
+    if dropped:
+        summary = {"resamples": samples, "dropped": dropped, "min_gap": metrics.MIN_GAP,
+                   "meaningful": not uncertainty.too_many_dropped(dropped, samples)}
+        if not summary["meaningful"]:
+            return [], summary
     for row in rows:
         if row["name"] in resampled:
             row["apgr_ci95"] = uncertainty.interval(resampled[row["name"]])
     if reference is None or reference not in resampled:
-        return []
-    return uncertainty.compare(resampled, reference, [name for name in curves if name != reference])
+        return [], summary
+    return uncertainty.compare(resampled, reference, [name for name in curves if name != reference]), summary
 
 
 def _uncertainty_lines(source: dict[str, Any]) -> list[str]:
     """The default policy's (an outcome-records source: its reference policy's) APGR interval and its paired
     differences from the others, one line each."""
     reference = source.get("apgr_reference", DEFAULT_POLICY)
+    bootstrap = source.get("apgr_bootstrap")
+    left_out = ""
+    if bootstrap:
+        counted = (f"{bootstrap['dropped']} of {bootstrap['resamples']} bootstrap resamples have a premium-economy "
+                   f"quality gap below {bootstrap['min_gap']:g}")
+        if not bootstrap["meaningful"]:
+            return [f"APGR intervals and paired differences: {metrics.NOT_MEANINGFUL} ({counted}: more than the "
+                    "2.5% a 95% interval leaves in each tail)"]
+        left_out = f" ({counted}: left out, their APGR is not meaningful)"
     own = next((r for r in source["policies"] if r["name"] == reference and r.get("apgr_ci95")), None)
     if own is None:
         return []
     low, high = own["apgr_ci95"]
-    lines = [f"APGR {reference} {own['apgr']:.3f}, 95% bootstrap interval {low:.3f}..{high:.3f}; "
+    lines = [f"APGR {reference} {own['apgr']:.3f}, 95% bootstrap interval {low:.3f}..{high:.3f}{left_out}; "
              f"paired differences (same resampled requests):"]
     for row in source.get("apgr_comparisons", []):
         low, high = row["ci95"]
@@ -379,8 +658,9 @@ def _row(policy: Policy, point: Point, n: float, premium_cost: float) -> dict[st
 
 
 def _random_row(rows: list[dict[str, Any]], q_e: float, q_p: float, c_e: float, premium_cost: float,
-                n: float) -> dict[str, Any]:
-    """Random routing between economy and premium, matched to the default policy's cost."""
+                n: float, economy: Tier = Tier.HAIKU, premium: Tier = Tier.OPUS) -> dict[str, Any]:
+    """Random routing between the source's economy and premium tiers (its cheapest and dearest recorded ones),
+    matched to the default policy's cost."""
     anchor = next((r for r in rows if r["name"] == DEFAULT_POLICY), None) or next(
         (r for r in rows if r["curve"]), None)
     fraction = anchor["cost_fraction_of_premium"] if anchor else (1 + c_e) / 2
@@ -391,7 +671,8 @@ def _random_row(rows: list[dict[str, Any]], q_e: float, q_p: float, c_e: float, 
         "threshold": None, "quality": round(quality, 4),
         "cost_per_1k_usd": round(1000 * fraction * premium_cost / n, 6) if n else 0.0,
         "cost_fraction_of_premium": round(fraction, 4),
-        "tier_share": {"haiku": round(1 - share, 4), "sonnet": 0.0, "opus": round(share, 4)},
+        "tier_share": {t.value: round(1 - share, 4) if t == economy else round(share, 4) if t == premium else 0.0
+                       for t in TIER_ORDER},
         "escalation_rate": 0.0, "attempts_per_request": 1.0, "decision_cost_per_1k_usd": 0.0,
         "rejected_rate": 0.0, "apgr": 0.5, "apgr_ci95": None, "cpt_50": 0.5, "cpt_80": 0.8, "premium_parity_cost": None,
         "curve": [],
@@ -424,8 +705,12 @@ def print_report(report: dict[str, Any]) -> None:
         console.print(table)
         for line in _uncertainty_lines(source):
             console.print(line)
+        for line in source.get("notes", []):
+            console.print(escape(line))
         for line in outcome_lines(source):
             console.print(escape(line))
+    for line in fitting_lines(report):
+        console.print(escape(line))
     if any("outcome_records" not in source for source in report["sources"]) or not report["sources"]:
         console.print(f"[dim]{escape(report['note'])} Quality = mean recorded score of the accepted answer; costs "
                       f"are Claude list prices on estimated tokens (ceil(chars/4); per-task estimates where no "
@@ -433,6 +718,22 @@ def print_report(report: dict[str, Any]) -> None:
     else:
         console.print(f"[dim]{escape(report['note'])} Quality = weighted mean judged score of the accepted answer; "
                       f"costs are the recorded ones.[/dim]")
+
+
+def fitting_lines(report: dict[str, Any]) -> list[str]:
+    """What the fitted routers were fitted on, when it is not simply the fit split of other rows, and the
+    warnings (rows that may include training rows, prompts in both --train and --test)."""
+    fitted = report.get("fitted") or {}
+    lines = []
+    if fitted.get("mode") == "cross-fit":
+        lines.append(f"reference routers: cross-fitted ({fitted['folds']} folds by prompt, over {fitted['pool']}): "
+                     "each request is scored by a model fitted on the other folds, never on itself")
+    elif fitted.get("mode") == "train" and fitted["routers"]:
+        routers = ", ".join(fitted["routers"])
+        lines.append(f"fitted routers ({routers}): fitted on the {fitted['records']} usable records of --train "
+                     f"{', '.join(fitted['train'])}; every number is measured on --test")
+    lines.extend(f"warning: {warning}" for warning in report.get("warnings", []))
+    return lines
 
 
 def outcome_lines(source: dict[str, Any]) -> list[str]:
@@ -552,7 +853,7 @@ def _source_figure(plt: Any, source: dict[str, Any], report: dict[str, Any]) -> 
             xs = [100 * p["cost_fraction"] for p in row["curve"]]
             ys = [p["quality"] for p in row["curve"]]
             default = ", the default" if row["name"] == DEFAULT_POLICY else ""
-            label = f"{row['name']} (APGR {row['apgr']:.2f}){default}"
+            label = f"{row['name']} (APGR {_fmt(row['apgr'], '{:.2f}')}){default}"
             ax.plot(xs, ys, label=label, markevery=5, markersize=5, zorder=4 if row["name"] == DEFAULT_POLICY else 3,
                     **style)
             if row["cost_fraction_of_premium"] is not None and row["threshold"] is not None:
@@ -652,20 +953,53 @@ def default_datasets() -> list[str]:
     return [str(p) for p in found if p.exists()] or [str(sample_path())]
 
 
+def resolve_s3(paths: Sequence[str | Path], into: Path) -> tuple[list[str], dict[str, str]]:
+    """``paths`` to read: an ``s3://`` prefix of shared-format records is copied into ``into`` and replaced by
+    its record files, each checked like a local --dataset (a problem names the s3:// object); a prefix of outcome
+    records stays as it is (load_outcomes reads it). Returns the paths and {local copy: its s3:// name}."""
+    resolved: list[str] = []
+    shown: dict[str, str] = {}
+    for number, path in enumerate(paths):
+        copied = s3_shared_datasets(str(path), into / str(number)) if is_s3(path) else None
+        if copied is None:
+            resolved.append(str(path))
+            continue
+        for name, local in copied:
+            try:
+                check_dataset(local)
+            except DatasetError as exc:
+                raise DatasetError(str(exc).replace(str(local), name)) from None
+            resolved.append(str(local))
+            shown[str(local)] = name
+    return resolved, shown
+
+
 def main(args: Any) -> int:
+    with tempfile.TemporaryDirectory(prefix="model-router-eval-") as folder:  # s3:// datasets' local copies
+        return _main(args, Path(folder))
+
+
+def _main(args: Any, folder: Path) -> int:
     settings = Settings.from_mapping({})
     prices = tier_prices(settings.model_ids, settings.price_overrides)
     if args.prices:
         data = json.loads(Path(args.prices).read_text())
         prices = {Tier(k): Price(float(v["input"]), float(v["output"]), "--prices") for k, v in data.items()}
-    paths = args.dataset or default_datasets()
-    report = run_eval(paths, policies=args.policy, prices=prices, threshold=args.threshold, split=args.split,
-                      limit=args.limit, bootstrap=getattr(args, "bootstrap", uncertainty.BOOTSTRAP_SAMPLES))
+    train = getattr(args, "train", None)
+    # --train/--test: every --test record is measured (no split); else --split of --dataset.
+    split = "all" if train else (args.split or "holdout")
+    paths, shown = resolve_s3(getattr(args, "test", None) or args.dataset or default_datasets(), folder / "test")
+    if train:
+        train, shown_train = resolve_s3(train, folder / "train")
+        shown.update(shown_train)
+    report = run_eval(paths, policies=args.policy, prices=prices, threshold=args.threshold, split=split,
+                      limit=args.limit, bootstrap=getattr(args, "bootstrap", uncertainty.BOOTSTRAP_SAMPLES),
+                      train=train, shown=shown)
     scorer = None
     if args.plot or args.scorer:
         # The scorer is measured on answer texts of the shared-format datasets (outcome records are left out).
         shared = [p for p in paths if not is_outcome_dataset(p)]
-        scorer = scorer_reliability(shared, split=args.split) if shared else {}
+        scorer = scorer_reliability(shared, split=split) if shared else {}
         report["scorer"] = scorer
         if args.scorer and not shared:
             print("scorer: not measured: it is measured on shared-format datasets with answer texts, and every "
@@ -675,7 +1009,7 @@ def main(args: Any) -> int:
         from model_router_tools.eval.workflow import check_operating_points
 
         report["workflow"] = check_operating_points(report, paths, prices=prices, sample=args.workflow,
-                                                    threshold=args.threshold, split=args.split)
+                                                    threshold=args.threshold, split=split)
     print_report(report)
     if scorer:
         for name, rep in scorer.items():

@@ -14,6 +14,12 @@ Outcome records carry a sampling weight each (1 / sample_probability): the boots
 records with their weights, and every mean is the weighted one. For the outcome report, which runs without
 numpy, :func:`weighted_mean_interval` and :func:`wilson_interval` give closed-form 95% intervals of weighted
 means and shares.
+
+APGR divides by the resample's premium-economy quality gap: a resample whose gap is below
+:data:`metrics.MIN_GAP` has no meaningful APGR (on a dozen requests the gap can be 0 up to float noise and the
+ratio 1e12), so its value is NaN, left out of the intervals and differences and counted by :func:`dropped`.
+When more resamples are dropped than a tail of the interval holds (:func:`too_many_dropped`), the interval
+itself is not meaningful.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from model_router_tools.eval.metrics import GRID
+from model_router_tools.eval.metrics import GRID, MIN_GAP
 
 BOOTSTRAP_SAMPLES = 1000
 CONFIDENCE = 0.95
@@ -46,6 +52,7 @@ def apgr_samples(
     always-premium baselines. ``weights`` (resamples x requests multiplicities) overrides the draw.
     ``sample_weights`` (per request, 1 / sample_probability of outcome records) weigh each resampled request:
     qualities are then weighted means (divided by the resample's total weight instead of n).
+    A resample whose premium-economy quality gap is below ``MIN_GAP`` gets NaN (no meaningful APGR).
     """
     import numpy as np
 
@@ -77,19 +84,36 @@ def apgr_samples(
             best = np.where(reachable, qualities[rows, None, :], -np.inf).max(axis=2)
             best = np.where(np.isfinite(best), best, q_economy[rows, None])
             gap = q_premium[rows] - q_economy[rows]
-            safe = np.where(gap != 0, gap, 1.0)
-            pgr = np.where(gap[:, None] != 0, (best - q_economy[rows, None]) / safe[:, None], 0.0)
-            values[rows] = pgr.mean(axis=1)
+            meaningful = gap >= MIN_GAP
+            safe = np.where(meaningful, gap, 1.0)
+            pgr = (best - q_economy[rows, None]) / safe[:, None]
+            values[rows] = np.where(meaningful, pgr.mean(axis=1), np.nan)
         out[name] = values
     return out
 
 
+def dropped(samples: Mapping[str, Any]) -> int:
+    """How many resamples have no meaningful APGR (NaN: their premium-economy gap is below ``MIN_GAP``); the
+    same resamples for every policy."""
+    import numpy as np
+
+    return max((int(np.isnan(np.asarray(v)).sum()) for v in samples.values()), default=0)
+
+
+def too_many_dropped(count: int, samples: int, confidence: float = CONFIDENCE) -> bool:
+    """More dropped resamples than one tail of the interval holds (2.5% for 95%): which end of the interval
+    the dropped ones would have fallen on is unknown, so the interval is not meaningful."""
+    return samples > 0 and count / samples > (1.0 - confidence) / 2
+
+
 def interval(values: Any, confidence: float = CONFIDENCE) -> list[float]:
-    """The central percentile interval of ``values``."""
+    """The central percentile interval of ``values`` (NaN values, dropped resamples, left out)."""
     import numpy as np
 
     tail = (1.0 - confidence) / 2
-    low, high = np.quantile(np.asarray(values), [tail, 1.0 - tail])
+    finite = np.asarray(values, dtype=float)
+    finite = finite[~np.isnan(finite)]
+    low, high = np.quantile(finite, [tail, 1.0 - tail])
     return [round(float(low), 4), round(float(high), 4)]
 
 
@@ -100,7 +124,8 @@ def compare(samples: Mapping[str, Any], policy: str, others: Sequence[str]) -> l
 
     rows = []
     for other in others:
-        difference = np.asarray(samples[policy]) - np.asarray(samples[other])
+        difference = np.asarray(samples[policy], dtype=float) - np.asarray(samples[other], dtype=float)
+        difference = difference[~np.isnan(difference)]  # dropped resamples (no meaningful APGR)
         rows.append({
             "policy": policy, "versus": other,
             "apgr_difference": round(float(difference.mean()), 4),

@@ -11,7 +11,7 @@ import gzip
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -119,9 +119,16 @@ def tier_maps(dataset: str) -> dict[str, TierMap]:
     return maps
 
 
+def maps_for(dataset_paths: Iterable[str | Path]) -> dict[str, TierMap]:
+    """Tier maps of every source the given datasets (or the vendored model files) describe."""
+    maps: dict[str, TierMap] = dict(tier_maps(str(sample_path())))
+    for path in dataset_paths:
+        maps.update(tier_maps(str(path)))
+    return maps
+
+
 def tier_map_of(source: str, named: dict[Tier, str]) -> TierMap:
-    """The TierMap of a source that recorded a model for the tiers in ``named`` (a models.json, or the
-    ``meta.tiers`` of outcome records)."""
+    """The TierMap of a source that recorded a model for the tiers in ``named`` (at least one)."""
     borrowed: dict[Tier, Tier] = {}
     for tier in DATA_TIER_NAMES.values():
         if tier not in named:

@@ -14,6 +14,10 @@ Where they are read from (:func:`load_outcomes`):
   prefix gives ``dt=YYYY-MM-DD/<id>.jsonl``, so later days come later);
 * ``s3://bucket/prefix/``: every ``.jsonl`` / ``.jsonl.gz`` object under the prefix, in key order.
 
+An ``s3://`` prefix may hold shared-format records instead (a copy of ``../shared/data``: ``*.jsonl.gz`` with
+the ``<source>.models.json`` beside them): :func:`s3_shared_datasets` tells them apart by the first object's
+first record and copies them to a local folder, where they are read like any local dataset.
+
 A record's ``id`` is stable per request (a rerun rewrites it): when an id comes twice, the last one read wins.
 Every record is checked against the schema and for what the schema cannot say (its tier map names models
 it has outcomes for, its route's tier is one of them, all records share one tier map); a problem is a
@@ -40,6 +44,7 @@ from model_router.tiers import DATA_TIER_NAMES, TIER_ORDER, Tier
 
 OUTCOME_SOURCE = "shadow"
 SUFFIXES = (".jsonl", ".jsonl.gz")
+MODELS_SUFFIX = ".models.json"  # a shared-format source's tier map, beside its records
 S3_READERS = 8  # objects fetched at once: one small object per request, so latency, not bandwidth, bounds it
 S3_PAGE_SIZE = 1000  # keys per ListObjectsV2 page (S3's most); every page is read
 
@@ -231,24 +236,91 @@ def _s3_sources(uri: str, s3_client: Any) -> Iterator[tuple[str, str]]:
     try:
         with one_line_errors():
             client = s3_client or _s3_client()
-            pages = client.get_paginator("list_objects_v2").paginate(
-                Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": S3_PAGE_SIZE})
-            keys = [item["Key"] for page in pages for item in page.get("Contents", [])
-                    if item["Key"].endswith(SUFFIXES)]
-            if not keys:
-                raise DatasetError(f"{uri}: no .jsonl or .jsonl.gz objects under this prefix")
-
-            def fetch(key: str) -> bytes:
-                body: bytes = client.get_object(Bucket=bucket, Key=key)["Body"].read()
-                return body
-
-            with ThreadPoolExecutor(max_workers=S3_READERS) as pool:
-                bodies = list(pool.map(fetch, keys))
+            keys = _record_keys(uri, _s3_keys(client, bucket, prefix))
+            bodies = _s3_fetch(client, bucket, keys)
     except AwsError as exc:
         raise AwsError(f"{uri}: {exc}", usage=exc.usage) from exc
     for key, body in zip(keys, bodies, strict=True):
         name = f"s3://{bucket}/{key}"
         yield name, _text(name, body)
+
+
+def _s3_keys(client: Any, bucket: str, prefix: str, delimiter: str | None = None) -> list[str]:
+    """Every key under ``prefix`` (every page; with ``delimiter`` "/", those directly under it only)."""
+    extra = {"Delimiter": delimiter} if delimiter else {}
+    pages = client.get_paginator("list_objects_v2").paginate(
+        Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": S3_PAGE_SIZE}, **extra)
+    return [item["Key"] for page in pages for item in page.get("Contents", [])]
+
+
+def _record_keys(uri: str, keys: list[str]) -> list[str]:
+    records = [key for key in keys if key.endswith(SUFFIXES)]
+    if not records:
+        raise DatasetError(f"{uri}: no .jsonl or .jsonl.gz objects under this prefix")
+    return records
+
+
+def _s3_fetch(client: Any, bucket: str, keys: list[str]) -> list[bytes]:
+    def fetch(key: str) -> bytes:
+        body: bytes = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        return body
+
+    with ThreadPoolExecutor(max_workers=S3_READERS) as pool:
+        return list(pool.map(fetch, keys))
+
+
+def _first_source(name: str, body: bytes) -> str | None:
+    """The ``source`` of the first record in an object's bytes; None when it cannot be read."""
+    try:
+        text = gzip.decompress(body) if name.endswith(".gz") else body
+        for line in strict_json.decode(text).splitlines():
+            if line.strip():
+                first = strict_json.loads(line)
+                return str(first.get("source")) if isinstance(first, dict) else None
+    except (OSError, EOFError, zlib.error, strict_json.JSONTextError):
+        return None
+    return None
+
+
+def s3_shared_datasets(uri: str, into: Path, *, s3_client: Any = None) -> list[tuple[str, Path]] | None:
+    """Shared-format records under ``s3://bucket/prefix``, copied into the folder ``into``: (the object's
+    s3:// name, its local copy) per ``.jsonl`` / ``.jsonl.gz`` object, each with the ``*.models.json`` objects
+    under the prefix, and beside it when the prefix names objects rather than a folder, copied next to it
+    (their keys' paths below the prefix's folder are kept). None when the first object's first record is an
+    outcome record (source "shadow") or cannot be read: :func:`load_outcomes` reads and checks those.
+    DatasetError for a prefix without record objects; a failed S3 call raises ``cli.aws.AwsError`` (one line)."""
+    from model_router_tools.cli.aws import AwsError, one_line_errors
+
+    bucket, prefix = split_s3_uri(uri)
+    folder = prefix[: prefix.rfind("/") + 1]
+    try:
+        with one_line_errors():
+            client = s3_client or _s3_client()
+            keys = _s3_keys(client, bucket, prefix)
+            records = _record_keys(uri, keys)
+            first = _s3_fetch(client, bucket, records[:1])[0]
+            if _first_source(records[0], first) in (OUTCOME_SOURCE, None):
+                return None
+            models = [key for key in keys if key.endswith(MODELS_SUFFIX)]
+            if folder != prefix:
+                models += [key for key in _s3_keys(client, bucket, folder, delimiter="/")
+                           if key.endswith(MODELS_SUFFIX) and key not in models]
+            rest = records[1:] + models
+            bodies = [first, *_s3_fetch(client, bucket, rest)]
+    except AwsError as exc:
+        raise AwsError(f"{uri}: {exc}", usage=exc.usage) from exc
+    copied: list[tuple[str, Path]] = []
+    for key, body in zip([records[0], *rest], bodies, strict=True):
+        parts = key[len(folder):].split("/")
+        if any(part in ("", ".", "..") for part in parts):  # it would land outside ``into``, or nowhere
+            raise DatasetError(f"s3://{bucket}/{key}: a key with an empty, '.' or '..' path segment cannot be "
+                               "copied to a local file")
+        local = into.joinpath(*parts)
+        local.parent.mkdir(parents=True, exist_ok=True)
+        local.write_bytes(body)
+        if key in records:
+            copied.append((f"s3://{bucket}/{key}", local))
+    return copied
 
 
 def _s3_client() -> Any:

@@ -32,7 +32,7 @@ import platform
 import shlex
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -60,11 +60,10 @@ from model_router_tools.eval.metrics import auroc
 from model_router_tools.replay.datasets import (
     TierMap,
     file_sha256,
+    maps_for,
     portable_path,
     read_records,
-    sample_path,
     tier_map_of,
-    tier_maps,
 )
 from model_router_tools.replay.outcome_records import DatasetError, is_outcome_dataset, is_s3, load_outcomes
 from model_router_tools.training import route_heads as route_training
@@ -88,14 +87,6 @@ Labels = list[dict[str, int | None]]
 
 
 # --- data ------------------------------------------------------------------------------------------
-
-
-def maps_for(dataset_paths: Iterable[str | Path]) -> dict[str, TierMap]:
-    """Tier maps of every source the given datasets (or the vendored model files) describe."""
-    maps: dict[str, TierMap] = dict(tier_maps(str(sample_path())))
-    for path in dataset_paths:
-        maps.update(tier_maps(str(path)))
-    return maps
 
 
 def tier_labels(records: Sequence[dict[str, Any]], maps: dict[str, TierMap]) -> Labels:
@@ -246,20 +237,22 @@ def train_tier_model(
     folds: int | None = None,
     alpha_grid: Sequence[float] | None = None,
     log: Any = None,
+    every_record: bool = False,
 ) -> dict[str, Any]:
     """Fit the per-tier heads on the fit part of ``records`` and return the model document (JSON-able).
 
     ``maps``: source -> TierMap (default: the vendored ones, which cover the shared datasets' sources).
     Holdout records (:func:`~model_router_tools.training.rows.in_holdout`) are dropped before anything is
-    computed from labels. Outcome records without prompt text train on their stored features.
+    computed from labels, unless ``every_record`` (``model-router eval --train``: the files are training data,
+    the test files held out). Outcome records without prompt text train on their stored features.
     """
     maps = maps if maps is not None else maps_for([])
     c_grid = tuple(c_grid if c_grid is not None else C_GRID)
     smoothing_grid = tuple(smoothing_grid if smoothing_grid is not None else SMOOTHING_GRID)
     folds = folds if folds is not None else CV_FOLDS
-    fit_records = sorted((r for r in records if not in_holdout(r)), key=record_key)
+    fit_records = sorted((r for r in records if every_record or not in_holdout(r)), key=record_key)
     if not fit_records:
-        raise ValueError("no fit records (every record is in the holdout split)")
+        raise ValueError("no fit records (every record is in the holdout split)" if records else "no records")
     started = time.perf_counter()
     full = features_matrix([features_of(r) for r in fit_records])
     # Fit on the buckets the fit records touch only (same optimum, much less solver work on small data).
@@ -318,7 +311,7 @@ def train_tier_model(
     counts: dict[str, dict[str, int]] = {}
     for record in records:
         entry = counts.setdefault(str(record["source"]), {"fit": 0, "holdout": 0})
-        entry["holdout" if in_holdout(record) else "fit"] += 1
+        entry["holdout" if not every_record and in_holdout(record) else "fit"] += 1
     return {
         "format": MODEL_FORMAT,
         "features_version": FEATURES_VERSION,
