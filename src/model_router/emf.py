@@ -76,7 +76,10 @@ def record_classification(metrics: Metrics, state: dict[str, Any]) -> None:
     _single(metrics, "ClassifierDecisions", MetricUnit.Count, 1,
             **{TIER: classification["tier"], STRATEGY: classification["strategy"], ARM: model.get("arm", NO_ARM)})
     # A request one arm should have classified with its own artifact, served by a fallback (routing/arms.py).
-    for fallback in model.get("fallbacks") or []:
+    fallbacks = model.get("fallbacks") or []
+    if fallbacks:  # the service roll-up (the alarm's) and by arm
+        metrics.add_metric(name="RouterModelFallback", unit=MetricUnit.Count, value=len(fallbacks))
+    for fallback in fallbacks:
         _single(metrics, "RouterModelFallback", MetricUnit.Count, 1, **{ARM: fallback["arm"]})
 
 
