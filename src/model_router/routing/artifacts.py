@@ -81,6 +81,30 @@ def _aws_problem(operation: str, exc: Exception) -> str:
     return f"{operation}: {type(exc).__name__}: {exc}"
 
 
+def read_artifact(uri: ModelUri, s3: Any) -> RouterModel:
+    """The model at ``uri``, read with the S3 client ``s3`` and checked against its pin (no cache, no log: the
+    store's, and ``model-router promote``'s); ArtifactError saying why it cannot be used."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        response = s3.get_object(Bucket=uri.bucket, Key=uri.key)
+        size = int(response.get("ContentLength") or 0)
+        if size > MAX_MODEL_BYTES:
+            response["Body"].close()
+            raise ArtifactError("too-large", f"{size} bytes, more than {MAX_MODEL_BYTES}: not a router model")
+        body: bytes = response["Body"].read()
+    except (ClientError, BotoCoreError) as exc:
+        raise ArtifactError("unreachable", _aws_problem("GetObject", exc)) from None
+    digest = hashlib.sha256(body).hexdigest()
+    if digest != uri.sha256:
+        raise ArtifactError("checksum-mismatch", f"the object's SHA-256 is {digest}, the URI pins {uri.sha256}")
+    try:
+        model = read_tier_model(body, gzipped=uri.gzipped)
+    except ValueError as exc:
+        raise ArtifactError("corrupt", f"the pinned object is not a router model: {exc}") from None
+    return RouterModel(model, uri.name, uri.version, "s3")
+
+
 class ModelStore:
     """One per container: the S3 and SSM clients (made on first need), the models read so far by URI, the
     failures by URI (until they may be retried) and the champion pointers by parameter name."""
@@ -120,27 +144,9 @@ class ModelStore:
         return found
 
     def _read(self, uri: ModelUri) -> RouterModel:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            if self._s3 is None:
-                self._s3 = _client("s3")
-            response = self._s3.get_object(Bucket=uri.bucket, Key=uri.key)
-            size = int(response.get("ContentLength") or 0)
-            if size > MAX_MODEL_BYTES:
-                response["Body"].close()
-                raise ArtifactError("too-large", f"{size} bytes, more than {MAX_MODEL_BYTES}: not a router model")
-            body: bytes = response["Body"].read()
-        except (ClientError, BotoCoreError) as exc:
-            raise ArtifactError("unreachable", _aws_problem("GetObject", exc)) from None
-        digest = hashlib.sha256(body).hexdigest()
-        if digest != uri.sha256:
-            raise ArtifactError("checksum-mismatch", f"the object's SHA-256 is {digest}, the URI pins {uri.sha256}")
-        try:
-            model = read_tier_model(body, gzipped=uri.gzipped)
-        except ValueError as exc:
-            raise ArtifactError("corrupt", f"the pinned object is not a router model: {exc}") from None
-        return RouterModel(model, uri.name, uri.version, "s3")
+        if self._s3 is None:
+            self._s3 = _client("s3")
+        return read_artifact(uri, self._s3)
 
     def pointer(self, name: str) -> str:
         """The SSM parameter ``name``'s value, read at most every POINTER_TTL_S. When a read fails, the last value

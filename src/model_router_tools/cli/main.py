@@ -22,13 +22,26 @@ import sys
 from typing import NoReturn
 
 from model_router.settings import SettingsError
-from model_router_tools.cli import batch, demo, history, invoke, results_report, route, train, train_scorer, validate
+from model_router_tools.cli import (
+    batch,
+    demo,
+    history,
+    invoke,
+    promote,
+    results_report,
+    rollback,
+    route,
+    train,
+    train_scorer,
+    validate,
+)
 from model_router_tools.cli import eval as evaluate
 from model_router_tools.cli.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError
 
 # In the order `model-router --help` lists them. Building the parser imports each command's module, which
 # only declares its arguments: a command's libraries are imported by its run(), when it runs.
-COMMANDS = (invoke, demo, evaluate, train_scorer, train, batch, history, results_report, route, validate)
+COMMANDS = (invoke, demo, evaluate, train_scorer, train, batch, history, results_report, route, validate, promote,
+            rollback)
 
 
 class _OneLineErrorParser(argparse.ArgumentParser):
