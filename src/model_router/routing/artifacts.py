@@ -7,9 +7,9 @@ Whatever goes wrong is an :class:`ArtifactError` with a short reason (``unreacha
 the classification says so. A failed artifact is tried again after :data:`RETRY_AFTER_S`, not on every
 request; a pointer that cannot be re-read keeps its last value.
 
-boto3 is imported only when an artifact or a pointer is read: a deployment without them never imports it
-here. Clients are made once per container, with short timeouts (a cold start waits seconds at worst, inside
-the classifier's 30 s).
+The AWS clients (botocore's: Powertools has imported botocore already, boto3 would only add its import time)
+are made only when an artifact or a pointer is read, so a deployment without them makes none; once per
+container, with short timeouts (a cold start waits seconds at worst, inside the classifier's 30 s).
 """
 
 from __future__ import annotations
@@ -63,14 +63,22 @@ class ArtifactError(Exception):
         self.detail = " ".join(detail.split())[:300]
 
 
+@lru_cache(maxsize=1)
+def _session() -> Any:
+    import botocore.session
+
+    return botocore.session.get_session()
+
+
 def _client(service: str) -> Any:
-    import boto3
+    """A botocore client on the store's one session (boto3 adds nothing here but its import time, and the two
+    clients share the session's loaded endpoint data)."""
     import botocore.config
 
     # A cold start waits on these: one retry, seconds not minutes.
     config = botocore.config.Config(connect_timeout=2, read_timeout=5,
                                     retries={"total_max_attempts": 2, "mode": "standard"})
-    return boto3.client(service, config=config)
+    return _session().create_client(service, config=config)
 
 
 def _aws_problem(operation: str, exc: Exception) -> str:
