@@ -521,3 +521,23 @@ def test_the_model_read_check_fails_on_a_broader_grant(template: dict[str, Any])
     document["Statement"][1]["Resource"] = {"Fn::Sub": "arn:${AWS::Partition}:s3:::${RouterModelBucket}/*"}
     assert _model_read_problems(broken) == [
         "ReadRouterModelArtifacts: s3:GetObject on {'Fn::Sub': 'arn:${AWS::Partition}:s3:::${RouterModelBucket}/*'}"]
+
+
+@pytest.mark.parametrize("uri", [
+    ARTIFACT, ARTIFACT.replace(".json.gz", ".json"), ARTIFACT.replace("router-models/", ""),
+    ARTIFACT.replace("v2", "a/b/c.d"), ARTIFACT.replace("v2", ""), ARTIFACT.replace("v2.json.gz", "v2.pkl"),
+    ARTIFACT.replace("#sha256=", ""), ARTIFACT.upper(), ARTIFACT.replace("v2", "my model"), ARTIFACT + "#x",
+    ARTIFACT.replace("router-models-bucket", "b"), "s3://router-models-bucket/x.json.gz#sha256=abc", "",
+])
+def test_the_template_accepts_exactly_the_model_uris_the_classifier_accepts(template: dict[str, Any],
+                                                                           uri: str) -> None:
+    # A URI the stack deploys but the classifier's settings refuse would fail every classification.
+    from model_router.routing.model_uri import parse_model_uri
+
+    try:
+        accepted = uri == "" or bool(parse_model_uri(uri))
+    except ValueError:
+        accepted = False
+    for name in ("RouterModelUri", "ChallengerModelUri"):
+        pattern = template["Parameters"][name]["AllowedPattern"]
+        assert bool(re.match(pattern, uri)) == accepted, (name, uri)
