@@ -494,6 +494,17 @@ def test_the_pointer_the_classifier_may_read_is_the_one_the_stack_creates_and_na
     assert rule["Assertions"][0]["Assert"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "RouterModelBucket"}, ""]}]}
 
 
+def test_with_model_artifacts_the_classifier_has_room_for_two_models(template: dict[str, Any]) -> None:
+    from model_router_tools.local.template import function_specs
+
+    assert template["Resources"]["ClassifierFunction"]["Properties"]["MemorySize"] == {
+        "Fn::If": ["UseRouterModelArtifacts", 512, 256]}
+    assert template["Globals"]["Function"]["MemorySize"] == 256  # what every other function has
+    assert function_specs(template, ROOT)["ClassifierFunction"].memory_mb == 256
+    with_models = function_specs(template, ROOT, {"ChallengerModelUri": ARTIFACT, "RouterModelBucket": "b"})
+    assert with_models["ClassifierFunction"].memory_mb == 512
+
+
 def test_only_the_classifier_reads_router_models_or_any_ssm_parameter(template: dict[str, Any]) -> None:
     readers = {resource for resource, item in policies(template) if isinstance(item, dict)
                for s in statements(item)

@@ -144,6 +144,18 @@ def test_an_artifact_is_read_once_and_checked_against_its_pin(model_bucket: Any,
     assert loaded.model_version == first.version  # type: ignore[attr-defined]
 
 
+def test_the_store_keeps_the_two_models_last_used(model_bucket: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    uris = [parse_model_uri(upload(model_bucket, f"v{n}.json.gz", tiny_model(float(n)))) for n in range(3)]
+    store = ModelStore(s3=model_bucket)
+    calls = _counting(model_bucket, "GetObject")
+    first, second = store.model(uris[0], CHAMPION), store.model(uris[1], CHALLENGER)
+    assert store.model(uris[0], CHAMPION) is first  # used again: the most recent now
+    store.model(uris[2], CHAMPION)  # a third (a promote): the least recently used, v1, is dropped
+    assert len(calls) == 3
+    assert store.model(uris[0], CHAMPION) is first and len(calls) == 3
+    assert store.model(uris[1], CHALLENGER) is not second and len(calls) == 4  # read again
+
+
 def test_an_uncompressed_json_artifact_loads_too(model_bucket: Any) -> None:
     data = tiny_model(0.5, gzipped=False)
     uri = parse_model_uri(upload(model_bucket, "plain.json", data))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -35,6 +36,9 @@ BUNDLED_ID = "router_model"  # the bundled file's name, data/router_model.json.g
 RETRY_AFTER_S = 300.0  # a failed artifact is fetched again on the first request after this
 POINTER_TTL_S = 300.0  # how long a champion pointer read from SSM is used before it is read again
 MAX_MODEL_BYTES = 64 * 1024 * 1024  # the bundled model is ~1 MB; a far bigger object is not a router model
+# A loaded model takes ~45 MB: the store keeps the champion's and the challenger's, and drops the least recently
+# used when the pointer names a third (after a promote or a rollback), so memory stays bounded.
+MAX_MODELS = 2
 
 
 @dataclass(frozen=True)
@@ -119,7 +123,7 @@ class ModelStore:
 
     def __init__(self, *, s3: Any = None, ssm: Any = None, clock: Callable[[], float] = time.monotonic):
         self._s3, self._ssm, self._clock = s3, ssm, clock
-        self._models: dict[str, RouterModel] = {}
+        self._models: OrderedDict[str, RouterModel] = OrderedDict()
         self._failures: dict[str, tuple[float, ArtifactError]] = {}
         self._pointers: dict[str, tuple[float, str | None, ArtifactError | None]] = {}
         self._bad_pointers: set[str] = set()
@@ -131,6 +135,7 @@ class ModelStore:
         key = str(uri)
         with self._lock:
             if key in self._models:
+                self._models.move_to_end(key)
                 return self._models[key]
             failed = self._failures.get(key)
             if failed is not None and self._clock() - failed[0] < RETRY_AFTER_S:
@@ -146,6 +151,8 @@ class ModelStore:
                 raise
             self._failures.pop(key, None)
             self._models[key] = found
+            while len(self._models) > MAX_MODELS:
+                self._models.popitem(last=False)
         logger.info("router model loaded", extra={"arm": arm, "uri": key, "model_id": found.id,
                                                   "model_version": found.version,
                                                   "load_ms": round((time.perf_counter() - started) * 1000, 1)})

@@ -370,7 +370,8 @@ def function_specs(
             code_uri=root / props.get("CodeUri", globals_fn.get("CodeUri", ".")),
             handler=props.get("Handler", globals_fn.get("Handler", "app.lambda_handler")),
             environment=env,
-            memory_mb=int(props.get("MemorySize", globals_fn.get("MemorySize", 128))),
+            memory_mb=int(_resolve(props.get("MemorySize", globals_fn.get("MemorySize", 128)), params,
+                                   f"{logical_id}.MemorySize", conditions)),
             timeout_s=int(props.get("Timeout", globals_fn.get("Timeout", 3))),
         )
     return specs
