@@ -15,11 +15,12 @@ The added time is each load minus its decode and pack (timed apart: the bundled 
 on a busy machine two medians of ~300 ms differ by more than what S3 adds). moto answers in-process, so network
 time is not in these figures: in the model's region a ~1 MB GetObject and a GetParameter add tens of
 milliseconds more (docs/rollout.md). Medians over --runs samples. The target is 100 ms added (said met or
-missed); the run fails (exit 1) only above --budget, a regression guard with room for a busy machine: most of the
-added time is botocore building its first S3 client (its service model and endpoint data), which a shared CI
-machine slows as much as the decode.
+missed). Most of the added time is botocore building its first clients (service models, endpoint data), CPU
+work that a busy machine slows as much as the decode, so the run fails (exit 1) only when the added time is
+above --budget-ratio times the bundled load on the same machine: a regression guard that holds on a loaded CI
+machine and a quiet laptop alike.
 
-    python bench/bench_model_load.py [--runs 5] [--budget 250]
+    python bench/bench_model_load.py [--runs 5] [--budget-ratio 1.25]
 """
 
 from __future__ import annotations
@@ -97,8 +98,8 @@ def sample(case: str) -> list[float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--budget", type=float, default=250.0,
-                        help="fail when ssm + s3 adds more milliseconds than this (default 250; the target is 100)")
+    parser.add_argument("--budget-ratio", type=float, default=1.25,
+                        help="fail when ssm + s3 adds more than this times the bundled load (default 1.25)")
     args = parser.parse_args()
     for case in CASES:
         sample(case)  # warm-up: bytecode caches
@@ -120,8 +121,10 @@ def main() -> int:
           "first, as deployed)")
     verdict = "met" if added <= TARGET_MS else f"missed by {added - TARGET_MS:.0f} ms"
     print(f"model_load_target: {TARGET_MS:.0f} ms added, {verdict}")
-    if added > args.budget:
-        print(f"model_load_ssm_s3 adds {added:.0f} ms, above the budget of {args.budget:.0f} ms", file=sys.stderr)
+    budget = args.budget_ratio * median("bundled", 0)
+    if added > budget:
+        print(f"model_load_ssm_s3 adds {added:.0f} ms, above {args.budget_ratio} x the bundled load ({budget:.0f} ms)",
+              file=sys.stderr)
         return 1
     return 0
 
