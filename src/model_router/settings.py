@@ -209,28 +209,6 @@ def _batch_settings(get: Callable[[str], str | None],
     }
 
 
-def _shadow_settings(get: Callable[[str], str | None],
-                     number: Callable[[str, float, float, float], float]) -> dict[str, Any]:
-    sampler = (get("SHADOW_SAMPLER") or "uniform").lower()
-    if sampler not in SHADOW_SAMPLERS:
-        raise SettingsError(f"SHADOW_SAMPLER={sampler!r} is not one of {', '.join(SHADOW_SAMPLERS)}")
-    store = (get("STORE_SHADOW_PROMPTS") or "false").lower()
-    if store not in ("true", "false"):
-        raise SettingsError(f"STORE_SHADOW_PROMPTS={store!r} must be true or false")
-    return {
-        "shadow_sample_rate": number("SHADOW_SAMPLE_RATE", 0.0, 0.0, 1.0),
-        "shadow_sampler": sampler,
-        "shadow_max_usd_per_day": number("SHADOW_MAX_USD_PER_DAY", 5.0, 0.0, 1_000_000),
-        "shadow_budget_table": get("SHADOW_BUDGET_TABLE"),
-        "shadow_outcomes_bucket": get("SHADOW_OUTCOMES_BUCKET"),
-        "shadow_outcomes_prefix": get("SHADOW_OUTCOMES_PREFIX") or "outcomes/",
-        "store_shadow_prompts": store == "true",
-        "judge_model_id": get("JUDGE_MODEL_ID") or DEFAULT_MODEL_IDS[Tier.SONNET],
-        # Which names exist is the judge registry's to say (model_router.shadow.judge): only "converse" in Lambda.
-        "judge": (get("JUDGE") or "converse").lower(),
-    }
-
-
 def _router_model_settings(get: Callable[[str], str | None],
                            number: Callable[[str, float, float, float], float]) -> dict[str, Any]:
     from model_router.routing.model_uri import check_champion_source, parse_model_uri
@@ -250,6 +228,28 @@ def _router_model_settings(get: Callable[[str], str | None],
         "router_model_uri": champion,
         "challenger_model_uri": challenger,
         "challenger_share": number("CHALLENGER_SHARE", 0.0, 0.0, 1.0),
+    }
+
+
+def _shadow_settings(get: Callable[[str], str | None],
+                     number: Callable[[str, float, float, float], float]) -> dict[str, Any]:
+    sampler = (get("SHADOW_SAMPLER") or "uniform").lower()
+    if sampler not in SHADOW_SAMPLERS:
+        raise SettingsError(f"SHADOW_SAMPLER={sampler!r} is not one of {', '.join(SHADOW_SAMPLERS)}")
+    store = (get("STORE_SHADOW_PROMPTS") or "false").lower()
+    if store not in ("true", "false"):
+        raise SettingsError(f"STORE_SHADOW_PROMPTS={store!r} must be true or false")
+    return {
+        "shadow_sample_rate": number("SHADOW_SAMPLE_RATE", 0.0, 0.0, 1.0),
+        "shadow_sampler": sampler,
+        "shadow_max_usd_per_day": number("SHADOW_MAX_USD_PER_DAY", 5.0, 0.0, 1_000_000),
+        "shadow_budget_table": get("SHADOW_BUDGET_TABLE"),
+        "shadow_outcomes_bucket": get("SHADOW_OUTCOMES_BUCKET"),
+        "shadow_outcomes_prefix": get("SHADOW_OUTCOMES_PREFIX") or "outcomes/",
+        "store_shadow_prompts": store == "true",
+        "judge_model_id": get("JUDGE_MODEL_ID") or DEFAULT_MODEL_IDS[Tier.SONNET],
+        # Which names exist is the judge registry's to say (model_router.shadow.judge): only "converse" in Lambda.
+        "judge": (get("JUDGE") or "converse").lower(),
     }
 
 
