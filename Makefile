@@ -53,6 +53,7 @@ bench: install
 	$(BIN)/python bench/bench_cli_startup.py
 	$(BIN)/python bench/bench_engine.py
 	$(BIN)/python bench/bench_classifier.py
+	$(BIN)/python bench/bench_model_load.py
 	$(BIN)/python bench/bench_hostile_input.py
 	$(BIN)/python bench/bench_eval_workflow.py
 	$(BIN)/python bench/bench_batch.py

@@ -1,8 +1,9 @@
 """What each Lambda tells CloudWatch: one function per step turns that step's output into EMF metrics.
 
 Names and dimensions are chosen for the dashboard and alarms in template.yaml, and stay low-cardinality:
-``service`` on everything, plus ``Tier``, ``Strategy``, ``Status``, ``Error``, ``FromTier``/``ToTier``
-where a figure needs a breakdown; never a request id, prompt or answer. Every figure is published in
+``service`` on everything, plus ``Tier``, ``Strategy``, ``Status``, ``Error``, ``FromTier``/``ToTier`` and
+``Arm`` (champion / challenger: which router model classified the request, routing/arms.py) where a figure needs
+a breakdown; never a request id, prompt, answer or model version. Every figure is published in
 the ``[service]`` roll-up as well, so alarms need no metric math over tiers.
 
 Powertools writes one EMF blob per invocation whose dimension sets apply to every metric in it;
@@ -21,6 +22,9 @@ from model_router.observability import SERVICE
 
 # Dimension names (the dashboard and alarms use these).
 TIER, STRATEGY, STATUS, ERROR, FROM_TIER, TO_TIER = "Tier", "Strategy", "Status", "Error", "FromTier", "ToTier"
+ARM = "Arm"
+# The Arm of a classification by a router that uses no model (heuristic, cascade, static).
+NO_ARM = "none"
 
 # Model errors that have a metric of their own (the dashboard's throttle rate and the alarm use Throttles).
 ERROR_METRICS = {
@@ -31,7 +35,7 @@ ERROR_METRICS = {
 
 # Every metric name this module emits, by the handler that emits it (tests check the template against it).
 EMITTED: dict[str, tuple[str, ...]] = {
-    "classifier": ("Requests", "InvalidRequests", "ClassifierDecisions"),
+    "classifier": ("Requests", "InvalidRequests", "ClassifierDecisions", "RouterModelFallback"),
     "invoker": ("ModelCalls", "ModelErrors", *ERROR_METRICS.values(), "GuardrailBlocks", "InputTokens",
                 "OutputTokens", "ModelCostUSD", "ModelLatency"),
     "scorer": ("AnswerConfidence", "Escalations", "Fallbacks", "FailedRequests", "Results", "CostUSD",
@@ -68,8 +72,15 @@ def record_classification(metrics: Metrics, state: dict[str, Any]) -> None:
         metrics.add_metric(name="InvalidRequests", unit=MetricUnit.Count, value=1)
         return
     classification = state["classification"]
+    model = classification.get("model") or {}
     _single(metrics, "ClassifierDecisions", MetricUnit.Count, 1,
-            **{TIER: classification["tier"], STRATEGY: classification["strategy"]})
+            **{TIER: classification["tier"], STRATEGY: classification["strategy"], ARM: model.get("arm", NO_ARM)})
+    # A request one arm should have classified with its own artifact, served by a fallback (routing/arms.py).
+    fallbacks = model.get("fallbacks") or []
+    if fallbacks:  # the service roll-up (the alarm's) and by arm
+        metrics.add_metric(name="RouterModelFallback", unit=MetricUnit.Count, value=len(fallbacks))
+    for fallback in fallbacks:
+        _single(metrics, "RouterModelFallback", MetricUnit.Count, 1, **{ARM: fallback["arm"]})
 
 
 # -- Invoke Haiku / Sonnet / Opus -----------------------------------------------------------------------
@@ -139,6 +150,9 @@ def _record_result(metrics: Metrics, state: dict[str, Any], elapsed_ms: float | 
     # Tier is the tier whose answer was kept: Results by Tier is the model mix, cost and latency by it too.
     _breakdown(metrics, **{TIER: state["best"]["tier"]})
     _breakdown(metrics, **{STATUS: state["decision"]["status"]})
+    arm = ((state.get("classification") or {}).get("model") or {}).get("arm")
+    if arm:  # the learned router's requests, by the model that classified them: the champion vs challenger split
+        _breakdown(metrics, **{ARM: arm})
     metrics.add_metric(name="Results", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="Attempts", unit=MetricUnit.Count, value=len(state["attempts"]))
     metrics.add_metric(name="CostUSD", unit=MetricUnit.NoUnit, value=cost["total_usd"])

@@ -87,6 +87,11 @@ class Settings:
     store_shadow_prompts: bool = False
     judge_model_id: str = DEFAULT_MODEL_IDS[Tier.SONNET]
     judge: str = "converse"
+    # Router model artifacts (routing/model_uri.py, routing/arms.py): the champion (None: the bundled model; an
+    # s3:// URI pinned by its SHA-256, or ssm:<parameter> naming one), the challenger and its share of requests.
+    router_model_uri: str | None = None
+    challenger_model_uri: str | None = None
+    challenger_share: float = 0.0
 
     @property
     def model_id(self) -> str:
@@ -167,6 +172,7 @@ class Settings:
                                     if get("TIER_MAX_OUTPUT_TOKENS") else None),
             **_batch_settings(get, number),
             **_shadow_settings(get, number),
+            **_router_model_settings(get, number),
         )
 
 
@@ -201,6 +207,28 @@ def _batch_settings(get: Callable[[str], str | None],
         "batch_results_prefix": get("BATCH_RESULTS_PREFIX") or "results/",
         "batch_max_concurrency": int(number("BATCH_MAX_CONCURRENCY", 40, 1, 10_000)),
         "batch_tolerated_failure_percentage": number("BATCH_TOLERATED_FAILURE_PERCENTAGE", 0.0, 0, 100),
+    }
+
+
+def _router_model_settings(get: Callable[[str], str | None],
+                           number: Callable[[str, float, float, float], float]) -> dict[str, Any]:
+    from model_router.routing.model_uri import check_champion_source, parse_model_uri
+
+    champion, challenger = get("ROUTER_MODEL_URI"), get("CHALLENGER_MODEL_URI")
+    try:
+        if champion is not None:
+            check_champion_source(champion)
+    except ValueError as exc:
+        raise SettingsError(f"ROUTER_MODEL_URI: {exc}") from exc
+    try:
+        if challenger is not None:
+            parse_model_uri(challenger)
+    except ValueError as exc:
+        raise SettingsError(f"CHALLENGER_MODEL_URI: {exc}") from exc
+    return {
+        "router_model_uri": champion,
+        "challenger_model_uri": challenger,
+        "challenger_share": number("CHALLENGER_SHARE", 0.0, 0.0, 1.0),
     }
 
 

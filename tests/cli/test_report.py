@@ -204,3 +204,45 @@ def test_a_result_line_figures_cannot_read_is_named(tmp_path: Path, capsys: pyte
     outcome = run_main(capsys, "report", str(path))
     assert outcome.code == 2
     assert outcome.error_line() == f"error: {path}: line 1: {problem}"
+
+
+# -- router model arms ---------------------------------------------------------------------------------------------
+
+
+def _with_arms(runs: list[ExecutionResult], arms: list[str]) -> list[dict[str, Any]]:
+    """The runs' batch lines, each result's classification naming the arm (and a version) given in turn."""
+    lines = [batch_line(i, r) for i, r in enumerate(runs, 1)]
+    for index, line in enumerate(line for line in lines if "result" in line):
+        arm = arms[index % len(arms)]
+        line["result"]["classification"]["model"] = {"arm": arm, "id": arm, "version": f"{arm[:3]}000000000",
+                                                     "source": "s3"}
+    return lines
+
+
+def test_the_report_splits_its_figures_by_arm(generated: tuple[Path, list[ExecutionResult]], tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    _, runs = generated
+    lines = _with_arms(runs, ["champion", "challenger"])
+    path = tmp_path / "arms.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    done = run_main(capsys, "report", str(path), "--json")
+    assert done.code == 0, done.err
+    fig = json.loads(done.out)
+    answered = [line for line in lines if "result" in line]
+    by_arm = fig["by_arm"]
+    assert set(by_arm) == {"champion", "challenger"}
+    for arm, figures_of_arm in by_arm.items():
+        mine = [line for line in answered if line["result"]["classification"]["model"]["arm"] == arm]
+        expected = figures(mine)
+        assert figures_of_arm == {**expected, "model_versions": {f"{arm[:3]}000000000": len(mine)}}
+    assert sum(f["requests"] for f in by_arm.values()) + fig["without_arm"] == fig["requests"] == len(lines)
+    assert fig["without_arm"] == len(lines) - len(answered)  # the failed execution and the invalid request
+    table = run_main(capsys, "report", str(path))
+    assert table.code == 0 and "by router model arm" in table.out and "challenger" in table.out
+    assert "lines without an arm are in the totals only" in table.out
+
+
+def test_one_arm_is_no_split(generated: tuple[Path, list[ExecutionResult]]) -> None:
+    _, runs = generated
+    assert "by_arm" not in figures(_with_arms(runs, ["champion"]))
+    assert "by_arm" not in figures(batch_line(i, r) for i, r in enumerate(runs, 1))

@@ -14,6 +14,9 @@ on a small broken template, to show it can fail.
 * Each state machine may invoke exactly the functions its definition names; the router and the batch may start
   only the shadow state machine (and the batch itself); the shadow ledger reaches only its table and prefix.
 * Every S3 bucket: default encryption, public access blocked, and a bucket policy that denies non-TLS access.
+* The classifier reads router models only when a model artifact is named (RouterModelUri or ChallengerModelUri):
+  then ssm:GetParameter on the champion pointer the stack creates and s3:GetObject under RouterModelBucket/
+  RouterModelPrefix, nothing else; no other resource reads them or any SSM parameter.
 """
 
 from __future__ import annotations
@@ -418,3 +421,134 @@ def test_the_bucket_rule_catches_an_open_bucket(template: dict[str, Any]) -> Non
         "LooseBucket: public access not fully blocked",
         "LooseBucket: no bucket policy denying s3:* without TLS on the bucket and its objects",
     ]
+
+
+# -- the classifier: the champion pointer and the router model artifacts, only when a model artifact is named ----
+
+CHAMPION_PARAMETER = "/${AWS::StackName}/router/champion-model-uri"
+MODEL_PREFIX_ARN = "arn:${AWS::Partition}:s3:::${RouterModelBucket}/${RouterModelPrefix}*"
+ARTIFACT = "s3://router-models-bucket/router-models/v2.json.gz#sha256=" + "ab" * 32
+
+
+def _effective_statements(template: dict[str, Any], resource: str, **params: str) -> list[dict[str, Any]]:
+    """``resource``'s statements as CloudFormation creates them for these parameter values (defaults otherwise):
+    every Fn::If decided on the template's conditions, AWS::NoValue dropped."""
+    from model_router_tools.local.template import condition_values
+
+    values = {name: str(p.get("Default", "")) for name, p in template["Parameters"].items()} | params
+    conditions = condition_values(template, values)
+
+    def decide(node: Any) -> Any:
+        while isinstance(node, dict) and set(node) == {"Fn::If"}:
+            name, when_true, when_false = node["Fn::If"]
+            node = when_true if conditions[name] else when_false
+        return None if node == {"Ref": "AWS::NoValue"} else node
+
+    found = []
+    for item in _listify(template["Resources"][resource]["Properties"].get("Policies", [])):
+        document = decide(item)
+        for statement in _listify((document or {}).get("Statement", [])):
+            if decide(statement) is not None:
+                found.append(decide(statement))
+    return found
+
+
+def test_the_classifier_reads_nothing_without_a_model_artifact(template: dict[str, Any]) -> None:
+    assert _effective_statements(template, "ClassifierFunction") == []
+    # ChallengerShare alone names no artifact: still nothing.
+    assert _effective_statements(template, "ClassifierFunction", ChallengerShare="0.5") == []
+
+
+@pytest.mark.parametrize("uris", [{"RouterModelUri": ARTIFACT}, {"ChallengerModelUri": ARTIFACT},
+                                  {"RouterModelUri": ARTIFACT, "ChallengerModelUri": ARTIFACT.replace("v2", "v3")}])
+def test_with_a_model_artifact_the_classifier_reads_only_its_pointer_and_the_model_prefix(
+        template: dict[str, Any], uris: dict[str, str]) -> None:
+    found = _effective_statements(template, "ClassifierFunction", RouterModelBucket="router-models-bucket", **uris)
+    assert sorted((s["Sid"], s["Action"], s["Resource"]) for s in found) == [
+        ("ReadChampionModelPointer", "ssm:GetParameter",
+         {"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter" + CHAMPION_PARAMETER}),
+        ("ReadRouterModelArtifacts", "s3:GetObject", {"Fn::Sub": MODEL_PREFIX_ARN}),
+    ]
+    assert all(s["Effect"] == "Allow" and "Condition" not in s for s in found)
+
+
+def test_the_pointer_the_classifier_may_read_is_the_one_the_stack_creates_and_names_in_its_environment(
+        template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    parameter = resources["ChampionModelParameter"]
+    assert parameter["Condition"] == "UseRouterModelArtifacts"
+    assert parameter["Properties"]["Name"] == {"Fn::Sub": CHAMPION_PARAMETER}
+    # Seeded from RouterModelUri, "bundled" when it is empty (a challenger alone: the bundled champion).
+    assert parameter["Properties"]["Value"] == {"Fn::If": ["HasRouterModelUri", {"Ref": "RouterModelUri"}, "bundled"]}
+    env = resources["ClassifierFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["ROUTER_MODEL_URI"] == {"Fn::If": ["UseRouterModelArtifacts", {"Fn::Sub": "ssm:" + CHAMPION_PARAMETER},
+                                                  ""]}
+    assert env["CHALLENGER_MODEL_URI"] == {"Ref": "ChallengerModelUri"}
+    assert env["CHALLENGER_SHARE"] == {"Ref": "ChallengerShare"}
+    conditions = template["Conditions"]
+    assert conditions["HasRouterModelUri"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "RouterModelUri"}, ""]}]}
+    assert conditions["UseRouterModelArtifacts"] == {"Fn::Or": [
+        {"Condition": "HasRouterModelUri"}, {"Fn::Not": [{"Fn::Equals": [{"Ref": "ChallengerModelUri"}, ""]}]}]}
+    # A URI without the bucket the grant names cannot deploy.
+    rule = template["Rules"]["RouterModelArtifactsNeedTheirBucket"]
+    assert rule["Assertions"][0]["Assert"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "RouterModelBucket"}, ""]}]}
+
+
+def test_with_model_artifacts_the_classifier_has_room_for_two_models(template: dict[str, Any]) -> None:
+    from model_router_tools.local.template import function_specs
+
+    assert template["Resources"]["ClassifierFunction"]["Properties"]["MemorySize"] == {
+        "Fn::If": ["UseRouterModelArtifacts", 512, 256]}
+    assert template["Globals"]["Function"]["MemorySize"] == 256  # what every other function has
+    assert function_specs(template, ROOT)["ClassifierFunction"].memory_mb == 256
+    with_models = function_specs(template, ROOT, {"ChallengerModelUri": ARTIFACT, "RouterModelBucket": "b"})
+    assert with_models["ClassifierFunction"].memory_mb == 512
+
+
+def test_only_the_classifier_reads_router_models_or_any_ssm_parameter(template: dict[str, Any]) -> None:
+    readers = {resource for resource, item in policies(template) if isinstance(item, dict)
+               for s in statements(item)
+               if any(str(a).startswith("ssm:") for a in _listify(s.get("Action", [])))
+               or names_in(s.get("Resource", "")) & {"RouterModelBucket", "RouterModelPrefix"}}
+    assert readers == {"ClassifierFunction"}
+
+
+def _model_read_problems(template: dict[str, Any]) -> list[str]:
+    """What the classifier's model statements grant beyond the pointer and the model prefix."""
+    found = _effective_statements(template, "ClassifierFunction", RouterModelBucket="b", ChallengerModelUri=ARTIFACT)
+    expected = {("ssm:GetParameter", CHAMPION_PARAMETER), ("s3:GetObject", MODEL_PREFIX_ARN)}
+    problems = []
+    for statement in found:
+        resource = str(statement["Resource"].get("Fn::Sub")) if isinstance(statement["Resource"], dict) else ""
+        if not any(statement["Action"] == action and resource.endswith(end) for action, end in expected):
+            problems.append(f"{statement.get('Sid')}: {statement['Action']} on {statement['Resource']}")
+    return problems
+
+
+def test_the_model_read_check_fails_on_a_broader_grant(template: dict[str, Any]) -> None:
+    assert _model_read_problems(template) == []
+    broken = copy.deepcopy(template)
+    document = broken["Resources"]["ClassifierFunction"]["Properties"]["Policies"][0]["Fn::If"][1]
+    document["Statement"][1]["Resource"] = {"Fn::Sub": "arn:${AWS::Partition}:s3:::${RouterModelBucket}/*"}
+    assert _model_read_problems(broken) == [
+        "ReadRouterModelArtifacts: s3:GetObject on {'Fn::Sub': 'arn:${AWS::Partition}:s3:::${RouterModelBucket}/*'}"]
+
+
+@pytest.mark.parametrize("uri", [
+    ARTIFACT, ARTIFACT.replace(".json.gz", ".json"), ARTIFACT.replace("router-models/", ""),
+    ARTIFACT.replace("v2", "a/b/c.d"), ARTIFACT.replace("v2", ""), ARTIFACT.replace("v2.json.gz", "v2.pkl"),
+    ARTIFACT.replace("#sha256=", ""), ARTIFACT.upper(), ARTIFACT.replace("v2", "my model"), ARTIFACT + "#x",
+    ARTIFACT.replace("router-models-bucket", "b"), "s3://router-models-bucket/x.json.gz#sha256=abc", "",
+])
+def test_the_template_accepts_exactly_the_model_uris_the_classifier_accepts(template: dict[str, Any],
+                                                                           uri: str) -> None:
+    # A URI the stack deploys but the classifier's settings refuse would fail every classification.
+    from model_router.routing.model_uri import parse_model_uri
+
+    try:
+        accepted = uri == "" or bool(parse_model_uri(uri))
+    except ValueError:
+        accepted = False
+    for name in ("RouterModelUri", "ChallengerModelUri"):
+        pattern = template["Parameters"][name]["AllowedPattern"]
+        assert bool(re.match(pattern, uri)) == accepted, (name, uri)

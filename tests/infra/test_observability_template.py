@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from model_router.emf import EMITTED, ERROR, FROM_TIER, STATUS, STRATEGY, TIER, TO_TIER
+from model_router.emf import ARM, EMITTED, ERROR, FROM_TIER, STATUS, STRATEGY, TIER, TO_TIER
 from model_router_tools.local.template import load_template, read_template
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,9 +24,9 @@ PARAMETERS: dict[str, Any] = TEMPLATE["Parameters"]
 ASL = json.loads((ROOT / "statemachine" / "router.asl.json").read_text())
 NAMESPACE = "${MetricsNamespace}"
 EMITTED_NAMES = {name for names in EMITTED.values() for name in names}
-DIMENSIONS = {"service", TIER, STRATEGY, STATUS, ERROR, FROM_TIER, TO_TIER}
+DIMENSIONS = {"service", TIER, STRATEGY, STATUS, ERROR, FROM_TIER, TO_TIER, ARM}
 REQUIRED_WIDGETS = ("Cost per hour", "Model mix", "Escalation rate", "fallback rate", "Throttle rate", "p95 latency",
-                    "Failed executions", "Batch failures", "Shadow evaluation")
+                    "Failed executions", "Batch failures", "Shadow evaluation", "Router models")
 # Failed starts of the shadow state machine: Step Functions counts service integrations per integration (the
 # account's states:startExecution), not per state machine.
 START_EXECUTION_INTEGRATION = "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:states:startExecution"
@@ -133,6 +133,33 @@ def test_the_shadow_row_shows_spend_beside_routed_spend_outcomes_and_failures() 
     start = ASL["States"]["Start Shadow Evaluation"]
     assert start["Resource"] == "arn:aws:states:::states:startExecution"
     assert START_EXECUTION_INTEGRATION.endswith(":" + start["Resource"].rsplit(":", 2)[-2] + ":startExecution")
+
+
+def test_the_router_model_row_splits_results_cost_and_fallbacks_by_arm() -> None:
+    def rows(title: str) -> list[tuple[str, ...]]:
+        return [tuple(x for x in row if not isinstance(x, dict)) for row in widget(title)["properties"]["metrics"]]
+
+    by_arm = [(ARM, "champion"), (ARM, "challenger")]
+    service = ("service", "model-router")
+    assert rows("Router models: results by arm") == [(NAMESPACE, "Results", *service, *arm) for arm in by_arm]
+    assert rows("Router models: cost and savings") == [(NAMESPACE, name, *service, *arm)
+                                                       for name in ("CostUSD", "SavingsUSD") for arm in by_arm]
+    assert rows("Router models: requests served by a fallback") == [
+        (NAMESPACE, "RouterModelFallback", *service, *arm) for arm in by_arm]
+    assert "RouterModelFallback" in EMITTED["classifier"]
+    # The classifier's decisions carry the arm too (a SEARCH matches its exact dimension set).
+    decisions = widget("Classifier decisions")["properties"]["metrics"][0][0]["expression"]
+    assert "{${MetricsNamespace},Arm,Strategy,Tier,service}" in decisions
+
+
+def test_the_router_model_fallback_alarm_exists_only_with_model_artifacts() -> None:
+    props = RESOURCES["RouterModelFallbackAlarm"]["Properties"]
+    assert RESOURCES["RouterModelFallbackAlarm"]["Condition"] == "UseRouterModelArtifacts"
+    assert (props["Namespace"], props["MetricName"]) == ({"Ref": "MetricsNamespace"}, "RouterModelFallback")
+    assert props["Dimensions"] == [{"Name": "service", "Value": "model-router"}]
+    assert (props["Statistic"], props["Threshold"], props["ComparisonOperator"]) == ("Sum", 0, "GreaterThanThreshold")
+    for key in ("AlarmActions", "OKActions"):
+        assert props[key] == RESOURCES["CostPerHourAlarm"]["Properties"][key]
 
 
 @pytest.mark.parametrize(("alarm", "threshold"), [

@@ -204,3 +204,42 @@ def test_the_invokers_differ_only_in_their_tier(expanded: dict[str, Any]) -> Non
         assert invoker["Properties"]["Description"] == {
             "Fn::Sub": f"Invoke {tier}: one Bedrock Converse call on ${{{tier}ModelId}}"}
     # Their IAM, least privilege each: tests/infra/test_iam.py and test_static_checks.py on the expanded template.
+
+
+# -- a function's environment, as the local engine resolves it -------------------------------------------
+
+
+def test_environments_resolve_fn_if_on_the_template_s_conditions() -> None:
+    from model_router_tools.local.template import UnresolvedValue, condition_values, function_specs
+
+    small = {
+        "Parameters": {"Uri": {"Default": ""}, "Other": {"Default": "x"}},
+        "Conditions": {"HasUri": {"Fn::Not": [{"Fn::Equals": [{"Ref": "Uri"}, ""]}]},
+                       "Either": {"Fn::Or": [{"Condition": "HasUri"}, {"Fn::Equals": [{"Ref": "Other"}, "y"]}]},
+                       "Both": {"Fn::And": [{"Condition": "HasUri"}, {"Condition": "Either"}]}},
+        "Resources": {"Fn": {"Type": "AWS::Serverless::Function", "Properties": {"Environment": {"Variables": {
+            "POINTER": {"Fn::If": ["Either", {"Fn::Sub": "ssm:/${AWS::StackName}/p"}, ""]},
+            "ONLY_WITH_URI": {"Fn::If": ["Both", {"Ref": "Uri"}, {"Ref": "AWS::NoValue"}]},
+        }}}}},
+    }
+    assert condition_values(small, {"Uri": "", "Other": "x"}) == {"HasUri": False, "Either": False, "Both": False}
+    assert function_specs(small, ROOT)["Fn"].environment == {"POINTER": ""}
+    env = function_specs(small, ROOT, {"Uri": "s3://b/k.json"})["Fn"].environment
+    assert env == {"POINTER": "ssm:/model-router-local/p", "ONLY_WITH_URI": "s3://b/k.json"}
+    broken = copy.deepcopy(small)
+    broken["Conditions"]["HasUri"] = {"Fn::Contains": [["a"], {"Ref": "Uri"}]}
+    with pytest.raises(UnresolvedValue, match=r"Conditions\.HasUri: the local engine cannot evaluate the condition"):
+        function_specs(broken, ROOT)
+
+
+def test_the_classifier_s_router_model_environment_follows_the_stack_parameters() -> None:
+    from model_router_tools.local.template import function_specs
+
+    template = load_template(TEMPLATE)
+    default = function_specs(template, ROOT)["ClassifierFunction"].environment
+    assert (default["ROUTER_MODEL_URI"], default["CHALLENGER_MODEL_URI"], default["CHALLENGER_SHARE"]) == ("", "", "0")
+    uri = "s3://b/router-models/v2.json.gz#sha256=" + "0" * 64
+    named = function_specs(template, ROOT, {"ChallengerModelUri": uri, "ChallengerShare": "0.25"})
+    env = named["ClassifierFunction"].environment
+    assert (env["ROUTER_MODEL_URI"], env["CHALLENGER_MODEL_URI"], env["CHALLENGER_SHARE"]) == (
+        "ssm:/model-router-local/router/champion-model-uri", uri, "0.25")

@@ -74,7 +74,9 @@ def test_classifier_counts_the_request_and_its_decision(fallback_run: tuple[Loca
     (decision,) = find(emitted, "ClassifierDecisions")
     classification = result.output["classification"]
     assert (decision["Tier"], decision["Strategy"]) == (classification["tier"], classification["strategy"])
-    assert dimension_sets(decision) == [{"service", "Tier", "Strategy"}]
+    # The path tests pin the heuristic router, which uses no router model: its arm is "none".
+    assert decision["Arm"] == (classification.get("model") or {}).get("arm", "none") == "none"
+    assert dimension_sets(decision) == [{"service", "Tier", "Strategy", "Arm"}]
     assert not find(emitted, "InvalidRequests")
 
 

@@ -17,11 +17,13 @@ block and overall. Changing anything here changes every bucket: retrain the mode
 from __future__ import annotations
 
 import base64
+import binascii
 import gzip
 import json
 import math
 import re
 import sys
+import zlib
 from array import array
 from bisect import bisect_right
 from collections import Counter
@@ -475,6 +477,19 @@ def load_tier_model(path: str | None = None) -> TierModel | None:
     target = Path(path) if path is not None else default_model_path()
     if not target.is_file():
         return None
-    opener = gzip.open if target.suffix == ".gz" else open
-    with opener(target, "rt", encoding="utf-8") as fh:
-        return TierModel.from_document(json.load(fh))
+    return read_tier_model(target.read_bytes(), gzipped=target.suffix == ".gz")
+
+
+def read_tier_model(data: bytes, *, gzipped: bool) -> TierModel:
+    """A model file's bytes (gzip'd when ``gzipped``) as a TierModel; ValueError, saying why, when the bytes
+    are not one (not gzip, not UTF-8 JSON, not a tier model document, corrupt weights)."""
+    try:
+        text = gzip.decompress(data) if gzipped else data
+        document = json.loads(text)
+        if not isinstance(document, dict):
+            raise ValueError("not a JSON object")
+        return TierModel.from_document(document)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise ValueError(f"not gzip data ({exc})") from exc
+    except (KeyError, TypeError, AttributeError, binascii.Error) as exc:
+        raise ValueError(f"not a tier model document ({type(exc).__name__}: {exc})") from exc

@@ -8,14 +8,21 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, fields
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from model_router.contracts.request import all_text, prompt_text
 from model_router.errors import InvalidRequest
 from model_router.pricing import Price, estimate_tokens
 from model_router.routing.regex_guard import DIGITS, GuardedRegex
 from model_router.tiers import COMPLEXITY_TO_TIER, TIER_ORDER, Tier
+
+if TYPE_CHECKING:
+    from model_router.routing.learned import TierModel
+
+# The learned router's model for one request and what the classification records of it (routing/arms.py).
+RouterModelChoice = Callable[[], "tuple[TierModel | None, dict[str, Any]]"]
 
 # Budget checks need an output length before the model has answered: assume this many tokens
 # (or maxTokens when smaller). Documented in the README's cost section.
@@ -104,13 +111,15 @@ class Classification:
     # Learned router only: the numbers behind the start (predicted output tokens and cost per tier, gains,
     # utilities, the rule and its cost weight). Budget checks read expected_output_tokens.
     route_estimates: dict[str, Any] | None = None
+    # Learned router only: the model that classified the request and its arm (routing/arms.py: ArmChoice.describe).
+    model: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         # Shallow: every field is a scalar or a flat/one-level dict built for this classification alone
         # (dataclasses.asdict deep-copies recursively, a third of the classifier step's time).
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["tier"] = self.tier.value
-        for name in ("signals", "tier_probabilities", "route_estimates"):
+        for name in ("signals", "tier_probabilities", "route_estimates", "model"):
             if out[name] is not None:
                 out[name] = dict(out[name])
         return out
@@ -170,6 +179,9 @@ class RouteContext:
     # What a pre-call cost estimate needs (the learned router's cost-aware start rule).
     prices: dict[Tier, Price] | None = None
     max_tokens: int | None = None
+    # The learned router's model and its arm for this request (steps/classify.py, from routing/arms.py);
+    # None: the bundled model, unrecorded (offline callers).
+    router_model: RouterModelChoice | None = None
 
 
 class Router(Protocol):
@@ -207,11 +219,11 @@ class LearnedRouter:
         from model_router.routing.learned import load_tier_model  # the weights load on first use only
 
         label, score, reasons = heuristic_complexity(features)
-        model = load_tier_model()
+        model, described = context.router_model() if context.router_model is not None else (load_tier_model(), None)
         if model is None:
             tier = COMPLEXITY_TO_TIER[label]
             why = "no learned weights shipped: heuristic route (" + "; ".join(reasons) + ")"
-            return Classification(label, tier, self.name, score, why, features.as_dict())
+            return Classification(label, tier, self.name, score, why, features.as_dict(), model=described)
         prediction = model.predict_route(prompt_text(request))
         probabilities = prediction.probabilities
         estimates: dict[str, Any] = {"rule": "margin"}
@@ -242,7 +254,8 @@ class LearnedRouter:
             why = (f"predicted success {shown}: cheapest tier within {margin(context.threshold):.2f} of the best "
                    f"(threshold {context.threshold:.2f})")
         return Classification(label, tier, self.name, score, why, features.as_dict(),
-                              {t.value: round(probabilities[t.value], 4) for t in TIER_ORDER}, estimates)
+                              {t.value: round(probabilities[t.value], 4) for t in TIER_ORDER}, estimates,
+                              described)
 
 
 def margin(threshold: float) -> float:
@@ -353,9 +366,11 @@ def plan_route(
     max_output_tokens: int,
     available: frozenset[Tier] | None = None,
     unavailable_reason: str = "",
+    router_model: RouterModelChoice | None = None,
 ) -> tuple[Classification, dict[str, Any]]:
     """Classify ``request`` (already validated) and return (classification, plan). ``available``: the tiers
-    the model provider can answer this request on, when not all (providers.tier_limit), and why."""
+    the model provider can answer this request on, when not all (providers.tier_limit), and why.
+    ``router_model``: picks the learned router's model and arm (called only when that router runs)."""
     routing = request.get("routing", {})
     strategy = routing.get("strategy", default_strategy)
     router = ROUTERS[strategy]()
@@ -373,7 +388,7 @@ def plan_route(
         notes.append(unavailable_reason)
     features = Features.of(request)
     max_tokens = request.get("inference", {}).get("maxTokens", max_output_tokens)
-    found = router.classify(request, features, RouteContext(tiers, threshold, prices, max_tokens))
+    found = router.classify(request, features, RouteContext(tiers, threshold, prices, max_tokens, router_model))
     tier, reasons = found.tier, [found.reason]
 
     if "tier" in request and strategy != "static":
@@ -411,7 +426,7 @@ def plan_route(
 
     classification = Classification(
         found.complexity, tier, strategy, found.score, "; ".join(reasons) + f" -> {tier.label}", found.signals,
-        found.tier_probabilities, found.route_estimates,
+        found.tier_probabilities, found.route_estimates, found.model,
     )
     plan = {
         "threshold": threshold,

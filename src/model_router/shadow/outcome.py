@@ -100,6 +100,7 @@ def outcome_record(state: dict[str, Any], settings: Settings, now: datetime.date
     asked = {Tier(e["tier"]) for e in shadow_answers(state)}
     shadow_cost = sum(o["cost_usd"] for o in outcomes.values() if o["shadow"]) + judged["judge"]["cost_usd"]
     best = state["best"]
+    router_model = classification.get("model") or {}
     features = {str(bucket): round(value, 6) for bucket, value in prompt_features(prompt).items()}
     notes = provider_notes(shadow_answers(state))
     if judged["judge"].get("note"):
@@ -128,6 +129,9 @@ def outcome_record(state: dict[str, Any], settings: Settings, now: datetime.date
                 "attempts": len(state["attempts"]),
                 "cost_usd": round(sum(a["cost_usd"] for a in state["attempts"]), 8),
                 "premium_cost_usd": (state.get("cost") or {}).get("premium_estimate_usd"),
+                # Which router model classified it (routing/arms.py): the champion / challenger split of the records.
+                "arm": router_model.get("arm"),
+                "model_version": router_model.get("version"),
             },
             "judge": judged["judge"],
             "sampler": state["shadow"]["sampler"],

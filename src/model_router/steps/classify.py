@@ -13,6 +13,7 @@ from model_router.contracts.request import validate_request
 from model_router.errors import InvalidRequest
 from model_router.pricing import tier_prices
 from model_router.providers import tier_limit
+from model_router.routing.arms import choose_model
 from model_router.routing.plan import plan_route
 from model_router.settings import Settings
 from model_router.steps.events import ClassifierEvent
@@ -32,6 +33,8 @@ def classify(event: ClassifierEvent, settings: Settings) -> dict[str, Any]:
             max_output_tokens=settings.max_output_tokens,
             available=limit.tiers if limit else None,
             unavailable_reason=limit.reason if limit else "",
+            # Champion or challenger (routing/arms.py): loaded on first use, by the learned router only.
+            router_model=lambda: choose_model(settings, request["request_id"]).routed(),
         )
     except InvalidRequest as exc:
         return {

@@ -42,6 +42,8 @@ _CALLER_CODES = {
     "ValidationException": "check the arguments",
     "NoSuchBucket": "check the bucket in the s3:// location",
     "NoSuchKey": "check the key in the s3:// location",
+    "ParameterNotFound": "check --stack: the stack creates its champion parameter when RouterModelUri or "
+                         "ChallengerModelUri is set (docs/rollout.md)",
 }
 
 
@@ -73,6 +75,13 @@ def stepfunctions_client(region: str) -> Any:
     import boto3
 
     return boto3.session.Session().client("stepfunctions", region_name=region)
+
+
+def client(service: str, region: str | None = None) -> Any:
+    """A client of ``service`` in ``region`` (None: the profile's or the environment's), in a session of its own."""
+    import boto3
+
+    return boto3.session.Session().client(service, region_name=region)
 
 
 @contextlib.contextmanager

@@ -28,7 +28,9 @@ from model_router_tools.cli import (
     demo,
     history,
     invoke,
+    promote,
     results_report,
+    rollback,
     route,
     train,
     train_scorer,
@@ -39,7 +41,8 @@ from model_router_tools.cli.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 
 # In the order `model-router --help` lists them. Building the parser imports each command's module, which
 # only declares its arguments: a command's libraries are imported by its run(), when it runs.
-COMMANDS = (invoke, demo, evaluate, calibrate, train_scorer, train, batch, history, results_report, route, validate)
+COMMANDS = (invoke, demo, evaluate, calibrate, train_scorer, train, batch, history, results_report, route, validate,
+            promote, rollback)
 
 
 class _OneLineErrorParser(argparse.ArgumentParser):

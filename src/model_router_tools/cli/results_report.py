@@ -5,6 +5,9 @@
     model-router report results.jsonl --json --hours 2      # machine-readable; cost per hour over 2 h
     model-router report --outcomes s3://bucket/outcomes/    # a deployment's outcome records (eval.outcome_report)
 
+When the results carry more than one router model arm (``classification.model.arm``: champion and challenger,
+docs/rollout.md), the figures are given per arm as well (``by_arm``), each over the lines that arm classified.
+
 A line is a router result (result.schema.json), a batch output line (``{"line", "request_id",
 "status", "result" | "error"}``) or an error record (``error``, ``status``); any other line, such as a
 request, is refused with its line number rather than counted as a failure. Figures come from the attempt records, so a
@@ -182,8 +185,35 @@ def _attempts_of_error(error: dict[str, Any]) -> list[dict[str, Any]]:
     return [a for a in attempts if isinstance(a, dict)] if isinstance(attempts, list) else []
 
 
+def arm_of(record: dict[str, Any]) -> str | None:
+    """The router model arm that classified a result line (champion / challenger), None when it names none (an
+    error record, a strategy that uses no model, results from before arms)."""
+    result, _ = _split(record)
+    model = ((result or {}).get("classification") or {}).get("model")
+    arm = model.get("arm") if isinstance(model, dict) else None
+    return arm if isinstance(arm, str) else None
+
+
 def figures(records: Iterable[dict[str, Any]], *, hours: float | None = None) -> dict[str, Any]:
-    """The dashboard's figures over results: requests, mix, rates, cost, savings, latency, failures."""
+    """The dashboard's figures over results: requests, mix, rates, cost, savings, latency, failures; and by router
+    model arm (``by_arm``) when the results carry more than one."""
+    lines = list(records)
+    out = _figures(lines, hours=hours)
+    arms = sorted({arm for arm in map(arm_of, lines) if arm is not None})
+    if len(arms) > 1:
+        by_arm = {}
+        for arm in arms:
+            mine = [line for line in lines if arm_of(line) == arm]
+            versions = Counter(str((_split(line)[0] or {})["classification"]["model"].get("version")) for line in mine)
+            by_arm[arm] = {**_figures(mine, hours=hours), "model_versions": dict(versions.most_common())}
+        out["by_arm"] = by_arm
+        unarmed = len(lines) - sum(f["requests"] for f in by_arm.values())
+        if unarmed:
+            out["without_arm"] = unarmed  # failed executions, strategies without a model: in the totals only
+    return out
+
+
+def _figures(records: list[dict[str, Any]], *, hours: float | None = None) -> dict[str, Any]:
     from model_router.emf import ERROR_METRICS  # here, not for `--help`: it imports Powertools and botocore
 
     requests = 0
@@ -340,8 +370,40 @@ def render(fig: dict[str, Any], console: Any, source: str) -> None:
     for name, value in rows:
         table.add_row(name, escape(value))
     console.print(table)
+    if fig.get("by_arm"):
+        console.print(_arm_table(fig))
     if fig.get("note"):
         console.print(f"[dim]{escape(fig['note'])}[/dim]")
+
+
+def _arm_table(fig: dict[str, Any]) -> Any:
+    """The figures that tell two router models apart, one column per arm."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    arms = fig["by_arm"]
+    title = "by router model arm (the lines each arm classified)"
+    if fig.get("without_arm"):
+        title += f"; {fig['without_arm']} lines without an arm are in the totals only"
+    table = Table(title=title, title_justify="left")
+    table.add_column("figure")
+    for arm in arms:
+        table.add_column(escape(arm), overflow="fold")
+
+    def row(name: str, value: Any) -> None:
+        table.add_row(name, *(escape(value(f)) for f in arms.values()))
+
+    row("requests", lambda f: f"{f['requests']} ({f['results']} with a result)")
+    row("model versions", lambda f: _fmt(f["model_versions"]))
+    row("model mix (answered by)", lambda f: ", ".join(f"{t.capitalize()} {f['model_mix_pct'][t]}%" for t in TIERS))
+    row("escalation rate", lambda f: f"{f['escalation_rate_pct']}%")
+    row("fallback rate", lambda f: f"{f['fallback_rate_pct']}%")
+    row("cost", lambda f: _usd(f["cost_usd"].get("total_usd", 0.0)))
+    row("cost per request", lambda f: _usd(f["cost_usd"].get("total_usd", 0.0) / f["requests"]))
+    row("savings vs all-Opus", lambda f: f"{_usd(f['cost_usd'].get('savings_usd', 0.0))} ({f['savings_pct']}%)")
+    row("model time per request p95", lambda f: (f"{f['model_time_per_request_ms']['p95']:.0f} ms"
+                                                 if f["model_time_per_request_ms"]["p95"] is not None else "-"))
+    return table
 
 
 def _usd(value: float) -> str:

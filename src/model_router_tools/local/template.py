@@ -14,6 +14,9 @@ and ``Fn::FindInMap`` with literal keys. Anything else of the transform (``Fn::L
 collection from a parameter, a FindInMap default, a plain string naming the loop identifier, which the three
 implementations treat differently) raises :class:`UnsupportedTemplateConstruct` naming its place, rather
 than leaving a resource half-expanded.
+
+A function's environment (:func:`function_specs`) resolves parameters (their defaults, or overrides), ``Fn::Sub``
+of them and ``Fn::If`` on the template's conditions (:func:`condition_values`); a resource reads as "".
 """
 
 from __future__ import annotations
@@ -290,7 +293,39 @@ class UnresolvedValue(ValueError):
     pass
 
 
-def _resolve(value: Any, params: dict[str, str], where: str) -> str:
+_NO_VALUE = {"Ref": "AWS::NoValue"}
+
+
+def condition_values(template: dict[str, Any], params: dict[str, str]) -> dict[str, bool]:
+    """Every condition of the template, evaluated on ``params`` (Fn::Equals of parameters and literals, Fn::Not,
+    Fn::And, Fn::Or and ``Condition: name``: what this template's conditions use)."""
+    conditions = template.get("Conditions", {})
+    done: dict[str, bool] = {}
+
+    def truth(node: Any, where: str) -> bool:
+        if isinstance(node, dict) and len(node) == 1:
+            (key, value), = node.items()
+            if key == "Condition" and isinstance(value, str) and value in conditions:
+                if value not in done:
+                    done[value] = truth(conditions[value], f"Conditions.{value}")
+                return done[value]
+            if key == "Fn::Equals":
+                left, right = (_resolve(v, params, where) for v in value)
+                return left == right
+            if key == "Fn::Not":
+                return not truth(value[0], where)
+            if key == "Fn::And":
+                return all(truth(v, where) for v in value)
+            if key == "Fn::Or":
+                return any(truth(v, where) for v in value)
+        raise UnresolvedValue(f"{where}: the local engine cannot evaluate the condition {node!r}")
+
+    for name in conditions:
+        truth({"Condition": name}, f"Conditions.{name}")
+    return done
+
+
+def _resolve(value: Any, params: dict[str, str], where: str, conditions: dict[str, bool] | None = None) -> str:
     if isinstance(value, (str, int, float, bool)):
         return str(value).lower() if isinstance(value, bool) else str(value)
     if isinstance(value, dict) and "Ref" in value and value["Ref"] in params:
@@ -301,6 +336,10 @@ def _resolve(value: Any, params: dict[str, str], where: str) -> str:
             text = text.replace("${" + name + "}", param)
         if "${" not in text:
             return text
+    if isinstance(value, dict) and "Fn::If" in value and conditions is not None:
+        name, when_true, when_false = value["Fn::If"]
+        if name in conditions:
+            return _resolve(when_true if conditions[name] else when_false, params, where, conditions)
     raise UnresolvedValue(f"{where}: the local engine cannot resolve {value!r}")
 
 
@@ -315,6 +354,7 @@ def function_specs(
     # Resources do not exist locally: a Ref to one (a table name, say) resolves to "", read as "not configured".
     for resource_id in template.get("Resources", {}):
         params.setdefault(resource_id, "")
+    conditions = condition_values(template, params)
     globals_fn = template.get("Globals", {}).get("Function", {})
     specs: dict[str, FunctionSpec] = {}
     for logical_id, resource in template.get("Resources", {}).items():
@@ -323,16 +363,26 @@ def function_specs(
         props = resource.get("Properties", {})
         raw_env = dict(globals_fn.get("Environment", {}).get("Variables", {}))
         raw_env.update(props.get("Environment", {}).get("Variables", {}))
-        env = {k: _resolve(v, params, f"{logical_id}.Environment.{k}") for k, v in raw_env.items()}
+        env = {k: _resolve(v, params, f"{logical_id}.Environment.{k}", conditions) for k, v in raw_env.items()
+               if not _is_no_value(v, conditions)}
         specs[logical_id] = FunctionSpec(
             logical_id=logical_id,
             code_uri=root / props.get("CodeUri", globals_fn.get("CodeUri", ".")),
             handler=props.get("Handler", globals_fn.get("Handler", "app.lambda_handler")),
             environment=env,
-            memory_mb=int(props.get("MemorySize", globals_fn.get("MemorySize", 128))),
+            memory_mb=int(_resolve(props.get("MemorySize", globals_fn.get("MemorySize", 128)), params,
+                                   f"{logical_id}.MemorySize", conditions)),
             timeout_s=int(props.get("Timeout", globals_fn.get("Timeout", 3))),
         )
     return specs
+
+
+def _is_no_value(value: Any, conditions: dict[str, bool]) -> bool:
+    """An environment value that is ``AWS::NoValue`` (directly, or the branch an Fn::If takes): not set."""
+    while isinstance(value, dict) and "Fn::If" in value and value["Fn::If"][0] in conditions:
+        name, when_true, when_false = value["Fn::If"]
+        value = when_true if conditions[name] else when_false
+    return value == _NO_VALUE
 
 
 def definition_substitutions(template: dict[str, Any], state_machine: str) -> dict[str, str]:
