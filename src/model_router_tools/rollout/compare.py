@@ -57,7 +57,7 @@ class Comparison:
     start_share: dict[str, dict[str, float]]  # model -> tier -> weighted share of records started there
     difference: float  # (challenger - champion quality) / premium quality
     ci95: list[float]
-    apgr: dict[str, float]
+    apgr: dict[str, float | None]  # None: not meaningful (economy and premium score about the same)
     apgr_difference: dict[str, Any]  # eval.uncertainty.compare's row: challenger minus champion
 
     @property
@@ -127,14 +127,20 @@ def compare_models(outcomes: OutcomeSet, champion: TierModel, challenger: TierMo
     resampled = uncertainty.apgr_samples(curves, economy, premium, weights=draws, sample_weights=sample_weights)
     # The same function on the records as they are (one "resample" of each once): the point APGRs.
     exact = uncertainty.apgr_samples(curves, economy, premium, weights=np.ones((1, n)), sample_weights=sample_weights)
-    (apgr_difference,) = uncertainty.compare(resampled, CHALLENGER, [CHAMPION])
+    # APGR divides by the economy-premium quality gap: where it is about 0 the bootstrap drops the resamples
+    # (eval.uncertainty), and APGR says nothing; the quality gate above does not depend on it.
+    meaningful = all(np.isfinite(np.asarray(resampled[name], dtype=float)).any()
+                     and np.isfinite(np.asarray(exact[name], dtype=float)).all() for name in MODELS)
+    (apgr_difference,) = (uncertainty.compare(resampled, CHALLENGER, [CHAMPION]) if meaningful else
+                          [{"policy": CHALLENGER, "versus": CHAMPION, "apgr_difference": None, "ci95": None}])
     return Comparison(
         records=n, left_out=left_out, threshold=threshold, tolerance=tolerance, samples=samples,
         premium_quality=round(q_premium, 4), quality={k: round(v, 4) for k, v in quality.items()},
         cost_fraction={k: round(v, 4) for k, v in cost_fraction.items()}, start_share=start_share,
         difference=round((quality[CHALLENGER] - quality[CHAMPION]) / q_premium if q_premium else 0.0, 4),
         ci95=uncertainty.interval(differences),
-        apgr={name: round(float(exact[name][0]), 4) for name in MODELS}, apgr_difference=apgr_difference,
+        apgr={name: round(float(exact[name][0]), 4) if meaningful else None for name in MODELS},
+        apgr_difference=apgr_difference,
     )
 
 
@@ -147,11 +153,13 @@ def summary_lines(comparison: Comparison, names: dict[str, str]) -> list[str]:
         lines.append("left out: " + ", ".join(f"{n} with {why}" for why, n in c.left_out.items()))
     for name in MODELS:
         mix = ", ".join(f"{tier} {share:.0%}" for tier, share in c.start_share[name].items())
+        shown = "not meaningful" if c.apgr[name] is None else f"{c.apgr[name]:.3f}"
         lines.append(f"{name:<10} {names[name]}: quality {c.quality[name]:.3f}, cost {c.cost_fraction[name]:.1%} of "
-                     f"always-premium, APGR {c.apgr[name]:.3f}; starts {mix}")
+                     f"always-premium, APGR {shown}; starts {mix}")
     low, high = c.ci95
+    difference = c.apgr_difference
+    apgr = ("not meaningful (economy and premium score about the same)" if difference["apgr_difference"] is None
+            else f"{difference['apgr_difference']:+.3f} [{difference['ci95'][0]:+.3f}, {difference['ci95'][1]:+.3f}]")
     lines.append(f"challenger - champion: quality {c.difference:+.4f} of premium quality, 95% paired bootstrap "
-                 f"interval [{low:+.4f}, {high:+.4f}] ({c.samples} resamples); APGR "
-                 f"{c.apgr_difference['apgr_difference']:+.3f} [{c.apgr_difference['ci95'][0]:+.3f}, "
-                 f"{c.apgr_difference['ci95'][1]:+.3f}]")
+                 f"interval [{low:+.4f}, {high:+.4f}] ({c.samples} resamples); APGR {apgr}")
     return lines
