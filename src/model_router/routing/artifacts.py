@@ -7,9 +7,9 @@ Whatever goes wrong is an :class:`ArtifactError` with a short reason (``unreacha
 the classification says so. A failed artifact is tried again after :data:`RETRY_AFTER_S`, not on every
 request; a pointer that cannot be re-read keeps its last value.
 
-The AWS clients (botocore's: Powertools has imported botocore already, boto3 would only add its import time)
-are made only when an artifact or a pointer is read, so a deployment without them makes none; once per
-container, with short timeouts (a cold start waits seconds at worst, inside the classifier's 30 s).
+The two AWS calls (GetObject, GetParameter) are signed requests on botocore's signer and HTTP session, not
+botocore clients (:mod:`model_router.routing.signed_http` says why), made only when an artifact or a pointer is
+read, with short timeouts (a cold start waits seconds at worst, inside the classifier's 30 s).
 """
 
 from __future__ import annotations
@@ -75,14 +75,11 @@ def _session() -> Any:
 
 
 def _client(service: str) -> Any:
-    """A botocore client on the store's one session (boto3 adds nothing here but its import time, and the two
-    clients share the session's loaded endpoint data)."""
-    import botocore.config
+    """GetObject or GetParameter on the store's one botocore session, as signed requests without a botocore
+    client (building the two clients was most of what an S3 model added to a cold start: signed_http.py)."""
+    from model_router.routing.signed_http import LightS3, LightSsm
 
-    # A cold start waits on these: one retry, seconds not minutes.
-    config = botocore.config.Config(connect_timeout=2, read_timeout=5,
-                                    retries={"total_max_attempts": 2, "mode": "standard"})
-    return _session().create_client(service, config=config)
+    return LightS3(_session()) if service == "s3" else LightSsm(_session())
 
 
 def _aws_problem(operation: str, exc: Exception) -> str:
