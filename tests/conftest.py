@@ -34,7 +34,9 @@ def answered_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 # retrained; the learned router runs through the real workflow in tests/offline/test_eval.py. They walk
 # three-tier paths, and the bundled sources with answer text record two tiers: Sonnet replays the premium
 # model there (REPLAY_BORROWED_TIERS, mechanics only; demo, invoke, batch and eval never borrow).
-PATH_TEST_ENV = {"DEFAULT_STRATEGY": "heuristic", "REPLAY_BORROWED_TIERS": "1"}
+# They pin the confidence threshold too, so a newly calibrated operating point (data/operating_point.json) does
+# not move them either.
+PATH_TEST_ENV = {"DEFAULT_STRATEGY": "heuristic", "REPLAY_BORROWED_TIERS": "1", "CONFIDENCE_THRESHOLD": "0.8"}
 
 
 @pytest.fixture(scope="session")

@@ -42,7 +42,8 @@ class Settings:
     # Set on invoker functions only: the one tier this function may call.
     tier: Tier | None = None
     model_provider: str = "bedrock"
-    confidence_threshold: float = 0.8  # CONFIDENCE_THRESHOLD, else the calibrated operating point, else 0.8
+    # CONFIDENCE_THRESHOLD, else the calibrated operating point (data/operating_point.json), else 0.8.
+    confidence_threshold: float = field(default_factory=lambda: default_threshold())
     default_strategy: str = "learned"
     max_output_tokens: int = DEFAULT_MAX_OUTPUT_TOKENS
     bedrock_region: str | None = None
@@ -155,7 +156,7 @@ class Settings:
             model_ids=model_ids,
             tier=tier,
             model_provider=provider,
-            confidence_threshold=number("CONFIDENCE_THRESHOLD", calibrated_threshold() or DEFAULT_THRESHOLD, 0.0, 1.0),
+            confidence_threshold=number("CONFIDENCE_THRESHOLD", default_threshold(), 0.0, 1.0),
             default_strategy=strategy,
             max_output_tokens=int(number("MAX_OUTPUT_TOKENS", DEFAULT_MAX_OUTPUT_TOKENS, 1, 128_000)),
             bedrock_region=get("BEDROCK_REGION") or get("AWS_REGION"),
@@ -259,20 +260,28 @@ OPERATING_POINT = "operating_point.json"
 
 
 @lru_cache(maxsize=1)
-def calibrated_threshold() -> float | None:
-    """The threshold `model-router calibrate --write` chose for a quality or cost target
-    (model_router/data/operating_point.json), used when CONFIDENCE_THRESHOLD is empty; None when none ships."""
+def calibrated_operating_point() -> dict[str, Any] | None:
+    """The operating point `model-router calibrate --write` chose for a quality or cost target
+    (model_router/data/operating_point.json: its threshold, target, realised shares and data); None when none
+    ships."""
     try:
         text = resources.files("model_router.data").joinpath(OPERATING_POINT).read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
     try:
-        threshold = json.loads(text)["threshold"]
+        document = json.loads(text)
+        threshold = document["threshold"]
     except (ValueError, KeyError, TypeError) as exc:
         raise SettingsError(f"model_router/data/{OPERATING_POINT} has no readable threshold: {exc}") from None
     if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0 <= threshold <= 1:
         raise SettingsError(f"model_router/data/{OPERATING_POINT}: threshold {threshold!r} is not in [0, 1]")
-    return float(threshold)
+    return dict(document)
+
+
+def default_threshold() -> float:
+    """The threshold when CONFIDENCE_THRESHOLD is empty: the shipped operating point's, else DEFAULT_THRESHOLD."""
+    point = calibrated_operating_point()
+    return DEFAULT_THRESHOLD if point is None else float(point["threshold"])
 
 
 _scoped_env: contextvars.ContextVar[Mapping[str, str] | None] = contextvars.ContextVar(

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from model_router.pricing import tier_prices
+from model_router.settings import DEFAULT_THRESHOLD, calibrated_operating_point
 from model_router.tiers import COMPLEXITY_TO_TIER, TIER_ORDER, Tier
 from model_router_tools.eval.outcomes import always_premium, recorded_score
 from model_router_tools.replay.datasets import STAND_IN_NOTE, read_records, sample_path
@@ -32,9 +33,10 @@ MARK_MEANINGS = {
     "skipped": "skipped (circuit open)",
 }
 
-# The thresholds the demo re-runs its prompts at, besides the deployment's (0.8): 0.05 apart where the
-# trade-off moves on these sources, and 0.5 for a cheap end.
-DEFAULT_SWEEP: tuple[float, ...] = (0.5, 0.6, 0.65, 0.7, 0.75, 0.85, 0.9)
+# The thresholds the demo re-runs its prompts at, besides the deployment's (the shipped calibrated operating
+# point): 0.05 apart where the trade-off moves on these sources, the uncalibrated default 0.8, and 0.5 for a
+# cheap end.
+DEFAULT_SWEEP: tuple[float, ...] = (0.5, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9)
 # The operating point the demo suggests: the cheapest threshold whose quality is at least this share of
 # always-Opus quality (the "calibrated target": RouteLLM reports routers at 95% of GPT-4's quality).
 QUALITY_TARGET = 0.95
@@ -246,6 +248,7 @@ def as_json(summary: DemoSummary, target: float = QUALITY_TARGET) -> dict[str, A
         "figures": summary.figures(),
         "threshold_sweep": {f"{t:g}": s.figures() for t, s in summary.sweep.items()},
         "operating_point": operating_point(summary, target),
+        "calibrated_operating_point": calibrated_point(summary),
         "results": [{"id": r.record["id"], "status": r.result.status, "error": r.result.error,
                      "start": describe_start(r.result.output["classification"]) if r.result.output else None,
                      "output": r.result.output, "quality": r.quality} for r in summary.rows],
@@ -322,6 +325,7 @@ def render(summary: DemoSummary, console: Any, target: float = QUALITY_TARGET) -
     point = operating_point(summary, target)
     if summary.sweep:
         _render_sweep(summary, point, console)
+    _render_calibrated(summary, console)
     _render_operating_point(summary, point, console)
     console.print(f"  [dim]{SHOWCASE_NOTE}[/dim]\n  [dim]{STAND_IN_NOTE}[/dim]")
 
@@ -339,13 +343,55 @@ def _render_sweep(summary: DemoSummary, point: dict[str, Any], console: Any) -> 
         g = run.figures()
         marks = []
         if value == summary.threshold:
-            marks.append("the deployment's threshold")
+            marks.append("the deployment's threshold" + (" (calibrated)" if calibrated_point(summary) else ""))
+        elif value == DEFAULT_THRESHOLD and calibrated_point(summary):
+            marks.append("the uncalibrated default")
         if value == point["threshold"]:
             marks.append(f"[bold green]← operating point ({point['quality_target']:.0%} target)[/bold green]")
         table.add_row(f"{value:g}", f"{g['quality_routed']:.3f}", f"{g['quality_share_of_premium']:.1%}",
                       f"{g['savings_pct']:+.1f}%", _mix(g["tier_mix"]), str(g["escalations"]), "; ".join(marks))
     console.print()
     console.print(table)
+
+
+def calibrated_point(summary: DemoSummary) -> dict[str, Any] | None:
+    """The shipped operating point (`model-router calibrate --write`) when it set the deployment's threshold,
+    with these prompts' figures at it and at the uncalibrated default (when that ran); else None."""
+    shipped = calibrated_operating_point()
+    if shipped is None or summary.threshold != shipped["threshold"]:
+        return None
+    keys = ("quality_routed", "quality_share_of_premium", "savings_pct", "tier_mix")
+    runs = summary.runs()
+    default = runs.get(DEFAULT_THRESHOLD)
+    return {"shipped": shipped, "here": {k: summary.figures()[k] for k in keys},
+            "default_threshold": DEFAULT_THRESHOLD,
+            "default_here": {k: default.figures()[k] for k in keys} if default is not None else None}
+
+
+def _render_calibrated(summary: DemoSummary, console: Any) -> None:
+    point = calibrated_point(summary)
+    if point is None:
+        return
+    shipped, here = point["shipped"], point["here"]
+    target = (f"{shipped['quality_target']:.0%} of always-Opus quality" if shipped.get("quality_target") is not None
+              else f"at most {shipped['cost_target']:.0%} of always-Opus cost")
+    check = shipped.get("validation") or shipped
+    interval = (check.get("interval") or {}).get("quality_share")
+    kept = f"{check['quality_share']:.1%}" + (f" [{interval[0]:.1%}, {interval[1]:.1%}]" if interval else "")
+    where = "on requests it was not chosen on" if shipped.get("validation") else "on the data it was chosen on"
+    console.print(
+        f"\n[bold]Calibrated operating point (deployed): threshold {shipped['threshold']:g}[/bold], chosen by "
+        f"`model-router calibrate` for {target} on the {shipped.get('split', '')} split of "
+        f"{len(shipped.get('datasets') or [])} recorded sources: it kept {kept} of always-Opus quality for "
+        f"{check['cost_share']:.1%} of its cost {where}.\n"
+        f"  On these prompts: quality {here['quality_share_of_premium']:.1%} of always-Opus, "
+        f"{_saving(here['savings_pct'])}", end="")
+    default = point["default_here"]
+    if default is None:
+        console.print(".")
+        return
+    console.print(f"; the uncalibrated default {point['default_threshold']:g}: "
+                  f"{default['quality_share_of_premium']:.1%}, {_saving(default['savings_pct'])}.")
 
 
 def _render_operating_point(summary: DemoSummary, point: dict[str, Any], console: Any) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from model_router.settings import DEFAULT_THRESHOLD, calibrated_operating_point, default_threshold
 from model_router_tools.cli.main import main
 from model_router_tools.demo import DemoRow, DemoSummary, operating_point, pick, replayable, run_demo
 from model_router_tools.local.engine import ExecutionResult
@@ -17,7 +18,7 @@ from model_router_tools.replay.datasets import read_records, sample_path
 
 def test_the_sweep_reruns_the_same_prompts_at_each_threshold() -> None:
     summary = run_demo(n=6, sweep=(0.0, 1.0))
-    assert summary.threshold == 0.8 and set(summary.sweep) == {0.0, 1.0}
+    assert summary.threshold == default_threshold() and set(summary.sweep) == {0.0, 1.0}
     ids = [row.record["id"] for row in summary.rows]
     for threshold, other in summary.sweep.items():
         assert other.threshold == threshold
@@ -34,7 +35,8 @@ def test_the_demo_prints_the_trade_off(capsys: pytest.CaptureFixture[str]) -> No
     assert main(["demo", "-n", "4", "--sweep", "0.5"]) == 0
     out = capsys.readouterr().out
     assert "The same 4 prompts at 2 thresholds" in out
-    assert re.search(r"│ +0\.5 │ +\d\.\d{3} │", out) and re.search(r"│ +0\.8 │ .* deployment's threshold", out)
+    deployed = re.escape(f"{default_threshold():g}")
+    assert re.search(r"│ +0\.5 │ +\d\.\d{3} │", out) and re.search(rf"│ +{deployed} │ .* deployment's threshold", out)
     assert main(["demo", "-n", "4", "--sweep", "", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["threshold_sweep"] == {}
 
@@ -54,7 +56,7 @@ def test_a_simple_request_that_starts_on_opus_shows_the_start_tier_and_why_not_i
         capsys: pytest.CaptureFixture[str]) -> None:
     # routellm-mtbench-9 is 'simple' by the heuristic signals; the learned router starts it on Opus because
     # Opus's predicted gain is worth its extra cost at 0.8. The old column read "simple → Opus".
-    assert main(["demo", "-n", "6", "--sweep", ""]) == 0
+    assert main(["demo", "-n", "6", "--sweep", "", "--threshold", "0.8"]) == 0
     out = capsys.readouterr().out
     assert "simple →" not in out
     assert re.search(r"routellm-mtbench-9 +│ Opus: \+0\.\d\d for \+\$0\.\d{4} +│ Opus ✓", out)
@@ -67,10 +69,11 @@ def test_the_demo_names_the_operating_point_for_a_quality_target_next_to_the_def
     assert main([*args, "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     point = report["operating_point"]
-    runs = {0.8: report["figures"], **{float(t): f for t, f in report["threshold_sweep"].items()}}
+    deployed = default_threshold()
+    runs = {deployed: report["figures"], **{float(t): f for t, f in report["threshold_sweep"].items()}}
     meeting = {t: f for t, f in runs.items() if f["quality_share_of_premium"] >= 0.9}
     # The rule as documented: the highest savings among the thresholds run that keep 90% of always-Opus quality.
-    assert point["quality_target"] == 0.9 and point["default_threshold"] == 0.8
+    assert point["quality_target"] == 0.9 and point["default_threshold"] == deployed
     assert point["threshold"] == max(meeting, key=lambda t: (meeting[t]["savings_pct"], meeting[t]["quality_routed"]))
     assert point["savings_pct"] == runs[point["threshold"]]["savings_pct"]
     assert point["default"]["savings_pct"] == report["figures"]["savings_pct"]
@@ -80,9 +83,35 @@ def test_the_demo_names_the_operating_point_for_a_quality_target_next_to_the_def
     chosen, default = runs[point["threshold"]], report["figures"]
     assert f"Operating point for a 90% quality target: threshold {point['threshold']:g} keeps " \
            f"{chosen['quality_share_of_premium']:.1%} of always-Opus quality ({chosen['quality_routed']:.3f})" in out
-    assert f"the deployment's 0.8 keeps {default['quality_share_of_premium']:.1%} ({default['quality_routed']:.3f})" \
-           in out
+    assert f"the deployment's {deployed:g} keeps {default['quality_share_of_premium']:.1%} " \
+           f"({default['quality_routed']:.3f})" in out
     assert "← operating point (90% target)" in out and "showcase, not a benchmark" in out
+
+
+@pytest.mark.skipif(calibrated_operating_point() is None, reason="no calibrated operating point ships")
+def test_the_demo_shows_the_calibrated_operating_point_next_to_the_uncalibrated_default(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    shipped = calibrated_operating_point()
+    assert shipped is not None and shipped["threshold"] == default_threshold() != DEFAULT_THRESHOLD
+    assert main(["demo", "-n", "6", "--sweep", "0.5,0.8", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    calibrated = report["calibrated_operating_point"]
+    assert calibrated["shipped"]["threshold"] == shipped["threshold"]
+    assert calibrated["here"]["savings_pct"] == report["figures"]["savings_pct"]
+    assert calibrated["default_here"]["savings_pct"] == report["threshold_sweep"]["0.8"]["savings_pct"]
+
+    assert main(["demo", "-n", "6", "--sweep", "0.5,0.8"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    checked = shipped.get("validation") or shipped
+    assert f"Calibrated operating point (deployed): threshold {shipped['threshold']:g}" in out
+    assert f"it kept {checked['quality_share']:.1%}" in out
+    here, default = calibrated["here"], calibrated["default_here"]
+    assert f"On these prompts: quality {here['quality_share_of_premium']:.1%} of always-Opus" in out
+    assert f"the uncalibrated default 0.8: {default['quality_share_of_premium']:.1%}" in out
+    assert re.search(r"│ +0\.8 │ .* the uncalibrated default", out)
+    # A threshold set by hand is not the calibrated point: the section is not shown.
+    assert main(["demo", "-n", "2", "--sweep", "", "--threshold", "0.8"]) == 0
+    assert "Calibrated operating point" not in capsys.readouterr().out
 
 
 def test_a_recorded_prompt_ends_on_the_same_tier_at_the_same_cost_through_demo_invoke_and_batch(

@@ -119,7 +119,7 @@ def test_the_refusal_for_a_request_file_suggests_routing_that_file(
 
 def test_route_predicts_the_start_the_workflow_takes(capsys: pytest.CaptureFixture[str], tmp_path: Path,
                                                      listed: list[dict[str, Any]]) -> None:
-    engine = LocalEngine()  # the deployment's defaults: the learned router at threshold 0.8
+    engine = LocalEngine()  # the deployment's defaults: the learned router at the deployed threshold
     maps = tier_maps(str(sample_path()))
     for record in listed[:3] + listed[-3:]:
         # A deployment has every tier; the replayed run only those the record's source recorded. Ask for

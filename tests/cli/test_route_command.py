@@ -16,7 +16,7 @@ import pytest
 
 from model_router.pricing import tier_prices
 from model_router.routing.plan import EXPECTED_OUTPUT_TOKENS
-from model_router.settings import DEFAULT_MODEL_IDS, Settings
+from model_router.settings import DEFAULT_MODEL_IDS, Settings, default_threshold
 from model_router.steps.classify import classify_step
 from model_router.tiers import Tier
 from model_router_tools.cli.main import main
@@ -61,7 +61,7 @@ def test_the_plan_is_the_classify_request_steps_own_output_with_the_deployment_d
     assert plan["plan"] == state["plan"]
     assert plan["start_tier"] == state["route"]["tier"] == plan["classification"]["tier"]
     assert plan["model_id"] == DEFAULT_MODEL_IDS[Tier(plan["start_tier"])]
-    assert plan["classification"]["strategy"] == "learned" and plan["plan"]["threshold"] == 0.8
+    assert plan["classification"]["strategy"] == "learned" and plan["plan"]["threshold"] == default_threshold()
     assert plan["model_called"] is False and "No model was called" in plan["note"]
 
 
@@ -78,7 +78,7 @@ def test_route_ignores_the_shells_settings_and_plans_with_the_deployments(
     monkeypatch.setenv("DEFAULT_STRATEGY", "cascade")
     monkeypatch.setenv("CONFIDENCE_THRESHOLD", "0.1")
     plan = route_json(capsys, QUESTION)
-    assert plan["classification"]["strategy"] == "learned" and plan["plan"]["threshold"] == 0.8
+    assert plan["classification"]["strategy"] == "learned" and plan["plan"]["threshold"] == default_threshold()
 
 
 def test_each_tiers_cost_is_the_learned_routers_own_estimate_at_the_deployments_prices(

@@ -76,19 +76,28 @@ def test_the_command_prints_the_point_writes_it_and_the_runtime_reads_it(
     assert f"threshold {document['threshold']:g}:" in out
     # The runtime's default threshold: CONFIDENCE_THRESHOLD when set, else the shipped operating point.
     monkeypatch.setattr(settings_module.resources, "files", lambda _package: tmp_path)
-    settings_module.calibrated_threshold.cache_clear()
+    settings_module.calibrated_operating_point.cache_clear()
     try:
         assert Settings.from_mapping({}).confidence_threshold == document["threshold"]
         assert Settings.from_mapping({"CONFIDENCE_THRESHOLD": ""}).confidence_threshold == document["threshold"]
         assert Settings.from_mapping({"CONFIDENCE_THRESHOLD": "0.9"}).confidence_threshold == 0.9
         written.write_text(json.dumps({"threshold": 7}))
-        settings_module.calibrated_threshold.cache_clear()
+        settings_module.calibrated_operating_point.cache_clear()
         with pytest.raises(settings_module.SettingsError, match=r"operating_point\.json: threshold 7"):
             Settings.from_mapping({})
     finally:
         monkeypatch.undo()
-        settings_module.calibrated_threshold.cache_clear()
-    assert Settings.from_mapping({}).confidence_threshold == 0.8  # none ships: the documented default
+        settings_module.calibrated_operating_point.cache_clear()
+    # What ships: the operating point's threshold, else the documented 0.8.
+    shipped = settings_module.calibrated_operating_point()
+    assert Settings.from_mapping({}).confidence_threshold == (shipped["threshold"] if shipped else 0.8)
+    monkeypatch.setattr(settings_module.resources, "files", lambda _package: tmp_path / "none")
+    settings_module.calibrated_operating_point.cache_clear()
+    try:
+        assert Settings.from_mapping({}).confidence_threshold == 0.8  # none ships: the documented default
+    finally:
+        monkeypatch.undo()
+        settings_module.calibrated_operating_point.cache_clear()
 
 
 @pytest.mark.parametrize(("argv", "says", "exit_code"), [

@@ -33,7 +33,10 @@ from model_router_tools.replay.datasets import read_records, sample_path
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 
-THRESHOLD = 0.8  # the template's ConfidenceThreshold default
+# The threshold these runs pin: the uncalibrated default. A shipped operating point may be lower, and below ~0.8
+# Sonnet's bare wrong "42" is accepted on the scorer's own call, injected lines or not (they earn nothing:
+# test_fake_verdict_lines_earn_nothing), which would hide what these tests check.
+THRESHOLD = 0.8
 SOURCE = "adversarial-test"
 MODELS = {"economy": "recorded-economy", "standard": "recorded-standard", "premium": "recorded-premium"}
 
@@ -82,7 +85,8 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def adversarial_engine(dataset: Path) -> LocalEngine:
-    return LocalEngine(env_overrides={"DEFAULT_STRATEGY": "heuristic", "REPLAY_DATASET": str(dataset)})
+    return LocalEngine(env_overrides={"DEFAULT_STRATEGY": "heuristic", "REPLAY_DATASET": str(dataset),
+                                      "CONFIDENCE_THRESHOLD": str(THRESHOLD)})
 
 
 def tiers_called(result: ExecutionResult) -> list[str]:

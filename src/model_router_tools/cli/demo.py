@@ -16,7 +16,7 @@ from model_router_tools.replay.datasets import read_records, sample_path, tier_m
 
 # model_router_tools.demo's DEFAULT_SWEEP and QUALITY_TARGET (a test keeps them equal), written out here:
 # that module imports the evaluation code, which `--help` has no use for.
-DEFAULT_SWEEP = (0.5, 0.6, 0.65, 0.7, 0.75, 0.85, 0.9)
+DEFAULT_SWEEP = (0.5, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9)
 QUALITY_TARGET = 0.95
 
 

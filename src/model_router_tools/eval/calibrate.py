@@ -44,8 +44,7 @@ from model_router_tools.eval.harness import (
     prepare,
 )
 from model_router_tools.eval.policies import BASELINES, DEFAULT_POLICY, PRODUCT_POLICIES
-from model_router_tools.eval.report import dataset_name, load_outcome_sets
-from model_router_tools.replay.datasets import read_records
+from model_router_tools.eval.report import dataset_name, load_outcome_sets, records_and_sources
 
 PREMIUM = next(p for p in BASELINES if p.name == "always-premium")
 POLICIES = {p.name: p for p in PRODUCT_POLICIES}
@@ -90,13 +89,7 @@ def load_cases(paths: Sequence[str], prices: dict[Tier, Price], split: str) -> l
     if model is None:
         raise CalibrationError("no learned router model to calibrate (src/model_router/data/router_model.json.gz)")
     add_learned(cases, model, prices)
-    records: dict[str, dict[str, Any]] = {}
-    sources: dict[str, str] = {}
-    for name in names:
-        for record in loaded[name].records if name in loaded else read_records(name):
-            records[record["id"]] = record
-            sources[record["source"]] = name
-    add_confidences(cases, records, sources, "learned")
+    add_confidences(cases, *records_and_sources(names, loaded), "learned")
     return cases
 
 

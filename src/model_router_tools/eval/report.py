@@ -247,6 +247,19 @@ def prompt_hash(record: dict[str, Any]) -> str | None:
     return str(digest) if digest else None
 
 
+def records_and_sources(names: Sequence[str], loaded: Mapping[str, Any]) -> tuple[dict[str, dict[str, Any]],
+                                                                               dict[str, str]]:
+    """Every record by id, and the dataset each source came from, in one pass over each dataset (``loaded``:
+    the outcome-record sets already read, by name)."""
+    records_by_id: dict[str, dict[str, Any]] = {}
+    paths_by_source: dict[str, str] = {}
+    for path in names:
+        for record in loaded[path].records if path in loaded else read_records(path):
+            records_by_id[record["id"]] = record
+            paths_by_source[record["source"]] = path
+    return records_by_id, paths_by_source
+
+
 def run_eval(
     paths: Sequence[str | Path],
     *,
@@ -282,12 +295,7 @@ def run_eval(
     warnings: list[str] = []
     reasons: dict[str, str] = {}  # classifier -> why it has no predictions here
 
-    records_by_id: dict[str, dict[str, Any]] = {}
-    paths_by_source: dict[str, str] = {}
-    for path in names:  # one pass over each dataset for both maps
-        for record in loaded[path].records if path in loaded else read_records(path):
-            records_by_id[record["id"]] = record
-            paths_by_source[record["source"]] = path
+    records_by_id, paths_by_source = records_and_sources(names, loaded)
 
     model = load_tier_model()
     if model is not None:
