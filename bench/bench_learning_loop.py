@@ -30,7 +30,7 @@ from typing import Any
 
 from model_router.pricing import tier_prices
 from model_router.routing.learned import TierModel
-from model_router.settings import Settings
+from model_router.settings import Settings, default_threshold
 from model_router.shadow.sampling import sample_point, sample_probability
 from model_router.tiers import Tier
 from model_router_tools.eval import metrics
@@ -55,7 +55,7 @@ FILES = ("llmrouter.dev.jsonl.gz", "routellm-mmlu.dev.jsonl.gz", "routellm-gsm8k
 # Smaller grids than `model-router train`'s: each checkpoint retrains a router on ~12k records.
 FAST: dict[str, Any] = {"c_grid": (1.0, 4.0), "smoothing_grid": (0.25,), "folds": 3, "alpha_grid": (3.0,)}
 POLICY = next(p for p in PRODUCT_POLICIES if p.name == DEFAULT_POLICY)
-THRESHOLD = 0.8
+THRESHOLD = default_threshold()  # the deployment's: the shipped calibrated operating point, else 0.8
 
 
 def log(message: str) -> None:

@@ -68,6 +68,34 @@ def test_report_outcomes_figures_on_hand_built_records(hand_built_file: Path,
     assert fig["notes"] == [STAND_IN]
 
 
+def test_report_outcomes_splits_by_router_model_arm(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Champion records route to Opus (score 1, premium 1); challenger ones to Haiku (score 0.5 vs premium 1):
+    the per-arm rows tell the two models apart where the totals blend them."""
+    records = []
+    for n in range(6):
+        challenger = n % 3 == 0
+        record = outcome_record(n, {HAIKU: 0.5, SONNET: 1.0, OPUS: 1.0}, routed=HAIKU if challenger else OPUS,
+                                probability=1.0)
+        record["meta"]["route"].update(arm="challenger" if challenger else "champion",
+                                       model_version="0123456789ab" if challenger else "bundled")
+        records.append(record)
+    path = write_jsonl(tmp_path / "arms.jsonl", records)
+    outcome = run_main(capsys, "report", "--outcomes", str(path), "--json")
+    assert outcome.code == 0, outcome.err
+    by_arm = json.loads(outcome.out)["by_arm"]
+    assert set(by_arm) == {"champion", "challenger"}
+    assert by_arm["champion"]["records"] == 4 and by_arm["challenger"]["records"] == 2
+    assert by_arm["champion"]["quality"]["difference"]["value"] == 0.0
+    assert by_arm["challenger"]["quality"]["difference"]["value"] == -0.5
+    assert by_arm["challenger"]["cost"]["fraction_of_premium"] == round(0.001 / 0.005, 4)
+    assert by_arm["challenger"]["model_versions"] == {"0123456789ab": 2}
+    table = run_main(capsys, "report", "--outcomes", str(path))
+    assert "arm challenger (0123456789ab)" in table.out and "arm champion (bundled)" in table.out
+    # One arm only: no split.
+    write_jsonl(path, [r for r in records if r["meta"]["route"]["arm"] == "champion"])
+    assert json.loads(run_main(capsys, "report", "--outcomes", str(path), "--json").out)["by_arm"] == {}
+
+
 def test_shadow_cost_per_1000_routed_is_cost_per_record_times_the_sample_rate(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     records = [outcome_record(i, {HAIKU: 1.0, SONNET: 1.0, OPUS: 1.0}, probability=0.05, shadow_cost=0.002 * (i + 1))

@@ -7,7 +7,8 @@ requests more often, and the weights undo that):
 * per start tier (meta.route.start_tier): how many records, and how often each tier below premium answered
   as well as premium did (its judged score >= premium's), with a 95% Wilson interval;
 * the routed answers' quality (meta.route.tier's score) against always-premium's on the same requests: both
-  weighted means and their paired difference, with 95% intervals; the routed spend against premium's;
+  weighted means and their paired difference, with 95% intervals; the routed spend against premium's; the same
+  per router model arm (meta.route.arm: champion and challenger) when the records carry more than one;
 * what shadowing costs: in all, the judge's share, and per 1,000 routed requests at the observed sample
   rate (sum of shadow costs / sum of weights: each record's cost times its sample probability, per request);
 * the judge methods, the outcomes without a score (failed tiers, unreadable verdicts) and the records' notes.
@@ -46,6 +47,38 @@ def _interval(result: tuple[float, list[float]] | None, n: int) -> dict[str, Any
     return {"value": round(value, 4), "ci95": ci95, "n": n}
 
 
+def _quality_and_cost(records: list[dict[str, Any]], weights: list[float],
+                      tiers: dict[Tier, str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The routed answers' quality against always-premium's on the same records (weighted means, their paired
+    difference, 95% intervals), and the routed spend against premium's."""
+    premium = list(tiers)[-1]
+    scored = [(s, p, w) for r, w in zip(records, weights, strict=True)
+              if (s := _score(r, tiers[Tier(r["meta"]["route"]["tier"])])) is not None
+              and (p := _score(r, tiers[premium])) is not None]
+    paired_weights = [w for *_, w in scored]
+    quality = {
+        "routed": _interval(weighted_mean_interval([s for s, _, _ in scored], paired_weights, (0.0, 1.0)),
+                            len(scored)),
+        "premium": _interval(weighted_mean_interval([p for _, p, _ in scored], paired_weights, (0.0, 1.0)),
+                             len(scored)),
+        "difference": _interval(weighted_mean_interval([s - p for s, p, _ in scored], paired_weights, (-1.0, 1.0)),
+                                len(scored)),
+        "n": len(scored),
+    }
+    total_weight = sum(weights)
+    routed_cost = sum(w * float(r["meta"]["route"]["cost_usd"]) for r, w in zip(records, weights, strict=True))
+    premium_cost = sum(w * _premium_cost(r, tiers[premium]) for r, w in zip(records, weights, strict=True))
+    cost = {
+        "routed_usd_per_request": round(routed_cost / total_weight, 8),
+        "premium_usd_per_request": round(premium_cost / total_weight, 8),
+        "fraction_of_premium": round(routed_cost / premium_cost, 4) if premium_cost else None,
+        "savings_pct": round(100 * (1 - routed_cost / premium_cost), 2) if premium_cost else None,
+        "recorded_routed_usd": round(sum(float(r["meta"]["route"]["cost_usd"]) for r in records), 8),
+        "recorded_premium_usd": round(sum(_premium_cost(r, tiers[premium]) for r in records), 8),
+    }
+    return quality, cost
+
+
 def outcome_figures(outcomes: OutcomeSet) -> dict[str, Any]:
     """Every figure of the report, as a JSON-ready dict (``--json`` prints it)."""
     records = outcomes.records
@@ -71,30 +104,16 @@ def outcome_figures(outcomes: OutcomeSet) -> dict[str, Any]:
                            "weighted_share": round(sum(w for _, w in group) / total_weight, 4),
                            "as_good_as_premium": rates}
 
-    scored = [(s, p, w) for r, w in zip(records, weights, strict=True)
-              if (s := _score(r, tiers[Tier(r["meta"]["route"]["tier"])])) is not None
-              and (p := _score(r, tiers[premium])) is not None]
-    paired_weights = [w for *_, w in scored]
-    quality = {
-        "routed": _interval(weighted_mean_interval([s for s, _, _ in scored], paired_weights, (0.0, 1.0)),
-                            len(scored)),
-        "premium": _interval(weighted_mean_interval([p for _, p, _ in scored], paired_weights, (0.0, 1.0)),
-                             len(scored)),
-        "difference": _interval(weighted_mean_interval([s - p for s, p, _ in scored], paired_weights, (-1.0, 1.0)),
-                                len(scored)),
-        "n": len(scored),
-    }
-
-    routed_cost = sum(w * float(r["meta"]["route"]["cost_usd"]) for r, w in zip(records, weights, strict=True))
-    premium_cost = sum(w * _premium_cost(r, tiers[premium]) for r, w in zip(records, weights, strict=True))
-    cost = {
-        "routed_usd_per_request": round(routed_cost / total_weight, 8),
-        "premium_usd_per_request": round(premium_cost / total_weight, 8),
-        "fraction_of_premium": round(routed_cost / premium_cost, 4) if premium_cost else None,
-        "savings_pct": round(100 * (1 - routed_cost / premium_cost), 2) if premium_cost else None,
-        "recorded_routed_usd": round(sum(float(r["meta"]["route"]["cost_usd"]) for r in records), 8),
-        "recorded_premium_usd": round(sum(_premium_cost(r, tiers[premium]) for r in records), 8),
-    }
+    quality, cost = _quality_and_cost(records, weights, tiers)
+    by_arm: dict[str, Any] = {}
+    arms = sorted({str(arm) for r in records if (arm := r["meta"]["route"].get("arm"))})
+    if len(arms) > 1:  # champion and challenger both routed: the same figures over each arm's records
+        for arm in arms:
+            mine = [(r, w) for r, w in zip(records, weights, strict=True) if r["meta"]["route"].get("arm") == arm]
+            arm_quality, arm_cost = _quality_and_cost([r for r, _ in mine], [w for _, w in mine], tiers)
+            versions = Counter(str(r["meta"]["route"].get("model_version")) for r, _ in mine)
+            by_arm[arm] = {"records": len(mine), "model_versions": dict(versions.most_common()),
+                           "quality": arm_quality, "cost": arm_cost}
 
     shadow_total = sum(float(r["meta"]["shadow_cost_usd"]) for r in records)
     judge_total = sum(float(r["meta"]["judge"]["cost_usd"]) for r in records)
@@ -128,6 +147,7 @@ def outcome_figures(outcomes: OutcomeSet) -> dict[str, Any]:
         "by_start_tier": by_start,
         "quality": quality,
         "cost": cost,
+        "by_arm": by_arm,
         "shadow": shadow,
         "judge": {
             "methods": dict(Counter(str(j["method"]) for j in judges).most_common()),
@@ -193,6 +213,15 @@ def render_outcomes(fig: dict[str, Any], console: Any) -> None:
         rows.append(("cost: routed vs always-premium",
                      f"${cost['routed_usd_per_request']:.6f} vs ${cost['premium_usd_per_request']:.6f} per request "
                      f"({cost['fraction_of_premium']:.1%} of premium, saves {cost['savings_pct']}%)"))
+    for arm, entry in fig.get("by_arm", {}).items():
+        arm_quality, arm_cost = entry["quality"], entry["cost"]
+        share = (f"; {arm_cost['fraction_of_premium']:.1%} of premium's cost"
+                 if arm_cost["fraction_of_premium"] is not None else "")
+        versions = ", ".join(entry["model_versions"])
+        rows.append((f"arm {arm} ({versions})",
+                     f"{entry['records']} records: quality {_mean(arm_quality['routed'])} vs premium "
+                     f"{_mean(arm_quality['premium'])}, difference {_mean(arm_quality['difference'], signed=True)}"
+                     f"{share}"))
     shadow = fig["shadow"]
     judge_share = "-" if shadow["judge_share"] is None else f"{shadow['judge_share']:.1%}"
     rows += [
