@@ -18,6 +18,7 @@ from cli_user import run_main
 from outcome_fixtures import HAIKU, OPUS, SONNET, outcome_record, write_jsonl
 from router_model_fixtures import REGION, model_bucket, pinned, tiny_model, upload
 
+from model_router.settings import default_threshold
 from model_router_tools.rollout.pointer import Version, rollback_target
 
 __all__ = ["model_bucket"]
@@ -67,7 +68,8 @@ def test_an_equally_good_cheaper_challenger_is_promoted(stack: dict[str, Any], t
     assert [(p["Version"], p.get("Description")) for p in history] == [(1, "the stack's"),
                                                                       (2, "model-router promote")]
     lines = done.out.splitlines()
-    assert lines[0].startswith("40 outcome records (weighted by 1 / sample probability); threshold 0.8")
+    assert lines[0].startswith(
+        f"40 outcome records (weighted by 1 / sample probability); threshold {default_threshold():g};")
     assert "champion   " + stack["champion"] in lines[1] and "starts haiku 0%, sonnet 0%, opus 100%" in lines[1]
     assert "challenger " + stack["challenger"] in lines[2] and "starts haiku 100%, sonnet 0%, opus 0%" in lines[2]
     assert "cost 20.0% of always-premium" in lines[2]  # recorded costs: Haiku $0.001 vs Opus $0.005

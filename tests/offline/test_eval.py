@@ -171,6 +171,18 @@ def test_eval_split_chooses_which_rows_are_reported(tmp_path: Path, capsys: pyte
                                                                           for s in fit["sources"]]
 
 
+def test_eval_threshold_defaults_to_the_deployments(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from model_router.settings import default_threshold
+
+    deployed, _ = _eval_json(tmp_path)
+    strict, _ = _eval_json(tmp_path, "--threshold", "0.95")
+    assert deployed["threshold"] == default_threshold() and strict["threshold"] == 0.95
+    point = {s["source"]: next(r for r in s["policies"] if r["name"] == "learned+cascade") for s in deployed["sources"]}
+    stricter = {s["source"]: next(r for r in s["policies"] if r["name"] == "learned+cascade")
+                for s in strict["sources"]}
+    assert any(point[name]["cost_fraction_of_premium"] != stricter[name]["cost_fraction_of_premium"] for name in point)
+
+
 def test_eval_scorer_adds_the_scorers_auroc_and_reliability(tmp_path: Path,
                                                             capsys: pytest.CaptureFixture[str]) -> None:
     without, _ = _eval_json(tmp_path)

@@ -29,8 +29,9 @@ def add_parser(sub: Any) -> None:
                                "them, a directory of *.jsonl, or s3://bucket/prefix/")
     evaluate.add_argument("--policy", action="append", help="evaluate only these policies (repeatable)")
     evaluate.add_argument("--prices", help='JSON {"haiku": {"input": 1, "output": 5}, ...} USD per 1M tokens')
-    evaluate.add_argument("--threshold", type=unit_interval, default=0.8,
-                          help="operating confidence threshold, in [0, 1]")
+    evaluate.add_argument("--threshold", type=unit_interval, default=None,
+                          help="operating confidence threshold, in [0, 1] (default: the deployment's: the shipped "
+                               "calibrated operating point, else 0.8)")
     evaluate.add_argument("--split", choices=["holdout", "fit", "all"], default=None,
                           help="which part of --dataset to report on (default holdout; the reference routers are "
                                "fitted on 'fit', and cross-fitted when the rows reported include it)")

@@ -37,8 +37,9 @@ def add_parser(sub: Any) -> None:
     promote.add_argument("--tolerance", type=unit_interval, default=DEFAULT_TOLERANCE,
                          help="refuse when the 95%% interval of (challenger - champion quality) / premium quality "
                               f"reaches below -TOLERANCE, in [0, 1] (default {DEFAULT_TOLERANCE})")
-    promote.add_argument("--threshold", type=unit_interval, default=0.8,
-                         help="the deployment's confidence threshold, in [0, 1] (the cost-aware start rule weighs it)")
+    promote.add_argument("--threshold", type=unit_interval, default=None,
+                         help="the deployment's confidence threshold, in [0, 1] (the cost-aware start rule weighs it; "
+                              "default: the shipped calibrated operating point, else 0.8)")
     promote.add_argument("--bootstrap", type=positive_int, default=1000, metavar="N",
                          help=f"paired bootstrap resamples, at least {MIN_BOOTSTRAP} (default 1000)")
     promote.add_argument("--region", help="AWS region of the stack (default: the profile's or AWS_REGION)")
@@ -65,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
 def _promote(args: argparse.Namespace) -> int:
     from model_router.routing.artifacts import ArtifactError, bundled_model, read_artifact
     from model_router.routing.model_uri import BUNDLED, parse_model_uri
+    from model_router.settings import default_threshold
     from model_router_tools.cli.aws import client, one_line_errors
     from model_router_tools.replay.outcome_records import DatasetError, load_outcomes
     from model_router_tools.rollout import pointer
@@ -98,7 +100,8 @@ def _promote(args: argparse.Namespace) -> int:
         raise UsageError("promote: no bundled router model ships with this install to compare with")
     try:
         outcomes = load_outcomes(args.outcomes)
-        comparison = compare_models(outcomes, champion.model, challenger.model, threshold=args.threshold,
+        threshold = args.threshold if args.threshold is not None else default_threshold()
+        comparison = compare_models(outcomes, champion.model, challenger.model, threshold=threshold,
                                     tolerance=args.tolerance, samples=args.bootstrap)
     except (DatasetError, NothingToCompare) as exc:
         raise UsageError(f"--outcomes: {exc}") from None

@@ -20,7 +20,7 @@ from typing import Any
 
 from model_router.pricing import Price, orchestration_cost, tier_prices
 from model_router.routing.learned import TierModel, load_tier_model
-from model_router.settings import Settings
+from model_router.settings import Settings, default_threshold
 from model_router.tiers import DATA_TIER_NAMES, TIER_ORDER, Tier
 from model_router_tools.eval import metrics, uncertainty
 from model_router_tools.eval.harness import (
@@ -1000,7 +1000,8 @@ def _main(args: Any, folder: Path) -> int:
     if train:
         train, shown_train = resolve_s3(train, folder / "train")
         shown.update(shown_train)
-    report = run_eval(paths, policies=args.policy, prices=prices, threshold=args.threshold, split=split,
+    threshold = args.threshold if args.threshold is not None else default_threshold()
+    report = run_eval(paths, policies=args.policy, prices=prices, threshold=threshold, split=split,
                       limit=args.limit, bootstrap=getattr(args, "bootstrap", uncertainty.BOOTSTRAP_SAMPLES),
                       train=train, shown=shown)
     scorer = None
@@ -1017,7 +1018,7 @@ def _main(args: Any, folder: Path) -> int:
         from model_router_tools.eval.workflow import check_operating_points
 
         report["workflow"] = check_operating_points(report, paths, prices=prices, sample=args.workflow,
-                                                    threshold=args.threshold, split=split)
+                                                    threshold=threshold, split=split)
     print_report(report)
     if scorer:
         for name, rep in scorer.items():
