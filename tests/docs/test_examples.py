@@ -40,7 +40,7 @@ def recorded(record_id: str) -> dict[str, Any]:
 
 def test_the_examples_are_the_files_the_readmes_use() -> None:
     names = {path.name for path in EXAMPLES.iterdir()} - {"README.md"}
-    assert names == {"request.json", "conversation.json", "structured.json", "batch.jsonl"}
+    assert names == {"request.json", "conversation.json", "structured.json", "batch.jsonl", "traffic.jsonl"}
     described = (EXAMPLES / "README.md").read_text()
     assert all(f"`{name}`" in described for name in names)
 
@@ -49,6 +49,17 @@ def test_the_examples_are_the_files_the_readmes_use() -> None:
 def test_each_example_request_is_valid_under_the_request_schema(path: Path) -> None:
     request = loads(path.read_bytes())  # the CLI's strict loader: no duplicate keys, no NaN
     assert validate_request(request)["request_id"] == request["request_id"]
+
+
+def test_every_traffic_line_is_a_valid_recorded_request_the_replay_can_answer() -> None:
+    from model_router_tools.demo import replayable
+
+    recorded = {r["id"]: r["prompt"] for r in replayable(list(read_records(sample_path())))}
+    lines = [loads(line.encode()) for line in (EXAMPLES / "traffic.jsonl").read_text().splitlines()]
+    assert len(lines) == 160 and len({line["request_id"] for line in lines}) == 160
+    for line in lines:
+        validate_request(line)
+        assert line["prompt"] == recorded[line["request_id"]]
 
 
 def test_every_batch_line_is_a_valid_request_but_the_one_invalid_on_purpose() -> None:
