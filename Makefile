@@ -65,10 +65,11 @@ bench: install
 bench-loop: install-dev
 	$(BIN)/python bench/bench_learning_loop.py
 
-# Uses ../shared/data when it sits beside the project, else the bundled sample.
+# Uses ../shared/data when it sits beside the project, else the bundled sample. At the uncalibrated 0.8, not the
+# shipped operating point: that was chosen on half of this holdout, so its point figures here would be in-sample.
 eval: install-dev
 	mkdir -p docs/eval
-	$(BIN)/model-router eval --scorer --workflow 400 --json docs/eval/report.json --plot docs/eval \
+	$(BIN)/model-router eval --threshold 0.8 --scorer --workflow 400 --json docs/eval/report.json --plot docs/eval \
 		> docs/eval/report.txt  # not piped through tee: a failed evaluation must fail the target
 	cat docs/eval/report.txt
 
