@@ -78,10 +78,10 @@ class _Input:
 
 
 class _Util:
-    def escapeJavaScript(self, text: Any) -> str:  # noqa: N802 - API Gateway's name
+    def escapeJavaScript(self, text: Any) -> str:
         return escape_javascript(text)
 
-    def parseJson(self, text: str) -> Any:  # noqa: N802
+    def parseJson(self, text: str) -> Any:
         return json.loads(text)
 
 

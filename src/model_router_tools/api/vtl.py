@@ -20,7 +20,8 @@ from model_router_tools.api import mapping
 # What Fn::Sub fills in (template parameters and resources).
 EXPRESS_ROUTER = "${ExpressRouterStateMachine}"
 STANDARD_ROUTER = "${RouterStateMachine}"
-STANDARD_ROUTER_EXECUTIONS = "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:${RouterStateMachine.Name}:"
+STANDARD_ROUTER_EXECUTIONS = ("arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:"
+                              "${RouterStateMachine.Name}:")
 MAX_REQUEST_BYTES = "${HttpApiMaxRequestBytes}"
 PLACEHOLDERS = (EXPRESS_ROUTER, STANDARD_ROUTER, STANDARD_ROUTER_EXECUTIONS, MAX_REQUEST_BYTES)
 # The input a body over the limit becomes: not JSON, so Step Functions answers InvalidExecutionInput.
