@@ -88,7 +88,7 @@ def _gateway_response(status: int, error: str, retry_after: int | None = None) -
 
 def build_document() -> dict[str, Any]:
     """The document as a dict (CloudFormation functions and all)."""
-    security = [{AUTH_SCHEME: []}]
+    security: list[dict[str, list[str]]] = [{AUTH_SCHEME: []}]
     generate = {
         "operationId": "generate",
         "summary": "Route one request on the Express router and wait for the result (StartSyncExecution)",

@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         api.close()
         raise UsageError(f"--host {args.host} --port {args.port}: cannot listen there: {exc.strerror or exc}") from None
-    host, port = server.server_address[:2]
+    host, port = str(server.server_address[0]), int(server.server_address[1])
     print(f"serving the HTTP API on http://{host}:{port} (POST /v1/generate, POST /v1/executions, "
           "GET /v1/executions/{id}); Ctrl-C stops", file=sys.stderr, flush=True)
     try:
