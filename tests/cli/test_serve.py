@@ -281,3 +281,35 @@ def test_a_port_in_use_is_a_one_line_error() -> None:
                               capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 2 and "cannot listen there" in done.stderr and "Traceback" not in done.stderr
     assert time.monotonic() - started < 120
+
+
+# -- docs/api.md's curl lines, against a live server -------------------------------------------------------------
+
+
+def test_the_curl_lines_of_docs_api_run_against_serve(api: RouterApi, port: int) -> None:
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    text = (root / "docs" / "api.md").read_text(encoding="utf-8")
+    block = text.split("## Locally", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    lines = [line.split("  #", 1)[0].strip() for line in block.splitlines() if re.search(r"\bcurl ", line)]
+    assert len(lines) == 4 and block.startswith("model-router serve --port 8080")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+    def run(line: str) -> str:
+        line = line.replace("localhost:8080", f"127.0.0.1:{port}")
+        done = subprocess.run(["bash", "-c", line], cwd=root, env=env, capture_output=True, text=True, timeout=120,
+                              check=False)
+        assert done.returncode == 0 and "Traceback" not in done.stderr, (line, done.stderr)
+        return done.stdout
+
+    answered = json.loads(run(lines[0]))
+    assert answered["status"].startswith("answered")
+    refused = run(lines[1])
+    assert refused.startswith("HTTP/1.1 400") and "routing.confidence_threshold" in refused
+    started = run(lines[2])
+    assert started.startswith("HTTP/1.1 202")
+    execution_id = json.loads(started.split("\r\n\r\n", 1)[1])["execution_id"]
+    api.wait(execution_id)
+    read = json.loads(run(lines[3].replace("EXECUTION_ID", execution_id)))
+    assert read["execution_id"] == execution_id and read["status"] in ("SUCCEEDED", "FAILED")
