@@ -309,7 +309,7 @@ def test_the_curl_lines_of_docs_api_run_against_serve(api: RouterApi, port: int)
     assert refused.startswith("HTTP/1.1 400") and "routing.confidence_threshold" in refused
     started = run(lines[2])
     assert started.startswith("HTTP/1.1 202")
-    execution_id = json.loads(started.split("\r\n\r\n", 1)[1])["execution_id"]
+    execution_id = json.loads(started.split("\n\n", 1)[1])["execution_id"]  # text mode: \r\n read as \n
     api.wait(execution_id)
     read = json.loads(run(lines[3].replace("EXECUTION_ID", execution_id)))
     assert read["execution_id"] == execution_id and read["status"] in ("SUCCEEDED", "FAILED")
