@@ -21,12 +21,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from conftest import PATH_TEST_ENV
 
 from model_router_tools.api import mapping
 from model_router_tools.api.server import RouterApi, TokenBucket, make_server
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
+# The path tests' pins (tests/conftest.py's PATH_TEST_ENV: heuristic router, fixed threshold, three replayed
+# tiers), so these routes do not move when the learned weights or the operating point are retrained.
+PATH_TEST_ENV = {"DEFAULT_STRATEGY": "heuristic", "REPLAY_BORROWED_TIERS": "1", "CONFIDENCE_THRESHOLD": "0.8"}
 
 
 @dataclass
