@@ -58,6 +58,7 @@ bench: install
 	$(BIN)/python bench/bench_eval_workflow.py
 	$(BIN)/python bench/bench_batch.py
 	$(BIN)/python bench/bench_shadow.py
+	$(BIN)/python bench/bench_serve.py
 	# The fault campaign at a CI-friendly size; the README's table is the full run (--n 2000 --outage-n 500).
 	$(BIN)/python bench/bench_faults.py --n 300 --outage-n 100
 

@@ -1,5 +1,9 @@
 """Print template.yaml after the SAM transform, as CloudFormation JSON (for `make scan`).
 
+With --default NAME=VALUE (repeatable), a parameter's default is VALUE: checkov decides each resource's Condition
+on the parameters' defaults and leaves out the resources whose condition is false, so the resources that are off
+by default (the HTTP API) are scanned in a second run with them on.
+
 With --expanded, print it before the SAM transform instead, with only includes inlined and Fn::ForEach
 expanded: checkov does not expand Fn::ForEach, so on template.yaml as written it skips the invokers.
 
@@ -39,8 +43,11 @@ class NoManagedPolicies(ManagedPolicyLoader):  # type: ignore[misc]
 
 def main(*args: str) -> None:
     expanded_only = "--expanded" in args
-    paths = [a for a in args if a != "--expanded"]
+    defaults = dict(a.removeprefix("--default=").split("=", 1) for a in args if a.startswith("--default="))
+    paths = [a for a in args if a != "--expanded" and not a.startswith("--default=")]
     template: dict[str, Any] = load_template(paths[0] if paths else "template.yaml")
+    for name, value in defaults.items():
+        template["Parameters"][name]["Default"] = value
     if expanded_only:
         json.dump(template, sys.stdout, indent=1, default=str)
         return

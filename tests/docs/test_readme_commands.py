@@ -6,7 +6,8 @@ docstring of model_router_tools.cli.main):
 * A fenced block opened with ```bash (or ```sh / ```shell) holds commands that run offline. Each block runs
   on its own, line by line in order, in a fresh copy of the project (so a block is a recipe a reader can paste:
   a later line may use what an earlier line of the same block wrote), with ``HOME`` in a temporary directory.
-* ``<!-- not-run: REASON -->`` on the line right before a block leaves it out (it needs AWS, deploys, ...).
+* ``<!-- not-run: REASON -->`` on the line right before a block leaves it out (it needs AWS, deploys, starts the
+  HTTP API's server, which blocks, or calls it: tests/cli/test_serve.py runs docs/api.md's curl lines).
 * A line must exit 0 unless its comment says otherwise with ``exit N`` (``# ... (exit 1: line 4 is invalid``).
   No line may print a Python traceback.
 * ``make TARGET`` runs the Makefile's recipe for it with ``$(BIN)/`` dropped (these tests already run inside
@@ -48,6 +49,9 @@ FENCE = re.compile(r"^```\s*([\w-]*)\s*$")
 EXPECTED_EXIT = re.compile(r"\bexit (\d+)\b")
 NOT_RUN_LINES = {"make test": "runs this test suite"}
 ACTIVATE = re.compile(r"^(\.|source)\s+\.venv/bin/activate$")
+# What a not-run block may hold: calls to AWS, and the HTTP API's server (it blocks until Ctrl-C) and calls to it
+# (tests/cli/test_serve.py runs docs/api.md's curl lines against a live `model-router serve`).
+NEEDS_AWS_OR_A_SERVER = r"--aws|s3://|make (build|deploy)|sam deploy|model-router serve|\bcurl\b|awscurl"
 # Where the project copy must not reach: environments, caches, version control.
 COPY_IGNORE = shutil.ignore_patterns(".*", "__pycache__", "*.egg-info", "build", "dist")
 
@@ -240,8 +244,7 @@ def test_the_readme_runs_the_quick_tour_and_leaves_out_only_what_needs_aws() -> 
     left_out = [block for block in blocks if block.not_run is not None]
     assert left_out and all(block.not_run for block in left_out)  # every marker says why
     for block in left_out:
-        assert all(re.search(r"--aws|s3://|make (build|deploy)|sam deploy", line) for _, line in block.commands), \
-            block.name
+        assert all(re.search(NEEDS_AWS_OR_A_SERVER, line) for _, line in block.commands), block.name
 
 
 def test_a_not_run_marker_applies_to_the_block_right_after_it_only() -> None:

@@ -11,8 +11,9 @@ on a small broken template, to show it can fail.
 * Each invoker may call only its own model: ``bedrock:InvokeModel`` on its own inference profile, and on the
   foundation model only through that profile; ``bedrock:ApplyGuardrail`` only on the configured guardrail.
   The shadow judge likewise only the judge model (JudgeModelId); nothing else may call Bedrock.
-* Each state machine may invoke exactly the functions its definition names; the router and the batch may start
-  only the shadow state machine (and the batch itself); the shadow ledger reaches only its table and prefix.
+* Each state machine may invoke exactly the functions its definition names; the routers and the batch may start
+  only the shadow state machine (and the batch itself); the HTTP API's role may start only the two routers (and
+  describe the Standard one's executions); the shadow ledger reaches only its table and prefix.
 * Every S3 bucket: default encryption, public access blocked, and a bucket policy that denies non-TLS access.
 * The classifier reads router models only when a model artifact is named (RouterModelUri or ChallengerModelUri):
   then ssm:GetParameter on the champion pointer the stack creates and s3:GetObject under RouterModelBucket/
@@ -323,6 +324,14 @@ BATCH_SELF = {"Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::Acc
 BATCH_EXECUTIONS = {"Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}"
                                ":execution:${AWS::StackName}-batch/*"}
 SHADOW = {"Ref": "ShadowStateMachine"}
+# The HTTP API (api/openapi.yaml): /v1/generate runs the Express router, /v1/executions starts the Standard one
+# and GET /v1/executions/{id} describes its executions (only its own: the ARN prefix of its name).
+API_STARTS = [
+    (["states:StartSyncExecution"], {"Ref": "ExpressRouterStateMachine"}),
+    (["states:StartExecution"], {"Ref": "RouterStateMachine"}),
+    (["states:DescribeExecution"], {"Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}"
+                                               ":execution:${RouterStateMachine.Name}:*"}),
+]
 
 
 def test_router_and_batch_may_start_only_the_shadow_state_machine(template: dict[str, Any]) -> None:
@@ -330,8 +339,11 @@ def test_router_and_batch_may_start_only_the_shadow_state_machine(template: dict
     # router's states): both may StartExecution on the shadow state machine and no other; the batch also starts
     # and tracks its own executions (the sweep and the Distributed Map's children).
     starts = _state_machine_starts(template)
+    api_role = starts.pop("RouterApiRole")
+    assert api_role == API_STARTS  # below: the HTTP API's role starts only the two routers
     assert starts == {
         "RouterStateMachine": [(["states:StartExecution"], SHADOW)],
+        "ExpressRouterStateMachine": [(["states:StartExecution"], SHADOW)],
         "BatchStateMachine": [
             (["states:StartExecution"], BATCH_SELF),
             (["states:DescribeExecution", "states:StopExecution"], BATCH_EXECUTIONS),
@@ -349,6 +361,34 @@ def test_the_start_check_fails_on_a_broader_grant(template: dict[str, Any]) -> N
     broken["Resources"]["ShadowStateMachine"]["Properties"]["Policies"].append(
         {"StepFunctionsExecutionPolicy": {"StateMachineName": "x"}})
     assert "ShadowStateMachine" in _state_machine_starts(broken)
+
+
+def test_the_http_api_role_may_start_only_the_router_machines_and_nothing_else(template: dict[str, Any]) -> None:
+    role = template["Resources"]["RouterApiRole"]
+    assert role["Condition"] == "HttpApiOn"
+    trust = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert [(s["Principal"], s["Action"]) for s in trust] == [
+        ({"Service": "apigateway.amazonaws.com"}, "sts:AssumeRole")]
+    assert trust[0]["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    found = [(_listify(s["Action"]), s["Resource"]) for resource, item in policies(template)
+             if resource == "RouterApiRole" for s in statements(item)]
+    assert found == API_STARTS
+    # Every integration of the API runs with this role, and names one of the actions it allows.
+    from model_router_tools.api.openapi import build_document
+
+    for methods in build_document()["paths"].values():
+        for operation in methods.values():
+            integration = operation["x-amazon-apigateway-integration"]
+            assert integration["credentials"] == {"Fn::GetAtt": ["RouterApiRole", "Arn"]}
+            action = "states:" + integration["uri"]["Fn::Sub"].rsplit("/", 1)[1]
+            assert any(action in actions for actions, _ in API_STARTS), action
+
+
+def test_the_api_role_check_fails_on_a_broader_grant(template: dict[str, Any]) -> None:
+    broken = copy.deepcopy(template)
+    statement = broken["Resources"]["RouterApiRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"][1]
+    statement["Resource"] = {"Ref": "BatchStateMachine"}
+    assert _state_machine_starts(broken)["RouterApiRole"] != API_STARTS
 
 
 # -- the shadow ledger: its table and its prefix, nothing else -------------------------------------------

@@ -41,10 +41,12 @@ def checks() -> dict[str, CheckResult]:
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    """A throwaway copy of template.yaml, statemachine/ and dashboards/ to break; returns the template's path."""
+    """A throwaway copy of template.yaml, statemachine/, dashboards/ and api/ (the files the template includes) to
+    break; returns the template's path."""
     shutil.copy(TEMPLATE, tmp_path / "template.yaml")
     shutil.copytree(ROOT / "statemachine", tmp_path / "statemachine")
     shutil.copytree(ROOT / "dashboards", tmp_path / "dashboards")
+    shutil.copytree(ROOT / "api", tmp_path / "api")
     return tmp_path / "template.yaml"
 
 

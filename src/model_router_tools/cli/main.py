@@ -10,6 +10,7 @@ Offline, no AWS account (from a checkout; answers replay recorded real model out
                                            # of the example is invalid on purpose; rerun to resume)
     model-router report results.jsonl      # the dashboard's figures over a results file (local or s3://)
     model-router validate                  # static checks: cfn-lint, statelint, sam validate --lint
+    (model-router serve --port 8080: the HTTP API on localhost, curl it; docs/api.md)
 
 On a deployed stack: model-router invoke --aws --state-machine-arn ARN "your prompt" (or --file request.json)
 """
@@ -32,6 +33,7 @@ from model_router_tools.cli import (
     results_report,
     rollback,
     route,
+    serve,
     train,
     train_scorer,
     validate,
@@ -42,7 +44,7 @@ from model_router_tools.cli.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 # In the order `model-router --help` lists them. Building the parser imports each command's module, which
 # only declares its arguments: a command's libraries are imported by its run(), when it runs.
 COMMANDS = (invoke, demo, evaluate, calibrate, train_scorer, train, batch, history, results_report, route, validate,
-            promote, rollback)
+            promote, rollback, serve)
 
 
 class _OneLineErrorParser(argparse.ArgumentParser):
