@@ -45,7 +45,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         case BatchSplitEvent():
             result = jobs.split(parsed.batch, s3_client())
         case BatchPrepareEvent():
-            result = jobs.prepare(parsed, line_store(settings))
+            result = jobs.prepare(parsed, line_store(settings), settings.batch_service_tier)
             logger.append_keys(request_id=result.get("request_id") or result["output"]["request_id"])
         case BatchRecordEvent():
             result = jobs.record(parsed, line_store(settings))

@@ -40,7 +40,7 @@ EMITTED: dict[str, tuple[str, ...]] = {
                 "OutputTokens", "ModelCostUSD", "ModelLatency"),
     "scorer": ("AnswerConfidence", "Escalations", "Fallbacks", "FailedRequests", "Results", "CostUSD",
                "ModelsCostUSD", "OrchestrationCostUSD", "PremiumEstimateUSD", "SavingsUSD", "Attempts",
-               "EndToEndLatency", "ShadowSampled"),
+               "EndToEndLatency", "ShadowSampled", "CacheCostUSD"),
     "batch": ("BatchItems", "BatchItemsFailed", "BatchCostUSD"),
     # Shadow evaluation: its spend is kept apart from the routed figures above (shadow calls are not ModelCalls).
     "shadow_invoker": ("ShadowModelCalls", "ShadowModelErrors"),
@@ -160,6 +160,9 @@ def _record_result(metrics: Metrics, state: dict[str, Any], elapsed_ms: float | 
     metrics.add_metric(name="OrchestrationCostUSD", unit=MetricUnit.NoUnit, value=cost["orchestration_usd"])
     metrics.add_metric(name="PremiumEstimateUSD", unit=MetricUnit.NoUnit, value=cost["premium_estimate_usd"])
     metrics.add_metric(name="SavingsUSD", unit=MetricUnit.NoUnit, value=cost["savings_usd"])
+    cache_usd = sum(a.get("cache_cost_usd", 0.0) for a in state["attempts"])
+    if cache_usd:  # the part of ModelsCostUSD spent on prompt-cache reads and writes
+        metrics.add_metric(name="CacheCostUSD", unit=MetricUnit.NoUnit, value=round(cache_usd, 8))
     if elapsed_ms is not None:
         metrics.add_metric(name="EndToEndLatency", unit=MetricUnit.Milliseconds, value=round(elapsed_ms, 3))
     if (state.get("shadow") or {}).get("sampled"):

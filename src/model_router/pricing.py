@@ -1,8 +1,8 @@
 """Token prices per model and the cost arithmetic used by every component.
 
-Prices live in data/prices.json (USD per 1M input/output tokens, with source and date) and can be
-overridden per deployment (``PRICE_OVERRIDES``). Inference-profile ids (``us.``, ``global.`` ...)
-are priced as the foundation model they resolve to.
+Prices live in data/prices.json (USD per 1M input/output tokens and prompt-cache reads and writes, with
+source and date) and can be overridden per deployment (``PRICE_OVERRIDES``). Inference-profile ids (``us.``,
+``global.`` ...) are priced as the foundation model they resolve to.
 """
 
 from __future__ import annotations
@@ -18,6 +18,12 @@ from model_router.tiers import Tier
 
 GEO_PREFIXES = ("us.", "eu.", "apac.", "global.", "jp.", "au.", "ca.", "us-gov.")
 CHARS_PER_TOKEN = 4
+# Anthropic's documented cache price structure (prices.json "cache_source"): a 5-minute cache write costs 1.25x
+# the input price, a 1-hour write 2x, a cache read 0.1x. Used where a price override gives no cache prices.
+CACHE_WRITE_5M_FACTOR = 1.25
+CACHE_WRITE_1H_FACTOR = 2.0
+CACHE_READ_FACTOR = 0.1
+CACHE_TTLS = ("5m", "1h")
 
 
 @dataclass(frozen=True)
@@ -25,9 +31,31 @@ class Price:
     input_per_1m: float
     output_per_1m: float
     source: str
+    # Prompt caching (None: the documented factors of the input price).
+    cache_read_per_1m: float | None = None
+    cache_write_5m_per_1m: float | None = None
+    cache_write_1h_per_1m: float | None = None
 
-    def cost(self, input_tokens: int, output_tokens: int) -> float:
-        return (input_tokens * self.input_per_1m + output_tokens * self.output_per_1m) / 1_000_000
+    @property
+    def cache_read(self) -> float:
+        return self.input_per_1m * CACHE_READ_FACTOR if self.cache_read_per_1m is None else self.cache_read_per_1m
+
+    def cache_write(self, ttl: str = "5m") -> float:
+        if ttl == "1h":
+            return (self.input_per_1m * CACHE_WRITE_1H_FACTOR if self.cache_write_1h_per_1m is None
+                    else self.cache_write_1h_per_1m)
+        return (self.input_per_1m * CACHE_WRITE_5M_FACTOR if self.cache_write_5m_per_1m is None
+                else self.cache_write_5m_per_1m)
+
+    def cost(self, input_tokens: int, output_tokens: int, cache_read_tokens: int = 0,
+             cache_write_tokens: dict[str, int] | None = None) -> float:
+        """USD for one call. ``input_tokens`` are the uncached ones (Bedrock's inputTokens); cache reads and
+        writes (by TTL: ``{"5m": n, "1h": m}``) are priced at their own rates."""
+        total = (input_tokens * self.input_per_1m + output_tokens * self.output_per_1m
+                 + cache_read_tokens * self.cache_read)
+        for ttl, tokens in (cache_write_tokens or {}).items():
+            total += tokens * self.cache_write(ttl)
+        return total / 1_000_000
 
 
 @lru_cache(maxsize=1)
@@ -53,7 +81,8 @@ def price_for(model_id: str, overrides: dict[str, dict[str, float]] | None = Non
     for key in (model_id, foundation_model_id(model_id)):
         if key in overrides:
             entry = overrides[key]
-            return Price(float(entry["input"]), float(entry["output"]), "deployment override")
+            return Price(float(entry["input"]), float(entry["output"]), "deployment override",
+                         *(_optional(entry, name) for name in ("cache_read", "cache_write_5m", "cache_write_1h")))
     table = price_table()
     entry = table["models"].get(foundation_model_id(model_id))
     if entry is None:
@@ -64,7 +93,13 @@ def price_for(model_id: str, overrides: dict[str, dict[str, float]] | None = Non
     factor = 1.0
     if entry.get("geo_premium") and model_id != foundation_model_id(model_id) and not model_id.startswith("global."):
         factor += table["geo_premium"]
-    return Price(round(entry["input"] * factor, 6), round(entry["output"] * factor, 6), table["source"])
+    return Price(round(entry["input"] * factor, 6), round(entry["output"] * factor, 6), table["source"],
+                 *(None if entry.get(name) is None else round(entry[name] * factor, 6)
+                   for name in ("cache_read", "cache_write_5m", "cache_write_1h")))
+
+
+def _optional(entry: dict[str, Any], name: str) -> float | None:
+    return None if entry.get(name) is None else float(entry[name])
 
 
 def tier_prices(model_ids: dict[Tier, str], overrides: dict[str, dict[str, float]] | None = None) -> dict[Tier, Price]:

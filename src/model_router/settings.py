@@ -30,6 +30,7 @@ DEFAULT_MAX_OUTPUT_TOKENS = 2048
 CIRCUIT_BREAKER_MODES = ("off", "memory", "dynamodb")
 LOG_PROMPT_VALUES = ("false", "true")
 SHADOW_SAMPLERS = ("uniform", "uncertainty")
+SERVICE_TIERS = ("priority", "default", "flex", "reserved")  # Converse serviceTier.type (botocore's model)
 
 
 class SettingsError(ValueError):
@@ -52,6 +53,13 @@ class Settings:
     guardrail_id: str | None = None
     guardrail_version: str | None = None
     price_overrides: dict[str, dict[str, float]] = field(default_factory=dict)
+    # Bedrock service tier of requests that name none (DEFAULT_SERVICE_TIER) and of batch lines that name none
+    # (BATCH_SERVICE_TIER); a tier the model is not documented to support falls back to default with a note.
+    default_service_tier: str = "default"
+    batch_service_tier: str = "flex"
+    # Facts data/model_features.json lacks, recorded by the deployment (MODEL_FEATURE_OVERRIDES): per model id,
+    # {"prompt_caching": {"ttls": ["5m", "1h"]}, "service_tiers": {"flex": {"input": 0.5, "output": 2.5}}}.
+    model_feature_overrides: dict[str, Any] = field(default_factory=dict)
     log_prompts: bool = False
     workflow_type: str = "STANDARD"
     # CloudWatch namespace of the EMF metrics (template parameter MetricsNamespace).
@@ -139,6 +147,12 @@ class Settings:
             isinstance(v, dict) and {"input", "output"} <= v.keys() for v in overrides.values()
         ):
             raise SettingsError('PRICE_OVERRIDES must look like {"<model id>": {"input": 1.0, "output": 5.0}}')
+        service_tiers = {}
+        for name, default in (("DEFAULT_SERVICE_TIER", "default"), ("BATCH_SERVICE_TIER", "flex")):
+            service_tiers[name] = (get(name) or default).lower()
+            if service_tiers[name] not in SERVICE_TIERS:
+                raise SettingsError(f"{name}={service_tiers[name]!r} is not one of {', '.join(SERVICE_TIERS)}")
+        feature_overrides = _feature_overrides(get("MODEL_FEATURE_OVERRIDES"))
         log_prompts = (get("LOG_PROMPTS") or "false").lower()
         if log_prompts not in LOG_PROMPT_VALUES:
             raise SettingsError(f"LOG_PROMPTS={log_prompts!r} must be true or false")
@@ -165,6 +179,9 @@ class Settings:
             guardrail_id=get("GUARDRAIL_ID"),
             guardrail_version=get("GUARDRAIL_VERSION"),
             price_overrides=overrides,
+            default_service_tier=service_tiers["DEFAULT_SERVICE_TIER"],
+            batch_service_tier=service_tiers["BATCH_SERVICE_TIER"],
+            model_feature_overrides=feature_overrides,
             log_prompts=log_prompts == "true",
             workflow_type=workflow_type,
             metrics_namespace=get("POWERTOOLS_METRICS_NAMESPACE") or "ModelRouter",
@@ -175,6 +192,30 @@ class Settings:
             **_shadow_settings(get, number),
             **_router_model_settings(get, number),
         )
+
+
+def _feature_overrides(raw: str | None) -> dict[str, Any]:
+    """MODEL_FEATURE_OVERRIDES: facts a deployment records for its models; a service tier only with its prices."""
+    if raw is None:
+        return {}
+    shape = ('MODEL_FEATURE_OVERRIDES must look like {"<model id>": {"prompt_caching": {"ttls": ["5m", "1h"]}, '
+             '"service_tiers": {"flex": {"input": 0.5, "output": 2.5}}}}')
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise SettingsError(f"MODEL_FEATURE_OVERRIDES is not valid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise SettingsError(shape)
+    for model_id, entry in value.items():
+        if not isinstance(entry, dict) or not set(entry) <= {"prompt_caching", "service_tiers"}:
+            raise SettingsError(f"{shape} (model {model_id!r})")
+        caching = entry.get("prompt_caching", {})
+        if not isinstance(caching, dict) or not set(caching.get("ttls", ["5m"])) <= {"5m", "1h"}:
+            raise SettingsError(f"{shape}: prompt_caching.ttls of {model_id!r} must be among 5m, 1h")
+        for tier, prices in (entry.get("service_tiers") or {}).items():
+            if tier not in SERVICE_TIERS or not isinstance(prices, dict) or not {"input", "output"} <= prices.keys():
+                raise SettingsError(f"{shape}: service tier {tier!r} of {model_id!r} needs its input and output prices")
+    return value
 
 
 def _circuit_breaker_settings(get: Callable[[str], str | None],

@@ -17,7 +17,8 @@ LAYER_PACKAGES = frozenset({"aws_lambda_powertools", "jsonschema", "re2", "boto3
 FORBIDDEN = frozenset({"model_router_tools", "moto", "sklearn", "numpy", "scipy", "matplotlib", "rich", "argparse",
                        "yaml", "torch", "sentence_transformers"})
 DATA_FILES = frozenset({"router_model.json.gz", "router_model.md", "scorer_model.json", "prices.json",
-                        "operating_point.json", "request.schema.json", "result.schema.json", "outcome.schema.json"})
+                        "model_features.json", "operating_point.json", "request.schema.json", "result.schema.json",
+                        "outcome.schema.json"})
 
 
 def _imported(tree: ast.AST) -> set[str]:

@@ -40,7 +40,8 @@ def recorded(record_id: str) -> dict[str, Any]:
 
 def test_the_examples_are_the_files_the_readmes_use() -> None:
     names = {path.name for path in EXAMPLES.iterdir()} - {"README.md"}
-    assert names == {"request.json", "conversation.json", "structured.json", "batch.jsonl", "traffic.jsonl"}
+    assert names == {"request.json", "conversation.json", "cached-conversation.json", "structured.json",
+                     "batch.jsonl", "traffic.jsonl"}
     described = (EXAMPLES / "README.md").read_text()
     assert all(f"`{name}`" in described for name in names)
 
@@ -129,3 +130,13 @@ def test_the_batch_example_writes_an_error_record_for_its_invalid_line(
     assert bad["status"] == "invalid" and bad["request_id"] == "bad-threshold"
     assert bad["error"]["error"] == "Router.InvalidRequest" and bad["error"]["field"] == "routing.confidence_threshold"
     assert all(line["status"].startswith("answered") for line in lines if line is not bad)
+
+
+def test_the_cached_conversation_replays_with_zero_cache_tokens_and_says_what_fell_back(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    result = invoke(capsys, "-f", str(EXAMPLES / "cached-conversation.json"))
+    assert result["usage"]["cache_read_input_tokens"] == result["usage"]["cache_write_input_tokens"] == 0
+    estimates = result["classification"]["route_estimates"]["cache"]
+    assert estimates["previous_tier"] == "opus" and set(estimates["expected_cost_usd"]) == {"haiku", "opus"}
+    assert all(a["service_tier"] == "default" for a in result["attempts"])
+    assert any("service tier 'flex' is not documented" in note for note in result["notes"])

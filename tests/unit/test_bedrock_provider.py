@@ -310,6 +310,10 @@ def test_invoke_model_prices_the_attempt(provider: BedrockConverseProvider, stub
         "tokens_estimated": False,
         "latency_ms": 812.0,
         "cost_usd": attempt["cost_usd"],
+        "cache_read_input_tokens": 0,
+        "cache_write_input_tokens": 0,
+        "cache_cost_usd": 0.0,
+        "service_tier": "default",
         "provider": "bedrock",
     }
 

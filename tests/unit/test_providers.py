@@ -223,7 +223,8 @@ def test_the_reply_carries_no_score(replay: ReplayProvider, records: list[dict[s
     reply = replay.converse(make_call(record["prompt"]))
     assert set(dataclasses.asdict(reply)) == {"text", "stop_reason", "input_tokens", "output_tokens", "latency_ms",
                                               "provider", "tokens_estimated", "recorded_model", "answer_recorded",
-                                              "note"}
+                                              "note", "cache_read_tokens", "cache_write_tokens", "cache_writes_by_ttl",
+                                              "service_tier"}
 
 
 def test_replay_logs_calls() -> None:

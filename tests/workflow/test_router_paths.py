@@ -257,7 +257,9 @@ def check_output(result: ExecutionResult, *, status: str, tier: Tier,
         expected = chosen["input_tokens"] * per_in + chosen["output_tokens"] * per_out
         assert cost["premium_estimate_usd"] == pytest.approx(expected, abs=1e-8)
     assert usage == {"input_tokens": sum(a["input_tokens"] for a in out["attempts"]),
-                     "output_tokens": sum(a["output_tokens"] for a in out["attempts"])}
+                     "output_tokens": sum(a["output_tokens"] for a in out["attempts"]),
+                     # Replay reports no prompt-cache tokens (docs/costs.md).
+                     "cache_read_input_tokens": 0, "cache_write_input_tokens": 0}
     assert out["notes"] and "Replay" in out["notes"][0]
     return out
 

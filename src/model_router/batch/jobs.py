@@ -140,10 +140,10 @@ def split(batch: dict[str, Any], s3: Any) -> dict[str, Any]:
     return {"bucket": batch["results_bucket"], "key": key, "lines": len(items), "blank": blank}
 
 
-def prepare(event: BatchPrepareEvent, store: LineStore) -> dict[str, Any]:
+def prepare(event: BatchPrepareEvent, store: LineStore, service_tier: str | None = None) -> dict[str, Any]:
     """The line's validated request to route, or its output line when it is settled (invalid, or done in an
-    earlier run of the same input version)."""
-    return batch_lines.prepare(event.item, event.source, store.done(event.source, event.line))
+    earlier run of the same input version). ``service_tier``: the batch's default (BatchServiceTier)."""
+    return batch_lines.prepare(event.item, event.source, store.done(event.source, event.line), service_tier)
 
 
 def record(event: BatchRecordEvent, store: LineStore) -> dict[str, Any]:

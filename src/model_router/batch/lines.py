@@ -202,19 +202,21 @@ def _settled(output: dict[str, Any]) -> dict[str, Any]:
     return {"action": "settled", "output": output}
 
 
-def prepare(item: dict[str, Any], source: dict[str, Any], done: dict[str, Any] | None) -> dict[str, Any]:
-    """``action``: ``route`` (with the validated request), or ``settled`` with the output line already known."""
+def prepare(item: dict[str, Any], source: dict[str, Any], done: dict[str, Any] | None,
+            service_tier: str | None = None) -> dict[str, Any]:
+    """``action``: ``route`` (with the validated request), or ``settled`` with the output line already known.
+    ``service_tier``: the batch's default (BatchServiceTier) for lines that name none."""
     line = int(item["line"])
     if done is not None:
         return _settled({**done, "from_earlier_run": True})
     try:
-        return _prepare(item, source, line)
+        return _prepare(item, source, line, service_tier)
     except Exception as exc:  # whatever a line does, it ends as its own error record
         return _settled(error_line(line, default_request_id(source, line), "failed", NOT_PROCESSED,
                                    f"line {line}: could not be prepared: {type(exc).__name__}: {exc}"))
 
 
-def _prepare(item: dict[str, Any], source: dict[str, Any], line: int) -> dict[str, Any]:
+def _prepare(item: dict[str, Any], source: dict[str, Any], line: int, service_tier: str | None) -> dict[str, Any]:
     fallback_id = default_request_id(source, line)
     if "not_utf8_at" in item:
         return _settled(error_line(
@@ -243,6 +245,10 @@ def _prepare(item: dict[str, Any], source: dict[str, Any], line: int) -> dict[st
     # The router validates again; give it the line as written plus the default request id.
     routed = dict(raw)
     routed["request_id"] = request["request_id"]
+    if service_tier and "service_tier" not in raw.get("routing", {}):
+        # Batch lines can wait: the batch's tier (flex by default) where the line names none; a model not
+        # documented for it serves the line on default, with a note.
+        routed["routing"] = {**raw.get("routing", {}), "service_tier": service_tier}
     return {"action": "route", "line": line, "request_id": request["request_id"], "source": source, "request": routed}
 
 

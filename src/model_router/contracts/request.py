@@ -25,6 +25,8 @@ from model_router.tiers import Tier
 # Step Functions caps state payloads at 256 KiB. The request travels inside the workflow state next to
 # the attempts and one answer, so it gets a bit under half of that.
 MAX_REQUEST_BYTES = 120 * 1024
+# Bedrock's documented maximum of cache checkpoints per request (data/model_features.json: Claude Haiku 4.5).
+MAX_CACHE_POINTS = 4
 
 
 @cache
@@ -84,8 +86,38 @@ def _check_text(field: str, text: str) -> None:
         raise InvalidRequest(field, "contains an unpaired surrogate (not valid UTF-8)")
 
 
-def _blocks(value: str | list[dict[str, str]]) -> list[dict[str, str]]:
-    return [{"text": value}] if isinstance(value, str) else [{"text": b["text"]} for b in value]
+def _blocks(value: str | list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"text": value}] if isinstance(value, str) else [dict(b) for b in value]
+
+
+def _check_cache_points(raw: dict[str, Any]) -> None:
+    """cachePoints follow text in their own list, number at most MAX_CACHE_POINTS, and longer ttls come first
+    (Bedrock and Anthropic: a 1h checkpoint may not follow a 5m one)."""
+    lists: list[tuple[str, list[dict[str, Any]]]] = []
+    if isinstance(raw.get("system"), list):
+        lists.append(("system", raw["system"]))
+    for i, turn in enumerate(raw.get("messages", [])):
+        if isinstance(turn["content"], list):
+            lists.append((f"messages[{i}].content", turn["content"]))
+    count, short_ttl_at = 0, None
+    for where, blocks in lists:
+        for j, block in enumerate(blocks):
+            if "cachePoint" not in block:
+                continue
+            field = f"{where}[{j}].cachePoint"
+            count += 1
+            if count > MAX_CACHE_POINTS:
+                raise InvalidRequest(field, f"a request may mark at most {MAX_CACHE_POINTS} cachePoints")
+            if j == 0 or "text" not in blocks[j - 1]:
+                raise InvalidRequest(field, "must follow a text block: it marks the end of the prefix to cache")
+            ttl = block["cachePoint"].get("ttl", "5m")
+            if ttl == "1h" and short_ttl_at is not None:
+                raise InvalidRequest(f"{field}.ttl", f"'1h' may not follow the 5m cachePoint at {short_ttl_at}: "
+                                                     "longer ttls come first")
+            if ttl == "5m" and short_ttl_at is None:
+                short_ttl_at = field
+        if where.startswith("messages") and not any("text" in b for b in blocks):
+            raise InvalidRequest(where, "needs at least one text block")
 
 
 def valid_request_id(value: Any) -> str | None:
@@ -112,7 +144,8 @@ def validate_request(raw: Any, *, default_request_id: str | None = None) -> dict
     if "request_id" in raw and not _REQUEST_ID.fullmatch(raw["request_id"]):
         raise InvalidRequest("request_id", f"{raw['request_id']!r} must match {_REQUEST_ID.pattern}")
     for index, block in enumerate(raw.get("system", []) if isinstance(raw.get("system"), list) else []):
-        _check_text(f"system[{index}].text", block["text"])
+        if "text" in block:
+            _check_text(f"system[{index}].text", block["text"])
     if isinstance(raw.get("system"), str):
         _check_text("system[0].text", raw["system"])
     if "prompt" in raw:
@@ -120,7 +153,9 @@ def validate_request(raw: Any, *, default_request_id: str | None = None) -> dict
     else:
         for i, turn in enumerate(raw["messages"]):
             for j, block in enumerate(_blocks(turn["content"])):
-                _check_text(f"messages[{i}].content[{j}].text", block["text"])
+                if "text" in block:
+                    _check_text(f"messages[{i}].content[{j}].text", block["text"])
+    _check_cache_points(raw)
     request_hygiene.check_values(raw)
 
     size = _json_bytes(raw)
@@ -147,7 +182,7 @@ def validate_request(raw: Any, *, default_request_id: str | None = None) -> dict
                     f"messages[{i}].role", f"must be '{expected}': turns alternate user/assistant, starting with user"
                 )
             for j, block in enumerate(turn["content"]):
-                if not block["text"].strip():
+                if "text" in block and not block["text"].strip():
                     raise InvalidRequest(f"messages[{i}].content[{j}].text", "is blank")
         if messages[-1]["role"] != "user":
             raise InvalidRequest(f"messages[{len(messages) - 1}].role", "the last turn must be from the user")
@@ -185,7 +220,7 @@ def validate_result(result: dict[str, Any]) -> None:
 
 
 def message_text(message: dict[str, Any]) -> str:
-    return "\n".join(block["text"] for block in message["content"])
+    return "\n".join(block["text"] for block in message["content"] if "text" in block)
 
 
 def prompt_text(request: dict[str, Any]) -> str:
@@ -194,6 +229,23 @@ def prompt_text(request: dict[str, Any]) -> str:
 
 
 def all_text(request: dict[str, Any]) -> str:
-    parts = [block["text"] for block in request.get("system", [])]
+    parts = [block["text"] for block in request.get("system", []) if "text" in block]
     parts.extend(message_text(m) for m in request["messages"])
     return "\n".join(parts)
+
+
+def cached_prefix_text(request: dict[str, Any]) -> str | None:
+    """The text before the request's last cachePoint (system, then messages), or None when it marks none: what
+    a tier that cached it reads at the cache-read price."""
+    blocks = [*request.get("system", []), *(b for m in request["messages"] for b in m["content"])]
+    last = max((i for i, b in enumerate(blocks) if "cachePoint" in b), default=None)
+    if last is None:
+        return None
+    return "\n".join(b["text"] for b in blocks[:last] if "text" in b)
+
+
+def cache_ttl(request: dict[str, Any]) -> str:
+    """The ttl of the request's last cachePoint (the one a switch would write): '5m' unless it says '1h'."""
+    blocks = [*request.get("system", []), *(b for m in request["messages"] for b in m["content"])]
+    marks = [b["cachePoint"] for b in blocks if "cachePoint" in b]
+    return str(marks[-1].get("ttl", "5m")) if marks else "5m"

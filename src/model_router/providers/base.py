@@ -16,9 +16,11 @@ class ModelCall:
     tier: Tier
     model_id: str
     messages: list[dict[str, Any]]
-    system: list[dict[str, str]] | None = None
+    system: list[dict[str, Any]] | None = None
     inference: dict[str, Any] = field(default_factory=dict)
     guardrail: dict[str, str] | None = None
+    # A Bedrock service tier other than default (None: default, the field is left out of the call).
+    service_tier: str | None = None
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,13 @@ class ModelReply:
     # What a reader of the result must know about where the answer came from (replay: recorded answers of
     # other models stand in for the tier); goes into the result's ``notes``.
     note: str | None = None
+    # Prompt caching (Bedrock usage.cacheReadInputTokens / cacheWriteInputTokens; input_tokens excludes them) and
+    # the writes by ttl (usage.cacheDetails; when absent, every write counts at the 5-minute price).
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cache_writes_by_ttl: dict[str, int] | None = None
+    # The service tier Bedrock reports it served the call on (None: not reported).
+    service_tier: str | None = None
 
 
 def provider_notes(attempts: list[dict[str, Any]]) -> list[str]:

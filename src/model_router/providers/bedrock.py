@@ -42,6 +42,8 @@ def converse_kwargs(call: ModelCall) -> dict[str, Any]:
         kwargs["inferenceConfig"] = call.inference
     if call.guardrail:
         kwargs["guardrailConfig"] = call.guardrail
+    if call.service_tier:
+        kwargs["serviceTier"] = {"type": call.service_tier}
     return kwargs
 
 
@@ -106,6 +108,10 @@ def parse_converse_response(response: dict[str, Any], call: ModelCall, elapsed_m
         text = "".join(block["text"] for block in blocks if "text" in block)
         usage = response["usage"]
         input_tokens, output_tokens = int(usage["inputTokens"]), int(usage["outputTokens"])
+        cache_read, cache_write = int(usage.get("cacheReadInputTokens", 0)), int(usage.get("cacheWriteInputTokens", 0))
+        by_ttl: dict[str, int] = {}
+        for detail in usage.get("cacheDetails") or []:
+            by_ttl[str(detail["ttl"])] = by_ttl.get(str(detail["ttl"]), 0) + int(detail["inputTokens"])
     except (KeyError, TypeError, ValueError) as exc:
         raise errors.ModelErrorException(
             f"malformed Converse response (missing {exc})", tier=call.tier.value, model_id=call.model_id
@@ -118,4 +124,8 @@ def parse_converse_response(response: dict[str, Any], call: ModelCall, elapsed_m
         output_tokens=output_tokens,
         latency_ms=latency,
         provider="bedrock",
+        cache_read_tokens=cache_read,
+        cache_write_tokens=cache_write,
+        cache_writes_by_ttl=by_ttl or None,
+        service_tier=(response.get("serviceTier") or {}).get("type"),
     )

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from model_router.contracts.request import all_text, prompt_text
+from model_router.contracts.request import all_text, cache_ttl, cached_prefix_text, prompt_text
 from model_router.errors import InvalidRequest
 from model_router.pricing import Price, estimate_tokens
 from model_router.routing.regex_guard import DIGITS, GuardedRegex
@@ -170,6 +170,48 @@ def heuristic_complexity(features: Features) -> tuple[str, float, list[str]]:
 
 
 @dataclass(frozen=True)
+class CacheContext:
+    """What a request's cachePoints make each tier's input cost (a simple model, docs/costs.md): the tier that
+    answered the previous turn (``previous_tier``) holds the cache and reads the cached prefix at the cache-read
+    price; any other tier whose model documents prompt caching pays the prefix at the cache-write price of the
+    request's ttl (it writes the cache anew); a tier without documented caching pays it as plain input."""
+
+    prefix_tokens: int
+    ttl: str
+    cacheable: frozenset[Tier]
+    previous_tier: Tier | None = None
+
+    @classmethod
+    def of(cls, request: dict[str, Any], cacheable: frozenset[Tier]) -> CacheContext | None:
+        prefix = cached_prefix_text(request)
+        if prefix is None:
+            return None
+        previous = request.get("routing", {}).get("previous_tier")
+        return cls(estimate_tokens(prefix), cache_ttl(request), cacheable, Tier(previous) if previous else None)
+
+    def input_cost(self, tier: Tier, price: Price, input_tokens: int, output_tokens: int) -> float:
+        prefix = min(self.prefix_tokens, input_tokens)
+        if tier not in self.cacheable:
+            return price.cost(input_tokens, output_tokens)
+        if tier == self.previous_tier:
+            return price.cost(input_tokens - prefix, output_tokens, cache_read_tokens=prefix)
+        return price.cost(input_tokens - prefix, output_tokens, cache_write_tokens={self.ttl: prefix})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"prefix_tokens": self.prefix_tokens, "ttl": self.ttl,
+                "cacheable": [t.value for t in TIER_ORDER if t in self.cacheable],
+                "previous_tier": self.previous_tier.value if self.previous_tier else None}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> CacheContext | None:
+        if not data:
+            return None
+        previous = data.get("previous_tier")
+        return cls(int(data["prefix_tokens"]), str(data["ttl"]), frozenset(Tier(t) for t in data["cacheable"]),
+                   Tier(previous) if previous else None)
+
+
+@dataclass(frozen=True)
 class RouteContext:
     """What a router may take into account besides the request: the tiers it may start at, and the
     confidence the workflow will ask of an answer."""
@@ -182,6 +224,8 @@ class RouteContext:
     # The learned router's model and its arm for this request (steps/classify.py, from routing/arms.py);
     # None: the bundled model, unrecorded (offline callers).
     router_model: RouterModelChoice | None = None
+    # The request's cachePoints and the tier holding their cache (None: it marks none).
+    cache: CacheContext | None = None
 
 
 class Router(Protocol):
@@ -231,7 +275,8 @@ class LearnedRouter:
             estimates["expected_output_tokens"] = dict(prediction.output_tokens)
         prices, max_tokens = context.prices, context.max_tokens
         if prediction.rule == "cost" and prices is not None and max_tokens is not None:
-            costs = {t.value: expected_cost(prices[t], features, max_tokens, prediction.output_tokens[t.value])
+            costs = {t.value: expected_cost(prices[t], features, max_tokens, prediction.output_tokens[t.value],
+                                            tier=t, cache=context.cache)
                      for t in context.tiers}
             tier = cost_aware_start(prediction.utilities, costs, context.tiers, context.threshold)
             lam = cost_weight(context.threshold)
@@ -339,10 +384,15 @@ ROUTERS: dict[str, type[Router]] = {
 }
 
 
-def expected_cost(price: Price, features: Features, max_tokens: int, output_tokens: int | None = None) -> float:
+def expected_cost(price: Price, features: Features, max_tokens: int, output_tokens: int | None = None, *,
+                  tier: Tier | None = None, cache: CacheContext | None = None) -> float:
     """A call's pre-call cost estimate: the request's input tokens and ``output_tokens`` (the learned
-    model's prediction for the tier) or else EXPECTED_OUTPUT_TOKENS, at most ``max_tokens``."""
-    return price.cost(features.input_tokens, min(max_tokens, expected_output(output_tokens)))
+    model's prediction for the tier) or else EXPECTED_OUTPUT_TOKENS, at most ``max_tokens``; with ``cache``, the
+    cached prefix priced as ``tier`` would pay it (:class:`CacheContext`)."""
+    output = min(max_tokens, expected_output(output_tokens))
+    if cache is None or tier is None:
+        return price.cost(features.input_tokens, output)
+    return cache.input_cost(tier, price, features.input_tokens, output)
 
 
 def expected_output(output_tokens: int | None) -> int:
@@ -367,10 +417,12 @@ def plan_route(
     available: frozenset[Tier] | None = None,
     unavailable_reason: str = "",
     router_model: RouterModelChoice | None = None,
+    cacheable: frozenset[Tier] = frozenset(),
 ) -> tuple[Classification, dict[str, Any]]:
     """Classify ``request`` (already validated) and return (classification, plan). ``available``: the tiers
     the model provider can answer this request on, when not all (providers.tier_limit), and why.
-    ``router_model``: picks the learned router's model and arm (called only when that router runs)."""
+    ``router_model``: picks the learned router's model and arm (called only when that router runs).
+    ``cacheable``: the tiers whose model documents prompt caching (model_features), for requests with cachePoints."""
     routing = request.get("routing", {})
     strategy = routing.get("strategy", default_strategy)
     router = ROUTERS[strategy]()
@@ -388,8 +440,15 @@ def plan_route(
         notes.append(unavailable_reason)
     features = Features.of(request)
     max_tokens = request.get("inference", {}).get("maxTokens", max_output_tokens)
-    found = router.classify(request, features, RouteContext(tiers, threshold, prices, max_tokens, router_model))
+    cache = CacheContext.of(request, cacheable)
+    found = router.classify(request, features,
+                            RouteContext(tiers, threshold, prices, max_tokens, router_model, cache))
     tier, reasons = found.tier, [found.reason]
+    predicted = (found.route_estimates or {}).get("expected_output_tokens") or {}
+
+    def cost(t: Tier, with_cache: bool = True) -> float:
+        return expected_cost(prices[t], features, max_tokens, predicted.get(t.value), tier=t,
+                             cache=cache if with_cache else None)
 
     if "tier" in request and strategy != "static":
         tier = Tier(request["tier"])
@@ -407,13 +466,24 @@ def plan_route(
         reasons.append(f"{tier.label} is not in {where}: start at {moved.label}")
         tier = moved
 
+    previous = cache.previous_tier if cache and cache.previous_tier in cache.cacheable else None
+    if (previous is not None and previous in tiers and previous != tier and "tier" not in request
+            and strategy != StaticRouter.name):
+        # A cheaper tier only pays if it beats the tier holding the cache, whose prefix reads cost a tenth.
+        stay, move = cost(previous), cost(tier)
+        if tier.rank < previous.rank and stay <= move:
+            reasons.append(f"stays on {previous.label}, which holds the prompt cache: ~${stay:.6f} there vs "
+                           f"~${move:.6f} on {tier.label} after a switch that rewrites the cache")
+            tier = previous
+        else:
+            reasons.append(f"moves from {previous.label} (cache holder, ~${stay:.6f}) to {tier.label} (~${move:.6f} "
+                           "including the cache write)")
+
     budget = routing.get("max_cost_usd")
-    predicted = (found.route_estimates or {}).get("expected_output_tokens") or {}
     if budget is not None:
-        affordable = [t for t in tiers if t.rank <= tier.rank
-                      and expected_cost(prices[t], features, max_tokens, predicted.get(t.value)) <= budget]
+        affordable = [t for t in tiers if t.rank <= tier.rank and cost(t) <= budget]
         if not affordable:
-            cheapest = expected_cost(prices[tiers[0]], features, max_tokens, predicted.get(tiers[0].value))
+            cheapest = cost(tiers[0])
             output = min(max_tokens, expected_output(predicted.get(tiers[0].value)))
             raise InvalidRequest(
                 "routing.max_cost_usd",
@@ -424,9 +494,16 @@ def plan_route(
             reasons.append(f"stepped down to {affordable[-1].label} to fit max_cost_usd={budget}")
             tier = affordable[-1]
 
+    estimates = found.route_estimates
+    if cache is not None:
+        # Each tier's estimate with the cache (as the tier would pay it) and without (every token as input).
+        estimates = dict(estimates or {})
+        estimates["cache"] = {**cache.to_dict(), "expected_cost_usd": {
+            t.value: {"with_cache": round(cost(t), 8), "without_cache": round(cost(t, with_cache=False), 8)}
+            for t in tiers}}
     classification = Classification(
         found.complexity, tier, strategy, found.score, "; ".join(reasons) + f" -> {tier.label}", found.signals,
-        found.tier_probabilities, found.route_estimates, found.model,
+        found.tier_probabilities, estimates, found.model,
     )
     plan = {
         "threshold": threshold,
@@ -438,6 +515,8 @@ def plan_route(
         "fallback": bool(routing.get("fallback", True)),
         "max_tokens": max_tokens,
     }
+    if cache is not None:
+        plan["cache"] = cache.to_dict()  # every later cost estimate (decide.expected_attempt_cost) prices it the same
     if notes:
         plan["notes"] = notes  # copied into the result's notes (decisions._accept)
     return classification, plan

@@ -117,9 +117,9 @@ def reference_tier(answers: dict[Tier, str]) -> Tier:
 
 def conversation_text(request: dict[str, Any]) -> str:
     """The request as the judge reads it: the system prompt and every turn, the last one being the question."""
-    parts = [f"[System]\n{block['text']}" for block in request.get("system") or []]
+    parts = [f"[System]\n{block['text']}" for block in request.get("system") or [] if "text" in block]
     for message in request["messages"]:
-        text = "\n".join(block["text"] for block in message["content"])
+        text = "\n".join(block["text"] for block in message["content"] if "text" in block)
         parts.append(f"[{message['role'].capitalize()}]\n{text}")
     return "\n\n".join(parts)
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from model_router.contracts.request import validate_request
 from model_router.errors import InvalidRequest
+from model_router.model_features import cache_support
 from model_router.pricing import tier_prices
 from model_router.providers import tier_limit
 from model_router.routing.arms import choose_model
@@ -35,6 +36,8 @@ def classify(event: ClassifierEvent, settings: Settings) -> dict[str, Any]:
             unavailable_reason=limit.reason if limit else "",
             # Champion or challenger (routing/arms.py): loaded on first use, by the learned router only.
             router_model=lambda: choose_model(settings, request["request_id"]).routed(),
+            cacheable=frozenset(tier for tier, model_id in settings.model_ids.items()
+                                if cache_support(model_id, settings.model_feature_overrides).supported),
         )
     except InvalidRequest as exc:
         return {

@@ -14,7 +14,7 @@ from typing import Any
 from model_router.contracts.request import prompt_text
 from model_router.pricing import cost_summary, orchestration_cost, price_for
 from model_router.providers.base import provider_notes
-from model_router.routing.plan import Features, expected_cost, margin
+from model_router.routing.plan import CacheContext, Features, expected_cost, margin
 from model_router.scoring.score import score_answer
 from model_router.settings import Settings
 from model_router.shadow.sampling import shadow_decision
@@ -61,8 +61,11 @@ def expected_attempt_cost(state: dict[str, Any], tier: Tier, settings: Settings)
     features = Features(**{k: v for k, v in state["classification"]["signals"].items()
                             if k in Features.__dataclass_fields__})
     predicted = (state["classification"].get("route_estimates") or {}).get("expected_output_tokens") or {}
+    # The cache a switch throws away counts here too (routing/plan.py CacheContext): escalating away from the tier
+    # holding it pays its prefix at the write price, which the budget check and the escalation path both see.
     return expected_cost(price_for(settings.model_ids[tier], settings.price_overrides), features,
-                         state["plan"]["max_tokens"], predicted.get(tier.value))
+                         state["plan"]["max_tokens"], predicted.get(tier.value), tier=tier,
+                         cache=CacheContext.from_dict(state["plan"].get("cache")))
 
 
 def _affordable(state: dict[str, Any], tiers: list[Tier], settings: Settings) -> tuple[list[Tier], bool]:
@@ -216,7 +219,10 @@ def _accept(state: dict[str, Any], settings: Settings, status: str, reason: str)
         premium_estimate = premium_attempt["cost_usd"]
     else:
         premium_price = price_for(settings.model_ids[PREMIUM_TIER], settings.price_overrides)
-        premium_estimate = premium_price.cost(chosen["input_tokens"], chosen["output_tokens"])
+        # The same token mix at the premium tier's prices, cache reads and writes included.
+        premium_estimate = premium_price.cost(
+            chosen["input_tokens"], chosen["output_tokens"], chosen.get("cache_read_input_tokens", 0),
+            {"5m": chosen.get("cache_write_input_tokens", 0)})
     attempts = len(state["attempts"])
     invoker_seconds = sum(a["latency_ms"] for a in state["attempts"]) / 1000 + attempts * CONTROL_LAMBDA_MS / 1000
     control_seconds = (1 + attempts) * CONTROL_LAMBDA_MS / 1000
@@ -229,8 +235,12 @@ def _accept(state: dict[str, Any], settings: Settings, status: str, reason: str)
     )
     state["cost"] = cost_summary(models_usd, orchestration, premium_estimate)
     state["usage"] = {"input_tokens": sum(a["input_tokens"] for a in state["attempts"]),
-                      "output_tokens": sum(a["output_tokens"] for a in state["attempts"])}
+                      "output_tokens": sum(a["output_tokens"] for a in state["attempts"]),
+                      "cache_read_input_tokens": sum(a.get("cache_read_input_tokens", 0) for a in state["attempts"]),
+                      "cache_write_input_tokens": sum(a.get("cache_write_input_tokens", 0) for a in state["attempts"])}
     state["notes"] = provider_notes(answered)
+    # What a call left out that the request asked for (an undocumented service tier or cachePoint), once each.
+    state["notes"] += list(dict.fromkeys(n for a in answered for n in a.get("notes", [])))
     state["notes"] += state["plan"].get("notes", [])  # e.g. tiers the provider cannot answer this request on
     state["decision"] = {"action": "accept", "status": status, "reason": reason}
     # Read by the router's Shadow This Request? state; never part of the result.

@@ -7,7 +7,8 @@ from dataclasses import replace
 from typing import Any
 
 from model_router.circuit import with_circuit_breaker
-from model_router.pricing import price_for
+from model_router.model_features import DEFAULT_SERVICE_TIER, fit_cache_points, resolve_service_tier
+from model_router.pricing import Price
 from model_router.providers import ModelCall, ModelProvider, ModelReply
 from model_router.settings import Settings
 from model_router.steps.events import InvokerEvent
@@ -42,7 +43,9 @@ def _json_bytes(text: str) -> int:
     return len(json.dumps(text, ensure_ascii=False).encode("utf-8"))
 
 
-def build_call(request: dict[str, Any], settings: Settings) -> ModelCall:
+def build_call(request: dict[str, Any], settings: Settings) -> tuple[ModelCall, Price, list[str]]:
+    """The Converse call for this function's tier, the prices it is billed at (its service tier's) and notes on
+    what the call leaves out that the request asked for (an undocumented service tier, cachePoint or ttl)."""
     assert settings.tier is not None, "invokers run with MODEL_TIER set"
     inference = dict(request.get("inference", {}))
     cap = settings.tier_max_output_tokens or TIER_MAX_OUTPUT_TOKENS  # this tier's cap (template parameter)
@@ -51,22 +54,30 @@ def build_call(request: dict[str, Any], settings: Settings) -> ModelCall:
     if settings.guardrail_id:
         guardrail = {"guardrailIdentifier": settings.guardrail_id,
                      "guardrailVersion": settings.guardrail_version or "DRAFT"}
-    return ModelCall(
+    requested = request.get("routing", {}).get("service_tier", settings.default_service_tier)
+    service_tier, price, tier_note = resolve_service_tier(settings.model_id, requested, settings.price_overrides,
+                                                          settings.model_feature_overrides)
+    messages, system, notes = fit_cache_points(request["messages"], request.get("system"), settings.model_id,
+                                               settings.model_feature_overrides)
+    call = ModelCall(
         tier=settings.tier,
         model_id=settings.model_id,
-        messages=request["messages"],
-        system=request.get("system"),
+        messages=messages,
+        system=system,
         inference=inference,
         guardrail=guardrail,
+        service_tier=None if service_tier == DEFAULT_SERVICE_TIER else service_tier,
     )
+    return call, price, notes + ([tier_note] if tier_note else [])
 
 
 def invoke_model(request: dict[str, Any], settings: Settings, provider: ModelProvider) -> dict[str, Any]:
     """One Converse call; model errors propagate as the named exceptions the state machine matches."""
-    call = build_call(request, settings)
+    call, price, notes = build_call(request, settings)
     reply = provider.converse(call)
     reply, cut_bytes = fit_answer(reply)
-    price = price_for(call.model_id, settings.price_overrides)
+    writes = cache_writes(reply)
+    cache_cost = price.cost(0, 0, reply.cache_read_tokens, writes)
     attempt: dict[str, Any] = {
         "tier": call.tier.value,
         "model_id": call.model_id,
@@ -76,9 +87,15 @@ def invoke_model(request: dict[str, Any], settings: Settings, provider: ModelPro
         "output_tokens": reply.output_tokens,
         "tokens_estimated": reply.tokens_estimated,
         "latency_ms": round(reply.latency_ms, 3),
-        "cost_usd": round(price.cost(reply.input_tokens, reply.output_tokens), 8),
+        "cost_usd": round(price.cost(reply.input_tokens, reply.output_tokens) + cache_cost, 8),
+        "cache_read_input_tokens": reply.cache_read_tokens,
+        "cache_write_input_tokens": reply.cache_write_tokens,
+        "cache_cost_usd": round(cache_cost, 8),
+        "service_tier": reply.service_tier or call.service_tier or DEFAULT_SERVICE_TIER,
         "provider": reply.provider,
     }
+    if notes:
+        attempt["notes"] = notes
     if reply.recorded_model:
         attempt["recorded_model"] = reply.recorded_model
     if reply.note:
@@ -88,6 +105,16 @@ def invoke_model(request: dict[str, Any], settings: Settings, provider: ModelPro
     if cut_bytes:
         attempt["answer_cut_bytes"] = cut_bytes
     return attempt
+
+
+def cache_writes(reply: ModelReply) -> dict[str, int]:
+    """The reply's cache writes by ttl: Bedrock's breakdown when it gives one (any remainder at 5m), else all at
+    the 5-minute price."""
+    by_ttl = dict(reply.cache_writes_by_ttl or {})
+    rest = reply.cache_write_tokens - sum(by_ttl.values())
+    if rest > 0:
+        by_ttl["5m"] = by_ttl.get("5m", 0) + rest
+    return by_ttl
 
 
 def invoke_step(event: InvokerEvent, settings: Settings, provider: ModelProvider) -> dict[str, Any]:

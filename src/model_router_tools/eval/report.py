@@ -608,6 +608,16 @@ def _apgr_uncertainty(cases: list[Case], rows: list[dict[str, Any]],
     return uncertainty.compare(resampled, reference, [name for name in curves if name != reference]), summary
 
 
+def _decision_line(source: dict[str, Any]) -> str:
+    """The orchestration of the routing decision against model spend on this source, per workflow type: the
+    largest share over its routing policies (baselines and the oracle left out)."""
+    routed = [r for r in source["policies"] if r.get("decision_share_of_models") and r["name"] not in (
+        "always-economy", "always-standard", "always-premium", "random", "oracle")] or source["policies"]
+    worst = {k: max((r.get("decision_share_of_models") or {}).get(k, 0.0) for r in routed) for k in WORKFLOW_TYPES}
+    return ("decision cost / model spend, worst routing policy: "
+            + ", ".join(f"{k} {v:.2%}" for k, v in worst.items()) + " (control steps only; model wait excluded)")
+
+
 def _uncertainty_lines(source: dict[str, Any]) -> list[str]:
     """The default policy's (an outcome-records source: its reference policy's) APGR interval and its paired
     differences from the others, one line each."""
@@ -642,12 +652,27 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
 
 
+WORKFLOW_TYPES = ("STANDARD", "EXPRESS")
+EXPRESS_MEMORY_GB = 0.0625  # Express bills duration in 64 MB steps; the router's state is far below that
+
+
+def decision_cost(workflow_type: str, attempts: float) -> float:
+    """The routing decision's own cost per request (no model time): STANDARD, its state transitions; EXPRESS, one
+    request plus the duration of the control steps; both, the Lambda requests and the control Lambdas' time
+    (15 ms each at 256 MB). Model wait (the invoker Lambda's and, on EXPRESS, the execution's duration while a
+    model answers) is left out: see docs/costs.md for its per-second price."""
+    control_seconds = (1 + 2 * attempts) * 0.015
+    return orchestration_cost(workflow_type, state_transitions=round(3 + 3 * attempts),
+                              lambda_invocations=round(1 + 2 * attempts),
+                              lambda_gb_seconds=control_seconds * 0.25,
+                              express_gb_seconds=control_seconds * EXPRESS_MEMORY_GB)
+
+
 def _row(policy: Policy, point: Point, n: float, premium_cost: float) -> dict[str, Any]:
     attempts = point.attempts_per_request
-    # The routing decision's own cost per request: Standard transitions + the control Lambdas, no model time.
-    decision = orchestration_cost("STANDARD", state_transitions=round(3 + 3 * attempts),
-                                  lambda_invocations=round(1 + 2 * attempts),
-                                  lambda_gb_seconds=(1 + 2 * attempts) * 0.015 * 0.25)
+    decision = {kind: decision_cost(kind, attempts) for kind in WORKFLOW_TYPES}
+    model_per_request = point.cost_usd / n if n else 0.0
+    counted = policy.start not in ("oracle",)
     return {
         "name": policy.name,
         "description": policy.description,
@@ -658,7 +683,12 @@ def _row(policy: Policy, point: Point, n: float, premium_cost: float) -> dict[st
         "tier_share": {k: round(v, 4) for k, v in point.tier_share.items()},
         "escalation_rate": round(point.escalation_rate, 4),
         "attempts_per_request": round(attempts, 4),
-        "decision_cost_per_1k_usd": round(1000 * decision, 6) if policy.start not in ("oracle",) else 0.0,
+        "decision_cost_per_1k_usd": round(1000 * decision["STANDARD"], 6) if counted else 0.0,
+        # The same decision on each workflow type, as a share of the policy's model spend.
+        "decision_cost_per_1k_usd_by_workflow": {k: round(1000 * v, 6) if counted else 0.0
+                                                 for k, v in decision.items()},
+        "decision_share_of_models": {k: round(v / model_per_request, 5) if counted and model_per_request else 0.0
+                                     for k, v in decision.items()},
         "rejected_rate": round(point.rejected, 4),
         "apgr": None, "apgr_ci95": None, "cpt_50": None, "cpt_80": None, "premium_parity_cost": None,
         "curve": [],
@@ -682,6 +712,8 @@ def _random_row(rows: list[dict[str, Any]], q_e: float, q_p: float, c_e: float, 
         "tier_share": {t.value: round(1 - share, 4) if t == economy else round(share, 4) if t == premium else 0.0
                        for t in TIER_ORDER},
         "escalation_rate": 0.0, "attempts_per_request": 1.0, "decision_cost_per_1k_usd": 0.0,
+        "decision_cost_per_1k_usd_by_workflow": dict.fromkeys(WORKFLOW_TYPES, 0.0),
+        "decision_share_of_models": dict.fromkeys(WORKFLOW_TYPES, 0.0),
         "rejected_rate": 0.0, "apgr": 0.5, "apgr_ci95": None, "cpt_50": 0.5, "cpt_80": 0.8, "premium_parity_cost": None,
         "curve": [],
     }
@@ -698,7 +730,7 @@ def print_report(report: dict[str, Any]) -> None:
         table = Table(title=f"{source['source']}: {source['n']} {report['split']} requests, tiers "
                             f"{'/'.join(source['tiers'])}, threshold {report['threshold']}")
         for column in ("policy", "quality", "$/1k", "cost/premium", "H/S/O share", "escalated", "decision $/1k",
-                       "APGR", "CPT50", "CPT80", "parity cost"):
+                       "decision/models STD|EXP", "APGR", "CPT50", "CPT80", "parity cost"):
             table.add_column(column, justify="left" if column == "policy" else "right")
         for row in source["policies"]:
             share = row["tier_share"]
@@ -707,10 +739,12 @@ def print_report(report: dict[str, Any]) -> None:
                 f"{row['cost_fraction_of_premium']:.1%}",
                 "/".join(f"{share[t.value]:.0%}" for t in TIER_ORDER),
                 f"{row['escalation_rate']:.0%}", f"{row['decision_cost_per_1k_usd']:.4f}",
+                "|".join(f"{row['decision_share_of_models'][k]:.2%}" for k in WORKFLOW_TYPES),
                 _fmt(row["apgr"], "{:.3f}"), _fmt(row["cpt_50"], "{:.1%}"), _fmt(row["cpt_80"], "{:.1%}"),
                 _fmt(row["premium_parity_cost"], "{:.1%}"),
             )
         console.print(table)
+        console.print(_decision_line(source))
         for line in _uncertainty_lines(source):
             console.print(line)
         for line in source.get("notes", []):

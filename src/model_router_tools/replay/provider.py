@@ -151,7 +151,7 @@ class ReplayProvider:
         reply = recorded_reply(text, answer_recorded, record["task"], int(call.inference.get("maxTokens", 0) or 0))
         input_text = "\n".join(message_text(m) for m in call.messages)
         if call.system:
-            input_text += "\n" + "\n".join(b["text"] for b in call.system)
+            input_text += "\n" + "\n".join(b["text"] for b in call.system if "text" in b)
         return ModelReply(
             text=reply.text,
             stop_reason=reply.stop_reason,
