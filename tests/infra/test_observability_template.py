@@ -164,6 +164,7 @@ def test_the_router_model_fallback_alarm_exists_only_with_model_artifacts() -> N
 
 @pytest.mark.parametrize(("alarm", "threshold"), [
     ("RouterFailedExecutionsAlarm", "FailedExecutionsAlarmThreshold"),
+    ("ExpressRouterFailedExecutionsAlarm", "FailedExecutionsAlarmThreshold"),
     ("ModelThrottleRateAlarm", "ThrottleRateAlarmPercent"),
     ("CostPerHourAlarm", "CostPerHourAlarmUSD"),
 ])
@@ -182,6 +183,10 @@ def test_alarm_metrics() -> None:
     failed = RESOURCES["RouterFailedExecutionsAlarm"]["Properties"]
     assert (failed["Namespace"], failed["MetricName"]) == ("AWS/States", "ExecutionsFailed")
     assert failed["Dimensions"] == [{"Name": "StateMachineArn", "Value": {"Ref": "RouterStateMachine"}}]
+    express = RESOURCES["ExpressRouterFailedExecutionsAlarm"]
+    assert express["Condition"] == "CreateExpressRouter"  # only where the Express copy exists
+    assert express["Properties"]["Dimensions"] == [{"Name": "StateMachineArn",
+                                                   "Value": {"Ref": "ExpressRouterStateMachine"}}]
     cost = RESOURCES["CostPerHourAlarm"]["Properties"]
     assert (cost["MetricName"], cost["Period"], cost["Statistic"]) == ("CostUSD", 3600, "Sum")
     throttle = {m["Id"]: m for m in RESOURCES["ModelThrottleRateAlarm"]["Properties"]["Metrics"]}
