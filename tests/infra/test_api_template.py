@@ -20,8 +20,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SUBSTITUTIONS = {"HttpApiMaxRequestBytes": "2048", "ExpressRouterStateMachine": "arn:aws:states:r:1:stateMachine:E",
                  "RouterStateMachine": "arn:aws:states:r:1:stateMachine:S", "AWS::Partition": "aws",
                  "AWS::Region": "us-east-1", "AWS::AccountId": "123456789012", "RouterStateMachine.Name": "S"}
-API_RESOURCES = {"ExpressRouterLogGroup", "ExpressRouterStateMachine", "RouterApiRole", "RouterApiAccessLogGroup",
-                 "RouterApi"}
+API_RESOURCES = {"ExpressRouterLogGroup", "ExpressRouterStateMachine", "ExpressRouterFailedExecutionsAlarm",
+                 "RouterApiRole", "RouterApiAccessLogGroup", "RouterApi"}
 
 
 def _document() -> dict[str, Any]:
@@ -98,7 +98,7 @@ def test_a_deploy_without_the_api_creates_none_of_it(template: dict[str, Any]) -
     assert _created(template, HttpApi="true") - _created(template) == API_RESOURCES
     # An Express router alone, for StartSyncExecution callers, without the API.
     assert _created(template, DeployExpressRouter="true") - _created(template) == {
-        "ExpressRouterLogGroup", "ExpressRouterStateMachine"}
+        "ExpressRouterLogGroup", "ExpressRouterStateMachine", "ExpressRouterFailedExecutionsAlarm"}
     outputs = template["Outputs"]
     assert outputs["RouterApiUrl"]["Condition"] == "HttpApiOn"
     assert outputs["ExpressRouterStateMachineArn"]["Condition"] == "CreateExpressRouter"
