@@ -111,8 +111,16 @@ def test_the_standard_router_stays_the_default_and_the_express_copy_runs_the_sam
     standard = resources["RouterStateMachine"]["Properties"]
     express = resources["ExpressRouterStateMachine"]["Properties"]
     assert express["Type"] == "EXPRESS"
-    for key in ("DefinitionUri", "DefinitionSubstitutions", "Policies", "Tracing"):
+    for key in ("DefinitionUri", "DefinitionSubstitutions", "Tracing"):
         assert express[key] == standard[key], key
+    # The same grants: the router's functions (an inline statement on the Express copy: sam build refuses policy
+    # templates on a conditioned state machine), then the same shadow start, log delivery and traces.
+    invoked = [r for p in standard["Policies"] if "LambdaInvokePolicy" in p
+               for r in (f"{{'Fn::GetAtt': ['{p['LambdaInvokePolicy']['FunctionName']['Ref']}', 'Arn']}}",)]
+    inline = express["Policies"][0]["Statement"][0]
+    assert inline["Action"] == "lambda:InvokeFunction"
+    assert [str(r) for r in inline["Resource"] if "Fn::GetAtt" in r] == invoked
+    assert express["Policies"][1:] == [p for p in standard["Policies"] if "LambdaInvokePolicy" not in p]
     # The API runs /v1/executions on the Standard router: the stack refuses HttpApi with an Express one.
     rule = template["Rules"]["HttpApiNeedsTheStandardRouter"]
     assert rule["Assertions"][0]["Assert"] == {"Fn::Equals": [{"Ref": "WorkflowType"}, "STANDARD"]}
