@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import botocore.exceptions
 import pytest
+from bedrock_fixtures import provider, stub
 from botocore.awsrequest import AWSResponse
 from botocore.stub import Stubber
 
@@ -24,27 +24,9 @@ from model_router.settings import Settings
 from model_router.steps.invoke import invoke_model
 from model_router.tiers import Tier
 
+__all__ = ["provider", "stub"]  # the shared fixtures, used by name (tests/bedrock_fixtures.py)
 HAIKU_ID = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
 MESSAGES = [{"role": "user", "content": [{"text": "What is the capital of France?"}]}]
-
-
-@pytest.fixture
-def provider(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> BedrockConverseProvider:
-    # Dummy credentials: the stub answers before anything is sent, but the client must be constructible
-    # without touching a real profile.
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_SESSION_TOKEN": "testing", "AWS_CONFIG_FILE": str(tmp_path / "no-config"),
-                        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-credentials")}.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    return BedrockConverseProvider(region="us-east-1", connect_timeout_s=5.0, read_timeout_s=100.0)
-
-
-@pytest.fixture
-def stub(provider: BedrockConverseProvider) -> Iterator[Stubber]:
-    with Stubber(provider.client) as stubber:
-        yield stubber
-        stubber.assert_no_pending_responses()
 
 
 def converse_response(text: str = "Paris.", *, stop: str = "end_turn", input_tokens: int = 14,

@@ -4,11 +4,10 @@ cache-aware routing on the classifier's own code."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+from bedrock_fixtures import provider, stub
 from botocore.stub import Stubber
 
 from model_router.contracts.request import validate_request
@@ -19,28 +18,12 @@ from model_router.settings import Settings, SettingsError
 from model_router.steps.classify import classify_step
 from model_router.steps.invoke import invoke_model
 
+__all__ = ["provider", "stub"]  # the shared fixtures, used by name (tests/bedrock_fixtures.py)
 HAIKU_ID = "us.anthropic.claude-haiku-4-5-20251001-v1:0"  # prompt caching documented, 5m and 1h
 SONNET_ID = "us.anthropic.claude-sonnet-4-6"  # prompt caching not found in AWS docs: cachePoints dropped
 OPUS_45_ID = "us.anthropic.claude-opus-4-5-20251101-v1:0"  # prompt caching documented, 5m and 1h
 CACHED = [{"text": "You answer questions about the attached manual."}, {"cachePoint": {"type": "default", "ttl": "1h"}}]
 MESSAGES = [{"role": "user", "content": [{"text": "What is the capital of France?"}]}]
-
-
-@pytest.fixture
-def provider(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> BedrockConverseProvider:
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_CONFIG_FILE": str(tmp_path / "none"), "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none")
-                        }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    return BedrockConverseProvider(region="us-east-1", connect_timeout_s=5.0, read_timeout_s=100.0)
-
-
-@pytest.fixture
-def stub(provider: BedrockConverseProvider) -> Iterator[Stubber]:
-    with Stubber(provider.client) as stubber:
-        yield stubber
-        stubber.assert_no_pending_responses()
 
 
 def response(*, input_tokens: int = 20, output_tokens: int = 10, cache_read: int = 0, cache_write: int = 0,
