@@ -15,9 +15,8 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from model_router.pricing import Price, foundation_model_id, price_for
+from model_router.pricing import Price, cache_prices, foundation_model_id, price_for
 
-SERVICE_TIERS = ("priority", "default", "flex", "reserved")
 DEFAULT_SERVICE_TIER = "default"
 
 
@@ -63,9 +62,7 @@ def service_tier_price(model_id: str, service_tier: str, price_overrides: dict[s
                  .get(service_tier))
     if entry is None:
         return None
-    return Price(float(entry["input"]), float(entry["output"]), f"{service_tier} tier",
-                 *(None if entry.get(k) is None else float(entry[k])
-                   for k in ("cache_read", "cache_write_5m", "cache_write_1h")))
+    return Price(float(entry["input"]), float(entry["output"]), f"{service_tier} tier", *cache_prices(entry))
 
 
 def resolve_service_tier(model_id: str, requested: str, price_overrides: dict[str, dict[str, float]] | None = None,

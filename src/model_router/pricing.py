@@ -81,8 +81,7 @@ def price_for(model_id: str, overrides: dict[str, dict[str, float]] | None = Non
     for key in (model_id, foundation_model_id(model_id)):
         if key in overrides:
             entry = overrides[key]
-            return Price(float(entry["input"]), float(entry["output"]), "deployment override",
-                         *(_optional(entry, name) for name in ("cache_read", "cache_write_5m", "cache_write_1h")))
+            return Price(float(entry["input"]), float(entry["output"]), "deployment override", *cache_prices(entry))
     table = price_table()
     entry = table["models"].get(foundation_model_id(model_id))
     if entry is None:
@@ -94,12 +93,19 @@ def price_for(model_id: str, overrides: dict[str, dict[str, float]] | None = Non
     if entry.get("geo_premium") and model_id != foundation_model_id(model_id) and not model_id.startswith("global."):
         factor += table["geo_premium"]
     return Price(round(entry["input"] * factor, 6), round(entry["output"] * factor, 6), table["source"],
-                 *(None if entry.get(name) is None else round(entry[name] * factor, 6)
-                   for name in ("cache_read", "cache_write_5m", "cache_write_1h")))
+                 *cache_prices(entry, factor))
 
 
-def _optional(entry: dict[str, Any], name: str) -> float | None:
-    return None if entry.get(name) is None else float(entry[name])
+CACHE_PRICE_KEYS = ("cache_read", "cache_write_5m", "cache_write_1h")
+
+
+def cache_prices(entry: dict[str, Any], factor: float | None = None) -> tuple[float | None, ...]:
+    """A price entry's cache read / 5-minute write / 1-hour write prices, in Price's order (None: not given,
+    so the documented factors of the input price apply); scaled by ``factor`` and rounded as the table's
+    prices are, when given."""
+    return tuple(None if entry.get(key) is None
+                 else float(entry[key]) if factor is None else round(entry[key] * factor, 6)
+                 for key in CACHE_PRICE_KEYS)
 
 
 def tier_prices(model_ids: dict[Tier, str], overrides: dict[str, dict[str, float]] | None = None) -> dict[Tier, Price]:
