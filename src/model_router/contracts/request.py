@@ -234,10 +234,15 @@ def all_text(request: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
+def _content_blocks(request: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every content block of a validated request in the order the model reads them: system, then messages."""
+    return [*request.get("system", []), *(b for m in request["messages"] for b in m["content"])]
+
+
 def cached_prefix_text(request: dict[str, Any]) -> str | None:
     """The text before the request's last cachePoint (system, then messages), or None when it marks none: what
     a tier that cached it reads at the cache-read price."""
-    blocks = [*request.get("system", []), *(b for m in request["messages"] for b in m["content"])]
+    blocks = _content_blocks(request)
     last = max((i for i, b in enumerate(blocks) if "cachePoint" in b), default=None)
     if last is None:
         return None
@@ -246,6 +251,5 @@ def cached_prefix_text(request: dict[str, Any]) -> str | None:
 
 def cache_ttl(request: dict[str, Any]) -> str:
     """The ttl of the request's last cachePoint (the one a switch would write): '5m' unless it says '1h'."""
-    blocks = [*request.get("system", []), *(b for m in request["messages"] for b in m["content"])]
-    marks = [b["cachePoint"] for b in blocks if "cachePoint" in b]
+    marks = [b["cachePoint"] for b in _content_blocks(request) if "cachePoint" in b]
     return str(marks[-1].get("ttl", "5m")) if marks else "5m"
