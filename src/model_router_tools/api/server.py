@@ -42,10 +42,14 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+def retry_after(status: int) -> dict[str, str]:
+    """The Retry-After header the API sends with ``status`` (mapping.RETRY_AFTER_SECONDS), if any."""
+    seconds = mapping.RETRY_AFTER_SECONDS.get(status)
+    return {"Retry-After": str(seconds)} if seconds is not None else {}
+
+
 def error_response(status: int, error: str, message: str, headers: dict[str, str] | None = None) -> Response:
-    retry = mapping.RETRY_AFTER_SECONDS.get(status)
-    extra = {"Retry-After": str(retry)} if retry is not None else {}
-    return Response(status, {"error": error, "message": message}, {**extra, **(headers or {})})
+    return Response(status, {"error": error, "message": message}, {**retry_after(status), **(headers or {})})
 
 
 class TokenBucket:
@@ -141,9 +145,7 @@ class RouterApi:
     @staticmethod
     def _failed(error: str | None, cause: str | None) -> Response:
         status = mapping.status_for(error)
-        retry = mapping.RETRY_AFTER_SECONDS.get(status)
-        return Response(status, mapping.error_body(error or "Execution.FAILED", cause),
-                        {"Retry-After": str(retry)} if retry is not None else {})
+        return Response(status, mapping.error_body(error or "Execution.FAILED", cause), retry_after(status))
 
     def start(self, request: dict[str, Any]) -> Response:
         execution_id = str(uuid.uuid4())
