@@ -280,6 +280,8 @@ class LearnedRouter:
                      for t in context.tiers}
             tier = cost_aware_start(prediction.utilities, costs, context.tiers, context.threshold)
             lam = cost_weight(context.threshold)
+            sure = decision_margin("cost", context.tiers, context.threshold, probabilities=probabilities,
+                                   utilities=prediction.utilities, costs=costs)
             estimates.update(
                 rule="cost", blend=model.start_rule.get("blend"),
                 lambda_per_usd=None if math.isinf(lam) else round(lam, 4),
@@ -295,9 +297,11 @@ class LearnedRouter:
                    f"(threshold {context.threshold:.2f})")
         else:
             tier = start_tier(probabilities, context.tiers, context.threshold)
+            sure = decision_margin("margin", context.tiers, context.threshold, probabilities=probabilities)
             shown = ", ".join(f"{t.label} {probabilities[t.value]:.2f}" for t in context.tiers)
             why = (f"predicted success {shown}: cheapest tier within {margin(context.threshold):.2f} of the best "
                    f"(threshold {context.threshold:.2f})")
+        estimates["decision_margin"] = None if sure is None else round(sure, 6)
         return Classification(label, tier, self.name, score, why, features.as_dict(),
                               {t.value: round(probabilities[t.value], 4) for t in TIER_ORDER}, estimates,
                               described)
@@ -350,6 +354,29 @@ def cost_aware_start(utilities: dict[str, float], costs: dict[str, float], tiers
         if value > best:
             chosen, best = tier, value
     return chosen
+
+
+def decision_margin(rule: str, tiers: tuple[Tier, ...], threshold: float, *, probabilities: dict[str, float],
+                    utilities: dict[str, float] | None = None, costs: dict[str, float] | None = None) -> float | None:
+    """How sure the learned router's start is: how far its inputs are from picking another tier.
+
+    None: nothing to decide (one tier; or threshold 0, where the cheapest tier starts whatever the predictions).
+    Cost rule: the best tier's value ``utility - lam * (cost - cheapest's cost)`` minus the runner-up's.
+    Margin rule: how near any tier's predicted success comes to the bar ``best - margin(threshold)``.
+    ``learned+llm`` asks the LLM classifier below a bound on this (LlmClassifierMargin); the evaluation
+    simulates that policy with this same function.
+    """
+    if len(tiers) < 2:
+        return None
+    if rule == "cost" and utilities is not None and costs is not None:
+        lam = cost_weight(threshold)
+        if math.isinf(lam):
+            return None
+        base = costs[tiers[0].value]
+        values = sorted((utilities[t.value] - lam * (costs[t.value] - base) for t in tiers), reverse=True)
+        return values[0] - values[1]
+    bar = max(probabilities[t.value] for t in tiers) - margin(threshold)
+    return min(abs(probabilities[t.value] - bar) for t in tiers)
 
 
 class CascadeRouter:
