@@ -22,9 +22,9 @@ from model_router.settings import Settings
 from model_router.tiers import TIER_ORDER, Tier
 from model_router_tools.cli.console import rich_console
 from model_router_tools.cli.errors import EXIT_OK, EXIT_USAGE, UsageError
+from model_router_tools.cli.types import STRATEGIES
 
 TIER_NAMES = [t.value for t in TIER_ORDER]
-STRATEGIES = ["heuristic", "learned", "cascade", "static"]
 
 NOTE = ("No model was called: the start tier is the classifier's decision; success probabilities, output tokens "
         "and costs are its estimates before any answer exists. A real run's cost depends on the answer's length, "
