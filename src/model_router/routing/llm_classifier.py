@@ -233,21 +233,23 @@ def ask(request: dict[str, Any], settings: Settings) -> LlmVerdict:
 class LlmClassifier:
     """The classifier as the routers see it: its model, a pre-call cost estimate, and ``ask``: the real call when
     the deployment allows the llm strategies, else a fallback saying it does not. ``offline``: never call, say what
-    a call would cost (``model-router route``)."""
+    a call would cost (``model-router route``; ``wanted`` then holds the call it would have made)."""
 
     def __init__(self, settings: Settings, *, offline: bool = False):
         self.settings = settings
         self.model_id = settings.classifier_model_id
         self.offline = offline
+        self.wanted: tuple[int, float] | None = None
 
     def estimate(self, request: dict[str, Any]) -> tuple[int, float]:
         return estimated_cost(request, self.model_id, self.settings.price_overrides)
 
     def ask(self, request: dict[str, Any]) -> LlmVerdict:
         if self.offline:
-            tokens, usd = self.estimate(request)
+            tokens, usd = self.wanted = self.estimate(request)
             return not_asked(self.model_id, f"no model call here: the workflow would ask {self.model_id} "
-                                            f"(~{tokens} input tokens, ~${usd:.6f})", kind="not_allowed")
+                                            f"(~{tokens} input tokens, ~${usd:.6f}) and fall back to this start "
+                                            "should the call fail")
         if not self.settings.allow_llm_classifier:
             return not_asked(self.model_id, "this deployment does not allow the LLM classifier "
                                             "(AllowLlmClassifier=false)", kind="not_allowed")

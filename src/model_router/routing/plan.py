@@ -476,9 +476,15 @@ def _with_verdict(name: str, verdict: LlmVerdict, learned: Classification | None
             why = f"LLM classifier not used ({verdict.fallback_kind}: {verdict.reason}); learned: {learned.reason}"
         else:
             why = f"{learned.reason}; LLM classifier not asked: {verdict.reason}"
+    estimates = dict(learned.route_estimates or {}) if learned else {}
+    if context.llm is not None:
+        # What one classifier call costs on this request, asked or not (route shows it; the real cost is in llm).
+        tokens, usd = context.llm.estimate(request)
+        estimates["llm_classifier"] = {"model_id": context.llm.model_id, "input_tokens": tokens,
+                                       "expected_cost_usd": round(usd, 8)}
     return Classification(
         complexity, tier, name, score, why, features.as_dict(),
-        learned.tier_probabilities if learned else None, learned.route_estimates if learned else None,
+        learned.tier_probabilities if learned else None, estimates or None,
         learned.model if learned else None, verdict.to_dict())
 
 

@@ -22,8 +22,9 @@ from model_router.settings import Settings
 from model_router.steps.events import ClassifierEvent
 
 
-def classify(event: ClassifierEvent, settings: Settings) -> dict[str, Any]:
-    """The workflow's initial state: the validated request, its classification, route and plan."""
+def classify(event: ClassifierEvent, settings: Settings, llm: LlmClassifier | None = None) -> dict[str, Any]:
+    """The workflow's initial state: the validated request, its classification, route and plan. ``llm``: the LLM
+    classifier of the llm strategies (default: the deployment's; ``route`` gives one that never calls)."""
     try:
         request = validate_request(event.request, default_request_id=event.execution_name)
         # Which tiers can answer at all (every tier on Bedrock; replay: those its source recorded a model for).
@@ -41,7 +42,7 @@ def classify(event: ClassifierEvent, settings: Settings) -> dict[str, Any]:
             cacheable=frozenset(tier for tier, model_id in settings.model_ids.items()
                                 if cache_support(model_id, settings.model_feature_overrides).supported),
             # Strategies llm and learned+llm only: asked (and paid for) when they run and need it.
-            llm=LlmClassifier(settings),
+            llm=llm or LlmClassifier(settings),
             llm_margin=settings.llm_classifier_margin,
         )
     except InvalidRequest as exc:
@@ -62,8 +63,8 @@ def classify(event: ClassifierEvent, settings: Settings) -> dict[str, Any]:
     }
 
 
-def classify_step(event: Mapping[str, Any], settings: Settings) -> dict[str, Any]:
+def classify_step(event: Mapping[str, Any], settings: Settings, llm: LlmClassifier | None = None) -> dict[str, Any]:
     """:func:`classify` for callers outside a workflow (``model-router route``, benches), which pass
     ``{"request": ...}`` and maybe an ``execution_name`` to default the request id to."""
     return classify(ClassifierEvent(request=event.get("request"), execution_name=event.get("execution_name")),
-                    settings)
+                    settings, llm)
