@@ -132,13 +132,16 @@ def orchestration_cost(
     return float(state_transitions * p["standard_per_state_transition"] + lambda_cost)
 
 
-def cost_summary(models_usd: float, orchestration_usd: float, premium_estimate_usd: float) -> dict[str, float]:
-    """The result contract's ``cost`` object: totals, and the savings of the models against sending the
-    same work straight to the premium tier. Shared by one request's result and a batch's summary."""
-    savings = premium_estimate_usd - models_usd
+def cost_summary(models_usd: float, orchestration_usd: float, premium_estimate_usd: float,
+                 classification_usd: float = 0.0) -> dict[str, float]:
+    """The result contract's ``cost`` object: totals, and the savings of the models (and of the LLM classifier's
+    call, which only routing needs) against sending the same work straight to the premium tier. Shared by one
+    request's result and a batch's summary."""
+    savings = premium_estimate_usd - models_usd - classification_usd
     return {
-        "total_usd": round(models_usd + orchestration_usd, 8),
+        "total_usd": round(models_usd + classification_usd + orchestration_usd, 8),
         "models_usd": round(models_usd, 8),
+        "classification_usd": round(classification_usd, 8),
         "orchestration_usd": round(orchestration_usd, 8),
         "premium_estimate_usd": round(premium_estimate_usd, 8),
         "savings_usd": round(savings, 8),

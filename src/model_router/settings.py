@@ -31,6 +31,8 @@ CIRCUIT_BREAKER_MODES = ("off", "memory", "dynamodb")
 LOG_PROMPT_VALUES = ("false", "true")
 SHADOW_SAMPLERS = ("uniform", "uncertainty")
 SERVICE_TIERS = ("priority", "default", "flex", "reserved")  # Converse serviceTier.type (botocore's model)
+# The strategies whose Classify Request may call a classifier model (routing/llm_classifier.py).
+LLM_STRATEGIES = ("llm", "learned+llm")
 
 
 class SettingsError(ValueError):
@@ -101,12 +103,25 @@ class Settings:
     router_model_uri: str | None = None
     challenger_model_uri: str | None = None
     challenger_share: float = 0.0
+    # The LLM classifier (routing/llm_classifier.py, strategies llm and learned+llm): whether the deployment allows
+    # its model call (ALLOW_LLM_CLASSIFIER; IAM grants it only then), its model (CLASSIFIER_MODEL_ID, else the Haiku
+    # tier's), its own wall-clock budget, the learned router's decision margin below which learned+llm asks it,
+    # and the client making the call (LLM_CLASSIFIER_CLIENT: converse in Lambda; local runs register replay).
+    allow_llm_classifier: bool = False
+    classifier_model: str | None = None
+    classifier_timeout_s: float = 2.0
+    llm_classifier_margin: float = 0.05
+    classifier_client: str = "converse"
 
     @property
     def model_id(self) -> str:
         if self.tier is None:
             raise SettingsError("MODEL_TIER is not set: this function is not an invoker")
         return self.model_ids[self.tier]
+
+    @property
+    def classifier_model_id(self) -> str:
+        return self.classifier_model or self.model_ids[Tier.HAIKU]
 
     @classmethod
     def from_mapping(cls, env: Mapping[str, str]) -> Settings:
@@ -166,6 +181,10 @@ class Settings:
 
         if strategy not in ROUTERS:
             raise SettingsError(f"DEFAULT_STRATEGY={strategy!r} is not one of {', '.join(sorted(ROUTERS))}")
+        classifier = _classifier_settings(get, number)
+        if strategy in LLM_STRATEGIES and not classifier["allow_llm_classifier"]:
+            raise SettingsError(f"DEFAULT_STRATEGY={strategy} calls a classifier model: it needs "
+                                "ALLOW_LLM_CLASSIFIER=true (template parameter AllowLlmClassifier)")
         return cls(
             model_ids=model_ids,
             tier=tier,
@@ -191,6 +210,7 @@ class Settings:
             **_batch_settings(get, number),
             **_shadow_settings(get, number),
             **_router_model_settings(get, number),
+            **classifier,
         )
 
 
@@ -271,6 +291,21 @@ def _router_model_settings(get: Callable[[str], str | None],
         "router_model_uri": champion,
         "challenger_model_uri": challenger,
         "challenger_share": number("CHALLENGER_SHARE", 0.0, 0.0, 1.0),
+    }
+
+
+def _classifier_settings(get: Callable[[str], str | None],
+                         number: Callable[[str, float, float, float], float]) -> dict[str, Any]:
+    allow = (get("ALLOW_LLM_CLASSIFIER") or "false").lower()
+    if allow not in ("true", "false"):
+        raise SettingsError(f"ALLOW_LLM_CLASSIFIER={allow!r} must be true or false")
+    return {
+        "allow_llm_classifier": allow == "true",
+        "classifier_model": get("CLASSIFIER_MODEL_ID"),
+        "classifier_timeout_s": number("CLASSIFIER_TIMEOUT_SECONDS", 2.0, 0.1, 30),
+        "llm_classifier_margin": number("LLM_CLASSIFIER_MARGIN", 0.05, 0.0, 1.0),
+        # Which names exist is the registry's to say (routing/llm_classifier.py): only "converse" in Lambda.
+        "classifier_client": (get("LLM_CLASSIFIER_CLIENT") or "converse").lower(),
     }
 
 

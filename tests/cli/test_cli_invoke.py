@@ -63,6 +63,16 @@ def test_strategy_shows_in_the_classification(capsys: pytest.CaptureFixture[str]
     assert result["attempts"][0]["tier"] == "haiku"  # a cascade starts at the cheapest tier
 
 
+def test_strategy_llm_runs_the_local_classifier_and_counts_its_cost(capsys: pytest.CaptureFixture[str],
+                                                                    request_file: Path) -> None:
+    """Locally the LLM classifier answers from the recorded outcomes (replay/classifier.py): no AWS, a real path."""
+    outcome, result = invoke(capsys, "-f", str(request_file), "--strategy", "llm")
+    assert outcome.code == 0, outcome.err
+    llm = result["classification"]["llm"]
+    assert result["classification"]["strategy"] == "llm" and llm["asked"] and llm["outcome"] == "used"
+    assert result["cost"]["classification_usd"] == llm["cost_usd"] > 0
+
+
 def test_min_tier_and_max_tier_bound_the_tiers_tried(capsys: pytest.CaptureFixture[str], request_file: Path) -> None:
     outcome, result = invoke(capsys, "-f", str(request_file), "--strategy", "cascade", "--min-tier", "sonnet")
     assert outcome.code == 0, outcome.err

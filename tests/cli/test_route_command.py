@@ -225,3 +225,41 @@ def test_the_help_documents_every_json_field(capsys: pytest.CaptureFixture[str])
     text = capsys.readouterr().out
     for field in [*plan, *plan["tiers"]["haiku"]]:
         assert field in text, field
+
+
+# -- the llm strategies: route says the workflow would call a classifier model first, and what it costs -------
+
+
+def test_route_strategy_llm_states_the_classifier_call_and_its_cost(capsys: pytest.CaptureFixture[str]) -> None:
+    from model_router.pricing import price_for
+    from model_router.routing.llm_classifier import CLASSIFIER_REPLY_TOKENS
+
+    plan = route_json(capsys, QUESTION, "--strategy", "llm")
+    call = plan["classifier_call"]
+    assert plan["model_called"] is False and call["model_id"] == DEFAULT_MODEL_IDS[Tier.HAIKU]
+    assert call["expected_cost_usd"] == pytest.approx(
+        price_for(call["model_id"]).cost(call["input_tokens"], CLASSIFIER_REPLY_TOKENS), abs=1e-8)
+    learned = route_json(capsys, QUESTION)
+    assert plan["start_tier"] == learned["start_tier"]  # the learned start: the workflow's own on a failed call
+    assert plan["classification"]["llm"]["asked"] is False
+    assert learned["classifier_call"] is None
+    assert main(["route", QUESTION, "--strategy", "llm"]) == 0
+    out = capsys.readouterr().out
+    assert "needs a model call first" in " ".join(out.split()) and "200-400 ms" in out
+
+
+def test_route_strategy_learned_llm_calls_only_below_the_margin(capsys: pytest.CaptureFixture[str]) -> None:
+    plan = route_json(capsys, QUESTION, "--strategy", "learned+llm")
+    margin = plan["classification"]["route_estimates"]["decision_margin"]
+    asks = margin is not None and margin < Settings().llm_classifier_margin
+    assert (plan["classifier_call"] is not None) is asks
+    assert plan["classification"]["llm"]["learned_margin"] == margin
+
+
+def test_every_strategy_the_cli_offers_is_one_the_contract_and_the_router_know() -> None:
+    from model_router.contracts.request import schema
+    from model_router.routing.plan import ROUTERS
+    from model_router_tools.cli.types import STRATEGIES
+
+    enum = schema("request")["properties"]["routing"]["properties"]["strategy"]["enum"]
+    assert set(STRATEGIES) == set(ROUTERS) == set(enum)

@@ -110,7 +110,7 @@ def test_unlimited_the_injection_prompt_is_routed_high_so_the_limits_below_are_w
     assert result["classification"]["tier"] == "opus"
 
 
-@pytest.mark.parametrize("strategy", ["heuristic", "learned", "cascade"])
+@pytest.mark.parametrize("strategy", ["heuristic", "learned", "cascade", "llm", "learned+llm"])
 def test_max_tier_holds_on_the_first_route_and_on_escalation(adversarial_engine: LocalEngine, strategy: str) -> None:
     result = adversarial_engine.run({"prompt": INJECTION, "routing": {"strategy": strategy, "max_tier": "haiku"}})
     output = succeeded(result)
@@ -129,22 +129,28 @@ def test_max_tier_holds_when_the_allowed_tier_fails(engine_with: Callable[..., L
     assert engine.invocations.get("SonnetInvokerFunction", 0) == engine.invocations.get("OpusInvokerFunction", 0) == 0
 
 
-def test_routing_tiers_hold_on_escalation(adversarial_engine: LocalEngine) -> None:
-    result = adversarial_engine.run({"prompt": INJECTION, "routing": {"tiers": ["haiku", "sonnet"]}})
+@pytest.mark.parametrize("strategy", ["heuristic", "llm"])
+def test_routing_tiers_hold_on_escalation(adversarial_engine: LocalEngine, strategy: str) -> None:
+    """llm: the replay classifier says "complex" of the injection prompt (nothing answered it right), as an
+    injected classifier would."""
+    result = adversarial_engine.run({"prompt": INJECTION, "routing": {"tiers": ["haiku", "sonnet"],
+                                                                      "strategy": strategy}})
     output = succeeded(result)
     assert "opus" not in tiers_called(result)
     assert "capped at max_tier Sonnet" in output["classification"]["reason"]
     assert [a["tier"] for a in output["attempts"]] == ["sonnet"]
 
 
-def test_the_budget_holds(adversarial_engine: LocalEngine) -> None:
-    """A budget that fits one Haiku call (~$0.003 expected) and not a Sonnet one (~$0.008): never leaves Haiku."""
-    request = {"prompt": INJECTION, "routing": {"max_cost_usd": 0.005}}
+@pytest.mark.parametrize("strategy", ["heuristic", "llm"])
+def test_the_budget_holds(adversarial_engine: LocalEngine, strategy: str) -> None:
+    """A budget that fits one Haiku call (~$0.003 expected) and not a Sonnet one (~$0.008): never leaves Haiku.
+    llm: the classifier's "complex" and its call's cost count too."""
+    request = {"prompt": INJECTION, "routing": {"max_cost_usd": 0.005, "strategy": strategy}}
     output = succeeded(result := adversarial_engine.run(request))
     assert tiers_called(result) == ["haiku"]
     assert "max_cost_usd" in output["classification"]["reason"]
     assert output["status"] == "budget_capped"
-    assert output["cost"]["models_usd"] <= 0.005
+    assert output["cost"]["models_usd"] + output["cost"]["classification_usd"] <= 0.005
 
 
 def test_a_prompt_cannot_set_the_tier_override(adversarial_engine: LocalEngine) -> None:

@@ -293,7 +293,7 @@ def summarise(outputs: Iterable[dict[str, Any]], *, lines: int, blank: int, sour
     by_status: Counter[str] = Counter()
     by_tier: Counter[str] = Counter()
     failures: list[dict[str, Any]] = []
-    models = orchestration = premium = 0.0
+    models = orchestration = premium = classification = 0.0
     written = reused = 0
     notes: list[str] = []
     for out in outputs:
@@ -311,6 +311,7 @@ def summarise(outputs: Iterable[dict[str, Any]], *, lines: int, blank: int, sour
         models += cost["models_usd"]
         orchestration += cost.get("orchestration_usd", 0.0)
         premium += cost["premium_estimate_usd"]
+        classification += cost.get("classification_usd", 0.0)
         notes.extend(provider_notes(result.get("attempts", [])))
     summary: dict[str, Any] = {
         "input": source,
@@ -322,7 +323,7 @@ def summarise(outputs: Iterable[dict[str, Any]], *, lines: int, blank: int, sour
         "from_earlier_run": reused,
         "by_status": dict(sorted(by_status.items())),
         "by_tier": dict(sorted(by_tier.items())),
-        "cost": cost_summary(models, orchestration, premium),
+        "cost": cost_summary(models, orchestration, premium, classification),
         "failures": sorted(failures, key=lambda f: f["line"]),
     }
     if notes:

@@ -20,6 +20,7 @@ from model_router.tiers import COMPLEXITY_TO_TIER, TIER_ORDER, Tier
 
 if TYPE_CHECKING:
     from model_router.routing.learned import TierModel
+    from model_router.routing.llm_classifier import LlmClassifier, LlmVerdict
 
 # The learned router's model for one request and what the classification records of it (routing/arms.py).
 RouterModelChoice = Callable[[], "tuple[TierModel | None, dict[str, Any]]"]
@@ -113,6 +114,9 @@ class Classification:
     route_estimates: dict[str, Any] | None = None
     # Learned router only: the model that classified the request and its arm (routing/arms.py: ArmChoice.describe).
     model: dict[str, Any] | None = None
+    # Strategies llm and learned+llm: what the LLM classifier said, or why it was not asked or not used, and what
+    # its call cost (routing/llm_classifier.py: LlmVerdict.to_dict).
+    llm: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         # Shallow: every field is a scalar or a flat/one-level dict built for this classification alone
@@ -122,7 +126,14 @@ class Classification:
         for name in ("signals", "tier_probabilities", "route_estimates", "model"):
             if out[name] is not None:
                 out[name] = dict(out[name])
+        if self.llm is None:
+            del out["llm"]  # only the strategies that may ask a classifier model record it
         return out
+
+    @property
+    def classification_usd(self) -> float:
+        """What classifying cost: the LLM classifier's call, when one was made (no other router calls a model)."""
+        return float(self.llm["cost_usd"]) if self.llm else 0.0
 
 
 def heuristic_complexity(features: Features) -> tuple[str, float, list[str]]:
@@ -226,6 +237,12 @@ class RouteContext:
     router_model: RouterModelChoice | None = None
     # The request's cachePoints and the tier holding their cache (None: it marks none).
     cache: CacheContext | None = None
+    # Strategies llm and learned+llm: the classifier model (None: this caller has none, they fall back to learned)
+    # and the learned router's decision margin below which learned+llm asks it.
+    llm: LlmClassifier | None = None
+    llm_margin: float = 0.05
+    # The request's max_cost_usd: the classifier is not asked when its call would leave no room for an answer.
+    budget: float | None = None
 
 
 class Router(Protocol):
@@ -379,6 +396,98 @@ def decision_margin(rule: str, tiers: tuple[Tier, ...], threshold: float, *, pro
     return min(abs(probabilities[t.value] - bar) for t in tiers)
 
 
+class LlmRouter:
+    """Ask a small model (the LLM classifier) whether the request is simple, moderate or complex and start at
+    Haiku, Sonnet or Opus; the learned router's start when the classifier errs, times out, replies anything
+    but one of those words, or is not allowed here. The scorer escalates as usual."""
+
+    name: ClassVar[str] = "llm"
+    escalates: ClassVar[bool] = True
+
+    def classify(self, request: dict[str, Any], features: Features, context: RouteContext) -> Classification:
+        skip = _llm_not_needed(request, features, context)
+        verdict = _ask_llm(request, context, skip)
+        return _with_verdict(self.name, verdict, None, request, features, context)
+
+
+class LearnedLlmRouter:
+    """The learned router, and the LLM classifier only where the learned router is unsure: its decision margin
+    (:func:`decision_margin`) below LlmClassifierMargin. Pays for a classifier call on those requests alone."""
+
+    name: ClassVar[str] = "learned+llm"
+    escalates: ClassVar[bool] = True
+
+    def classify(self, request: dict[str, Any], features: Features, context: RouteContext) -> Classification:
+        learned = LearnedRouter().classify(request, features, context)
+        sure = (learned.route_estimates or {}).get("decision_margin")
+        bound = context.llm_margin
+        if sure is None:
+            skip: str | None = "the learned router had nothing to decide (one tier, or threshold 0)"
+        elif sure >= bound:
+            skip = f"the learned router is sure enough (decision margin {sure:.4f} >= {bound:g})"
+        else:
+            skip = _llm_not_needed(request, features, context)
+        verdict = _ask_llm(request, context, skip).with_margin(sure, bound)
+        return _with_verdict(self.name, verdict, learned, request, features, context)
+
+
+def _llm_not_needed(request: dict[str, Any], features: Features, context: RouteContext) -> str | None:
+    """Why a classifier call would be money for nothing on this request, if it would."""
+    if "tier" in request:
+        return "the caller named a start tier"
+    if len(context.tiers) < 2:
+        return f"only {context.tiers[0].label} is allowed"
+    if context.budget is not None and context.llm is not None and context.prices is not None:
+        _, classifier_usd = context.llm.estimate(request)
+        cheapest = expected_cost(context.prices[context.tiers[0]], features, context.max_tokens or 1,
+                                 tier=context.tiers[0], cache=context.cache)
+        if classifier_usd + cheapest > context.budget:
+            return (f"max_cost_usd={context.budget} leaves no room for a classifier call (~${classifier_usd:.6f}) "
+                    f"and a {context.tiers[0].label} answer (~${cheapest:.6f})")
+    return None
+
+
+def _ask_llm(request: dict[str, Any], context: RouteContext, skip: str | None) -> LlmVerdict:
+    from model_router.routing.llm_classifier import not_asked
+
+    if context.llm is None:
+        return not_asked("", "no LLM classifier is configured for this caller", kind="not_allowed")
+    if skip is not None:
+        return not_asked(context.llm.model_id, skip)
+    return context.llm.ask(request)
+
+
+def _with_verdict(name: str, verdict: LlmVerdict, learned: Classification | None, request: dict[str, Any],
+                  features: Features, context: RouteContext) -> Classification:
+    """The classification a verdict gives: its tier when the classifier was used, else the learned router's."""
+    if learned is None and verdict.tier is None:
+        learned = LearnedRouter().classify(request, features, context)
+    tier = verdict.tier
+    if tier is not None:
+        assert verdict.verdict is not None
+        why = f"LLM classifier {verdict.model_id} ({verdict.prompt_version}) said {verdict.verdict}"
+        if verdict.learned_margin is not None:
+            why += f" (asked: learned decision margin {verdict.learned_margin:.4f} < {verdict.margin_bound:g})"
+        complexity, score = verdict.verdict, heuristic_complexity(features)[1]
+    else:
+        assert learned is not None
+        tier, complexity, score = learned.tier, learned.complexity, learned.score
+        if verdict.outcome == "fallback":
+            why = f"LLM classifier not used ({verdict.fallback_kind}: {verdict.reason}); learned: {learned.reason}"
+        else:
+            why = f"{learned.reason}; LLM classifier not asked: {verdict.reason}"
+    estimates = dict(learned.route_estimates or {}) if learned else {}
+    if context.llm is not None:
+        # What one classifier call costs on this request, asked or not (route shows it; the real cost is in llm).
+        tokens, usd = context.llm.estimate(request)
+        estimates["llm_classifier"] = {"model_id": context.llm.model_id, "input_tokens": tokens,
+                                       "expected_cost_usd": round(usd, 8)}
+    return Classification(
+        complexity, tier, name, score, why, features.as_dict(),
+        learned.tier_probabilities if learned else None, estimates or None,
+        learned.model if learned else None, verdict.to_dict())
+
+
 class CascadeRouter:
     """Start at the cheapest allowed tier and let the scorer escalate (FrugalGPT-style cascade)."""
 
@@ -408,6 +517,8 @@ ROUTERS: dict[str, type[Router]] = {
     LearnedRouter.name: LearnedRouter,
     CascadeRouter.name: CascadeRouter,
     StaticRouter.name: StaticRouter,
+    LlmRouter.name: LlmRouter,
+    LearnedLlmRouter.name: LearnedLlmRouter,
 }
 
 
@@ -445,11 +556,14 @@ def plan_route(
     unavailable_reason: str = "",
     router_model: RouterModelChoice | None = None,
     cacheable: frozenset[Tier] = frozenset(),
+    llm: LlmClassifier | None = None,
+    llm_margin: float = 0.05,
 ) -> tuple[Classification, dict[str, Any]]:
     """Classify ``request`` (already validated) and return (classification, plan). ``available``: the tiers
     the model provider can answer this request on, when not all (providers.tier_limit), and why.
     ``router_model``: picks the learned router's model and arm (called only when that router runs).
-    ``cacheable``: the tiers whose model documents prompt caching (model_features), for requests with cachePoints."""
+    ``cacheable``: the tiers whose model documents prompt caching (model_features), for requests with cachePoints.
+    ``llm``, ``llm_margin``: the LLM classifier of strategies llm and learned+llm (asked only when they run)."""
     routing = request.get("routing", {})
     strategy = routing.get("strategy", default_strategy)
     router = ROUTERS[strategy]()
@@ -468,9 +582,13 @@ def plan_route(
     features = Features.of(request)
     max_tokens = request.get("inference", {}).get("maxTokens", max_output_tokens)
     cache = CacheContext.of(request, cacheable)
+    budget = routing.get("max_cost_usd")
     found = router.classify(request, features,
-                            RouteContext(tiers, threshold, prices, max_tokens, router_model, cache))
+                            RouteContext(tiers, threshold, prices, max_tokens, router_model, cache, llm, llm_margin,
+                                         budget))
     tier, reasons = found.tier, [found.reason]
+    if found.llm and found.llm.get("note"):
+        notes.append(found.llm["note"])  # replay: the verdict was scripted or recorded, not a model's
     predicted = (found.route_estimates or {}).get("expected_output_tokens") or {}
 
     def cost(t: Tier, with_cache: bool = True) -> float:
@@ -506,9 +624,13 @@ def plan_route(
             reasons.append(f"moves from {previous.label} (cache holder, ~${stay:.6f}) to {tier.label} (~${move:.6f} "
                            "including the cache write)")
 
-    budget = routing.get("max_cost_usd")
     if budget is not None:
-        affordable = [t for t in tiers if t.rank <= tier.rank and cost(t) <= budget]
+        # The classifier's call is paid already: the answer gets what is left of the budget (it was asked only
+        # when its estimate left room for the cheapest tier; should the real call have cost more, that tier).
+        left = budget - found.classification_usd
+        affordable = [t for t in tiers if t.rank <= tier.rank and cost(t) <= left]
+        if not affordable and cost(tiers[0]) <= budget:
+            affordable = [tiers[0]]
         if not affordable:
             cheapest = cost(tiers[0])
             output = min(max_tokens, expected_output(predicted.get(tiers[0].value)))
@@ -530,7 +652,7 @@ def plan_route(
             for t in tiers}}
     classification = Classification(
         found.complexity, tier, strategy, found.score, "; ".join(reasons) + f" -> {tier.label}", found.signals,
-        found.tier_probabilities, estimates, found.model,
+        found.tier_probabilities, estimates, found.model, found.llm,
     )
     plan = {
         "threshold": threshold,

@@ -1,4 +1,5 @@
-"""Classify Request: validate the request and pick a starting tier (no model call).
+"""Classify Request: validate the request and pick a starting tier (no model call, but for the LLM classifier
+of the strategies llm and learned+llm: routing/llm_classifier.py).
 
 An invalid request is a result (``valid: false`` with the field and why), which the state machine's
 Choice sends to the Fail state ``Router.InvalidRequest``; it is never an exception.
@@ -15,13 +16,15 @@ from model_router.model_features import cache_support
 from model_router.pricing import tier_prices
 from model_router.providers import tier_limit
 from model_router.routing.arms import choose_model
+from model_router.routing.llm_classifier import LlmClassifier
 from model_router.routing.plan import plan_route
 from model_router.settings import Settings
 from model_router.steps.events import ClassifierEvent
 
 
-def classify(event: ClassifierEvent, settings: Settings) -> dict[str, Any]:
-    """The workflow's initial state: the validated request, its classification, route and plan."""
+def classify(event: ClassifierEvent, settings: Settings, llm: LlmClassifier | None = None) -> dict[str, Any]:
+    """The workflow's initial state: the validated request, its classification, route and plan. ``llm``: the LLM
+    classifier of the llm strategies (default: the deployment's; ``route`` gives one that never calls)."""
     try:
         request = validate_request(event.request, default_request_id=event.execution_name)
         # Which tiers can answer at all (every tier on Bedrock; replay: those its source recorded a model for).
@@ -38,6 +41,9 @@ def classify(event: ClassifierEvent, settings: Settings) -> dict[str, Any]:
             router_model=lambda: choose_model(settings, request["request_id"]).routed(),
             cacheable=frozenset(tier for tier, model_id in settings.model_ids.items()
                                 if cache_support(model_id, settings.model_feature_overrides).supported),
+            # Strategies llm and learned+llm only: asked (and paid for) when they run and need it.
+            llm=llm or LlmClassifier(settings),
+            llm_margin=settings.llm_classifier_margin,
         )
     except InvalidRequest as exc:
         return {
@@ -57,8 +63,8 @@ def classify(event: ClassifierEvent, settings: Settings) -> dict[str, Any]:
     }
 
 
-def classify_step(event: Mapping[str, Any], settings: Settings) -> dict[str, Any]:
+def classify_step(event: Mapping[str, Any], settings: Settings, llm: LlmClassifier | None = None) -> dict[str, Any]:
     """:func:`classify` for callers outside a workflow (``model-router route``, benches), which pass
     ``{"request": ...}`` and maybe an ``execution_name`` to default the request id to."""
     return classify(ClassifierEvent(request=event.get("request"), execution_name=event.get("execution_name")),
-                    settings)
+                    settings, llm)

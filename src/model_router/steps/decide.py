@@ -68,12 +68,17 @@ def expected_attempt_cost(state: dict[str, Any], tier: Tier, settings: Settings)
                          cache=CacheContext.from_dict(state["plan"].get("cache")))
 
 
+def classification_usd(state: dict[str, Any]) -> float:
+    """What Classify Request's LLM classifier call cost (0 for every other strategy): spent before any answer."""
+    return float(((state.get("classification") or {}).get("llm") or {}).get("cost_usd") or 0.0)
+
+
 def _affordable(state: dict[str, Any], tiers: list[Tier], settings: Settings) -> tuple[list[Tier], bool]:
     """Tiers whose expected cost still fits the request's budget; and whether the budget cut any."""
     budget = state["plan"].get("max_cost_usd")
     if budget is None:
         return tiers, False
-    spent = sum(a["cost_usd"] for a in state["attempts"])
+    spent = classification_usd(state) + sum(a["cost_usd"] for a in state["attempts"])
     fits = [t for t in tiers if spent + expected_attempt_cost(state, t, settings) <= budget]
     return fits, len(fits) < len(tiers)
 
@@ -233,7 +238,7 @@ def _accept(state: dict[str, Any], settings: Settings, status: str, reason: str)
         lambda_gb_seconds=(invoker_seconds + control_seconds) * LAMBDA_MEMORY_GB,
         express_gb_seconds=(invoker_seconds + control_seconds) * 0.0625,
     )
-    state["cost"] = cost_summary(models_usd, orchestration, premium_estimate)
+    state["cost"] = cost_summary(models_usd, orchestration, premium_estimate, classification_usd(state))
     state["usage"] = {"input_tokens": sum(a["input_tokens"] for a in state["attempts"]),
                       "output_tokens": sum(a["output_tokens"] for a in state["attempts"]),
                       "cache_read_input_tokens": sum(a.get("cache_read_input_tokens", 0) for a in state["attempts"]),

@@ -12,7 +12,7 @@ from typing import Any
 from model_router.pricing import format_usd
 from model_router_tools.cli.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from model_router_tools.cli.preflight import check_datasets
-from model_router_tools.cli.types import daily_budget_usd, fault_spec, sample_rate
+from model_router_tools.cli.types import STRATEGIES, daily_budget_usd, fault_spec, sample_rate
 from model_router_tools.local.batch_files import MAX_WORKERS, BatchError
 from model_router_tools.local.overrides import local_overrides
 from model_router_tools.replay.datasets import STAND_IN_NOTE
@@ -50,7 +50,7 @@ def add_parser(sub: Any) -> None:
                        help=f"worker processes, 1..{MAX_WORKERS} (default: 2, or 1 on a single core)")
     batch.add_argument("--store", help="idempotency store (default: OUTPUT.done.sqlite)")
     batch.add_argument("--dataset", help="replay from this recorded-outcomes JSONL (default: bundled sample)")
-    batch.add_argument("--strategy", choices=["heuristic", "learned", "cascade", "static"])
+    batch.add_argument("--strategy", choices=STRATEGIES)
     batch.add_argument("--faults", type=fault_spec, help="inject faults, e.g. 'throttle=0.2,seed=7'")
     batch.add_argument("--no-progress", action="store_true", help="no progress bar")
     shadow = batch.add_argument_group(

@@ -10,7 +10,7 @@ from typing import Any
 from model_router_tools.cli.console import print_json, rich_console
 from model_router_tools.cli.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from model_router_tools.cli.preflight import check_datasets
-from model_router_tools.cli.types import fault_spec, positive_int, threshold_list, unit_interval
+from model_router_tools.cli.types import STRATEGIES, fault_spec, positive_int, threshold_list, unit_interval
 from model_router_tools.local.overrides import local_overrides
 from model_router_tools.replay.datasets import read_records, sample_path, tier_maps
 
@@ -25,7 +25,7 @@ def add_parser(sub: Any) -> None:
     demo.add_argument("-n", type=positive_int, default=24, help="how many prompts (default 24)")
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--dataset", help="recorded-outcomes JSONL(.gz) in the shared format")
-    demo.add_argument("--strategy", choices=["heuristic", "learned", "cascade", "static"])
+    demo.add_argument("--strategy", choices=STRATEGIES)
     demo.add_argument("--threshold", type=unit_interval)
     demo.add_argument("--faults", type=fault_spec, help="inject faults, e.g. 'throttle=0.2,seed=7'")
     demo.add_argument("--list", action="store_true", help="list the replayable prompts and exit")

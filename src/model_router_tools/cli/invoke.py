@@ -17,14 +17,13 @@ from model_router_tools.cli.console import print_json, rich_console
 from model_router_tools.cli.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
 from model_router_tools.cli.history import build_timeline, cause_message, render
 from model_router_tools.cli.preflight import check_datasets, read_input_bytes
-from model_router_tools.cli.types import fault_spec, max_cost_usd, positive_number, unit_interval
+from model_router_tools.cli.types import STRATEGIES, fault_spec, max_cost_usd, positive_number, unit_interval
 from model_router_tools.local.executions import ExecutionStore, default_history_dir, execution_record
 from model_router_tools.local.overrides import local_overrides
 from model_router_tools.replay.datasets import read_records, sample_path
 
 DEFAULT_AWS_TIMEOUT_S = 300.0
 TIERS = ["haiku", "sonnet", "opus"]
-STRATEGIES = ["heuristic", "learned", "cascade", "static"]
 # The invoke flags that set a field of the request's "routing" object (they override the file's).
 ROUTING_FLAGS = (("strategy", "strategy"), ("threshold", "confidence_threshold"), ("max_cost", "max_cost_usd"),
                  ("min_tier", "min_tier"), ("max_tier", "max_tier"))

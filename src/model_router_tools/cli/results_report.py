@@ -100,7 +100,8 @@ def _is_result_line(record: dict[str, Any]) -> bool:
 
 
 _NUMBERS = {"attempts": ("input_tokens", "output_tokens", "cost_usd", "latency_ms"),
-            "cost": ("total_usd", "models_usd", "orchestration_usd", "premium_estimate_usd", "savings_usd")}
+            "cost": ("total_usd", "models_usd", "classification_usd", "orchestration_usd", "premium_estimate_usd",
+                      "savings_usd")}
 
 
 def _shape_problem(record: dict[str, Any]) -> str | None:
@@ -274,7 +275,8 @@ def _figures(records: list[dict[str, Any]], *, hours: float | None = None) -> di
         attempts = result.get("attempts") or []
         walk(attempts)
         model_time.append(sum(float(a.get("latency_ms") or 0.0) for a in attempts))
-        for key in ("total_usd", "models_usd", "orchestration_usd", "premium_estimate_usd", "savings_usd"):
+        for key in ("total_usd", "models_usd", "classification_usd", "orchestration_usd", "premium_estimate_usd",
+                      "savings_usd"):
             cost[key] += float((result.get("cost") or {}).get(key) or 0.0)
         replayed = replayed or STAND_IN_NOTE in (result.get("notes") or [])
 

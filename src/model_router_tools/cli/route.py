@@ -22,15 +22,19 @@ from model_router.settings import Settings
 from model_router.tiers import TIER_ORDER, Tier
 from model_router_tools.cli.console import rich_console
 from model_router_tools.cli.errors import EXIT_OK, EXIT_USAGE, UsageError
+from model_router_tools.cli.types import STRATEGIES
 
 TIER_NAMES = [t.value for t in TIER_ORDER]
-STRATEGIES = ["heuristic", "learned", "cascade", "static"]
 
 NOTE = ("No model was called: the start tier is the classifier's decision; success probabilities, output tokens "
         "and costs are its estimates before any answer exists. A real run's cost depends on the answer's length, "
         "and whether it escalates on the answer's score.")
 LEARNED_NOTE = ("The learned router's predictions come from recorded outcomes of open and commercial models standing "
                 "in for Haiku/Sonnet/Opus (src/model_router/data/router_model.md), not from Claude.")
+
+# What a small model's one-word reply adds before the first answer (the source design's ~200-400 ms), for the
+# rendering only: route measures nothing.
+CLASSIFIER_LATENCY_MS = [200, 400]
 
 DESCRIPTION = """\
 Classify one request with the Classify Request step's own code and the deployment's default settings,
@@ -58,6 +62,10 @@ JSON_FIELDS = """\
   escalation_path   the tiers the run would answer on if every answer scored under the threshold
   budget_stops_escalation  whether max_cost_usd cuts that path short
   model_called      always false
+  classifier_call   strategies llm and learned+llm, when the workflow would ask the LLM classifier first:
+                    model_id, input_tokens, expected_cost_usd, expected_latency_ms [low, high] (null:
+                    no call; the classification says why). The start shown is then the learned
+                    router's, which the workflow uses should that call fail
   note              what the numbers are (estimates) and where they come from
 """
 
@@ -128,11 +136,13 @@ def preview(request: Any, settings: Settings) -> dict[str, Any]:
     {...}}`` as Classify Request returns it for a request the contract rejects."""
     # The workflow's own steps (the request contract: jsonschema; the learned router) are imported when a
     # request is planned, not for `--help`.
+    from model_router.routing.llm_classifier import LlmClassifier
     from model_router.routing.plan import expected_output
     from model_router.steps.classify import classify_step
     from model_router.steps.decide import escalation_path, expected_attempt_cost
 
-    state = classify_step({"request": request}, settings)
+    llm = LlmClassifier(settings, offline=True)
+    state = classify_step({"request": request}, settings, llm)
     if not state["valid"]:
         return state
     classification, plan = state["classification"], state["plan"]
@@ -158,7 +168,7 @@ def preview(request: Any, settings: Settings) -> dict[str, Any]:
     caps = {"tier": request.get("tier"),
             **{key: routing.get(key) for key in ("min_tier", "max_tier", "tiers", "max_cost_usd",
                                                  "confidence_threshold", "strategy")}}
-    learned = classification["strategy"] == "learned" and bool(probabilities)
+    learned = bool(probabilities)
     return {
         "valid": True,
         "start_tier": start.value,
@@ -170,6 +180,9 @@ def preview(request: Any, settings: Settings) -> dict[str, Any]:
         "escalation_path": [t.value for t in path],
         "budget_stops_escalation": budget_cut,
         "model_called": False,
+        "classifier_call": None if llm.wanted is None else {
+            "model_id": llm.model_id, "input_tokens": llm.wanted[0], "expected_cost_usd": round(llm.wanted[1], 8),
+            "expected_latency_ms": CLASSIFIER_LATENCY_MS},
         "note": NOTE + (" " + LEARNED_NOTE if learned else ""),
     }
 
@@ -217,6 +230,13 @@ def render(plan: dict[str, Any]) -> None:
                   f"task type {cls['signals'].get('task_type') or 'not given'}")
     console.print(f"  why: {escape(cls['reason'])}")
     console.print(f"  signals: {escape(_signals(cls['signals']))}")
+    call = plan["classifier_call"]
+    if call is not None:
+        low, high = call["expected_latency_ms"]
+        console.print(f"  [bold]needs a model call first:[/bold] the LLM classifier ({call['model_id']}), "
+                      f"~{call['input_tokens']} input tokens, ~{_money(call['expected_cost_usd'])}, "
+                      f"~{low}-{high} ms before the first answer; route calls no model, so the start above is the "
+                      "learned router's (the workflow's own on a failed call)")
 
     table = Table(title="Per tier (estimates before any call)")
     learned = any(row["success_probability"] is not None for row in plan["tiers"].values())

@@ -10,6 +10,10 @@ from __future__ import annotations
 import argparse
 import math
 
+# routing.strategy in request.schema.json (the router registry, model_router.routing.plan.ROUTERS, which the CLI
+# does not import at start-up; tests/cli check the three agree).
+STRATEGIES = ["heuristic", "learned", "cascade", "static", "llm", "learned+llm"]
+
 # routing.max_cost_usd in request.schema.json: exclusiveMinimum 0, maximum 100.
 MAX_COST_USD_LIMIT = 100.0
 

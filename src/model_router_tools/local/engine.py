@@ -363,7 +363,10 @@ class LocalEngine:
         self.functions: dict[str, FunctionSpec] = function_specs(self.template, root, parameters)
         register_local_providers()
         # Replay answers, and its recorded scores judge the shadow workflow's answers (model_router_tools.replay.judge).
-        overrides = {"MODEL_PROVIDER": "replay", "JUDGE": "recorded", **(env_overrides or {})}
+        # The LLM classifier answers from a script or the recorded outcomes (replay/classifier.py); a local run has
+        # no deployment to forbid it and costs nothing, so a request asking for the llm strategies gets them.
+        overrides = {"MODEL_PROVIDER": "replay", "JUDGE": "recorded", "LLM_CLASSIFIER_CLIENT": "replay",
+                     "ALLOW_LLM_CLASSIFIER": "true", **(env_overrides or {})}
         self.environments = {
             arn: {**spec.environment, **overrides, "AWS_LAMBDA_FUNCTION_NAME": spec.logical_id}
             for arn, spec in ((function_arn(s.logical_id), s) for s in self.functions.values())
