@@ -29,8 +29,10 @@ def _defaults(template: dict[str, Any]) -> dict[str, str]:
 
 
 def test_default_strategy_offers_every_strategy_and_defaults_to_learned(template: dict[str, Any]) -> None:
+    from model_router.routing.plan import ROUTERS
+
     parameter = template["Parameters"]["DefaultStrategy"]
-    assert set(parameter["AllowedValues"]) == STRATEGIES
+    assert set(parameter["AllowedValues"]) == STRATEGIES == set(ROUTERS)
     assert parameter["Default"] == "learned"
 
 
