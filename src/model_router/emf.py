@@ -1,10 +1,11 @@
 """What each Lambda tells CloudWatch: one function per step turns that step's output into EMF metrics.
 
 Names and dimensions are chosen for the dashboard and alarms in template.yaml, and stay low-cardinality:
-``service`` on everything, plus ``Tier``, ``Strategy``, ``Status``, ``Error``, ``FromTier``/``ToTier`` and
-``Arm`` (champion / challenger: which router model classified the request, routing/arms.py) where a figure needs
-a breakdown; never a request id, prompt, answer or model version. Every figure is published in
-the ``[service]`` roll-up as well, so alarms need no metric math over tiers.
+``service`` on everything, plus ``Tier``, ``Strategy``, ``Status``, ``Error``, ``FromTier``/``ToTier``,
+``Arm`` (champion / challenger: which router model classified the request, routing/arms.py) and ``FallbackKind``
+(why the llm strategies' classifier model was not used) where a figure needs a breakdown; never a request id,
+prompt, answer or model version. Every figure is published in the ``[service]`` roll-up as well, so alarms need
+no metric math over tiers.
 
 Powertools writes one EMF blob per invocation whose dimension sets apply to every metric in it;
 figures that need a breakdown of their own go out as a single metric (its own blob).
@@ -23,6 +24,7 @@ from model_router.observability import SERVICE
 # Dimension names (the dashboard and alarms use these).
 TIER, STRATEGY, STATUS, ERROR, FROM_TIER, TO_TIER = "Tier", "Strategy", "Status", "Error", "FromTier", "ToTier"
 ARM = "Arm"
+FALLBACK_KIND = "FallbackKind"
 # The Arm of a classification by a router that uses no model (heuristic, cascade, static).
 NO_ARM = "none"
 
@@ -35,7 +37,8 @@ ERROR_METRICS = {
 
 # Every metric name this module emits, by the handler that emits it (tests check the template against it).
 EMITTED: dict[str, tuple[str, ...]] = {
-    "classifier": ("Requests", "InvalidRequests", "ClassifierDecisions", "RouterModelFallback"),
+    "classifier": ("Requests", "InvalidRequests", "ClassifierDecisions", "RouterModelFallback", "ClassifierCalls",
+                   "ClassifierLatencyMs", "ClassifierCostUSD", "ClassifierFallbacks"),
     "invoker": ("ModelCalls", "ModelErrors", *ERROR_METRICS.values(), "GuardrailBlocks", "InputTokens",
                 "OutputTokens", "ModelCostUSD", "ModelLatency"),
     "scorer": ("AnswerConfidence", "Escalations", "Fallbacks", "FailedRequests", "Results", "CostUSD",
@@ -81,6 +84,22 @@ def record_classification(metrics: Metrics, state: dict[str, Any]) -> None:
         metrics.add_metric(name="RouterModelFallback", unit=MetricUnit.Count, value=len(fallbacks))
     for fallback in fallbacks:
         _single(metrics, "RouterModelFallback", MetricUnit.Count, 1, **{ARM: fallback["arm"]})
+    llm = classification.get("llm")
+    if llm:  # strategies llm and learned+llm (routing/llm_classifier.py)
+        _record_llm_classifier(metrics, llm)
+
+
+def _record_llm_classifier(metrics: Metrics, llm: dict[str, Any]) -> None:
+    """The classifier model's call, when one was made (its cost is also in the result's CostUSD, through
+    cost.classification_usd), and a request it should have classified that was routed by learned instead."""
+    if llm.get("asked"):
+        metrics.add_metric(name="ClassifierCalls", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name="ClassifierLatencyMs", unit=MetricUnit.Milliseconds, value=llm["latency_ms"])
+        metrics.add_metric(name="ClassifierCostUSD", unit=MetricUnit.NoUnit, value=llm["cost_usd"])
+    if llm.get("outcome") == "fallback":  # the service roll-up, and by kind (error, timeout, unparseable, not_allowed)
+        metrics.add_metric(name="ClassifierFallbacks", unit=MetricUnit.Count, value=1)
+        _single(metrics, "ClassifierFallbacks", MetricUnit.Count, 1,
+                **{FALLBACK_KIND: llm.get("fallback_kind") or "unknown"})
 
 
 # -- Invoke Haiku / Sonnet / Opus -----------------------------------------------------------------------

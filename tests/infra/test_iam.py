@@ -10,7 +10,8 @@ on a small broken template, to show it can fail.
 * SAM policy templates only from :data:`SCOPED_POLICY_TEMPLATES`, each naming its resource; no managed policies.
 * Each invoker may call only its own model: ``bedrock:InvokeModel`` on its own inference profile, and on the
   foundation model only through that profile; ``bedrock:ApplyGuardrail`` only on the configured guardrail.
-  The shadow judge likewise only the judge model (JudgeModelId); nothing else may call Bedrock.
+  The shadow judge likewise only the judge model (JudgeModelId); the classifier only the classifier model
+  (ClassifierModelId, else HaikuModelId) and only with AllowLlmClassifier; nothing else may call Bedrock.
 * Each state machine may invoke exactly the functions its definition names; the routers and the batch may start
   only the shadow state machine (and the batch itself); the HTTP API's role may start only the two routers (and
   describe the Standard one's executions); the shadow ledger reaches only its table and prefix.
@@ -210,7 +211,10 @@ def _bedrock_statements(template: dict[str, Any], function: str) -> list[dict[st
 def _assert_invokes_only(template: dict[str, Any], function: str, own: str) -> list[dict[str, Any]]:
     """``function`` may call bedrock:InvokeModel on the ``own`` parameter's inference profile, and on its
     foundation model only through that profile; returns its other Bedrock statements."""
-    found = _bedrock_statements(template, function)
+    return _assert_statements_invoke_only(_bedrock_statements(template, function), function, own)
+
+
+def _assert_statements_invoke_only(found: list[dict[str, Any]], function: str, own: str) -> list[dict[str, Any]]:
     invoke = [s for s in found if _listify(s["Action"]) == ["bedrock:InvokeModel"]]
     assert len(invoke) == 2, "one statement for the inference profile, one for its foundation model"
     for statement in invoke:
@@ -249,10 +253,10 @@ def test_the_judge_check_fails_on_another_model(template: dict[str, Any]) -> Non
         _assert_invokes_only(broken, "ShadowJudgeFunction", "JudgeModelId")
 
 
-def test_only_the_invokers_and_the_judge_may_call_bedrock(template: dict[str, Any]) -> None:
+def test_only_the_invokers_the_judge_and_the_llm_classifier_may_call_bedrock(template: dict[str, Any]) -> None:
     callers = {resource for resource, item in policies(template) if isinstance(item, dict)
                for s in statements(item) if any(str(a).startswith("bedrock:") for a in _listify(s.get("Action", [])))}
-    assert callers == INVOKERS | {"ShadowJudgeFunction"}
+    assert callers == INVOKERS | {"ShadowJudgeFunction", "ClassifierFunction"}
 
 
 def test_the_guardrail_statement_exists_only_with_a_guardrail_and_names_only_it(template: dict[str, Any]) -> None:
@@ -486,7 +490,7 @@ ARTIFACT = "s3://router-models-bucket/router-models/v2.json.gz#sha256=" + "ab" *
 
 def _effective_statements(template: dict[str, Any], resource: str, **params: str) -> list[dict[str, Any]]:
     """``resource``'s statements as CloudFormation creates them for these parameter values (defaults otherwise):
-    every Fn::If decided on the template's conditions, AWS::NoValue dropped."""
+    every Fn::If decided on the template's conditions (nested ones too), AWS::NoValue dropped."""
     from model_router_tools.local.template import condition_values
 
     values = {name: str(p.get("Default", "")) for name, p in template["Parameters"].items()} | params
@@ -496,14 +500,18 @@ def _effective_statements(template: dict[str, Any], resource: str, **params: str
         while isinstance(node, dict) and set(node) == {"Fn::If"}:
             name, when_true, when_false = node["Fn::If"]
             node = when_true if conditions[name] else when_false
-        return None if node == {"Ref": "AWS::NoValue"} else node
+        if node == {"Ref": "AWS::NoValue"}:
+            return None
+        if isinstance(node, dict):
+            return {key: decide(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [inner for inner in map(decide, node) if inner is not None]
+        return node
 
     found = []
     for item in _listify(template["Resources"][resource]["Properties"].get("Policies", [])):
         document = decide(item)
-        for statement in _listify((document or {}).get("Statement", [])):
-            if decide(statement) is not None:
-                found.append(decide(statement))
+        found += [statement for statement in _listify((document or {}).get("Statement", [])) if statement]
     return found
 
 
@@ -606,3 +614,112 @@ def test_the_template_accepts_exactly_the_model_uris_the_classifier_accepts(temp
     for name in ("RouterModelUri", "ChallengerModelUri"):
         pattern = template["Parameters"][name]["AllowedPattern"]
         assert bool(re.match(pattern, uri)) == accepted, (name, uri)
+
+
+# -- the LLM classifier: the classifier model alone, and only with AllowLlmClassifier ------------------------
+
+CLASSIFIER_MODEL = "eu.anthropic.claude-sonnet-4-6"
+
+
+def _inline_sub_refs(node: Any) -> Any:
+    """Fn::Sub variables that are a plain Ref written into the text (``${ClassifierModel}`` with ClassifierModel
+    = Ref HaikuModelId reads ``${HaikuModelId}``), so statements compare with the invokers' own."""
+    if isinstance(node, list):
+        return [_inline_sub_refs(inner) for inner in node]
+    if not isinstance(node, dict):
+        return node
+    if isinstance(node.get("Fn::Sub"), list):
+        text, variables = node["Fn::Sub"]
+        kept = {}
+        for name, value in variables.items():
+            if isinstance(value, dict) and set(value) == {"Ref"}:
+                text = text.replace("${" + name + "}", "${" + value["Ref"] + "}")
+            else:
+                kept[name] = _inline_sub_refs(value)
+        return {"Fn::Sub": [text, kept] if kept else text}
+    return {key: _inline_sub_refs(value) for key, value in node.items()}
+
+
+def _classifier_bedrock(template: dict[str, Any], **params: str) -> list[dict[str, Any]]:
+    found = _effective_statements(template, "ClassifierFunction", **params)
+    return [_inline_sub_refs(s) for s in found if any(str(a).startswith("bedrock:") for a in _listify(s["Action"]))]
+
+
+def _without_sids(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{key: value for key, value in s.items() if key != "Sid"} for s in found]
+
+
+def _haiku_invoker_model_statements(template: dict[str, Any]) -> list[dict[str, Any]]:
+    found = _effective_statements(template, "HaikuInvokerFunction")
+    return [s for s in found if _listify(s["Action"]) == ["bedrock:InvokeModel"]]
+
+
+def test_the_llm_classifier_conditions_read_their_parameters(template: dict[str, Any]) -> None:
+    conditions = template["Conditions"]
+    assert conditions["LlmClassifierAllowed"] == {"Fn::Equals": [{"Ref": "AllowLlmClassifier"}, "true"]}
+    assert conditions["HasClassifierModelId"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "ClassifierModelId"}, ""]}]}
+    assert template["Parameters"]["AllowLlmClassifier"]["Default"] == "false"
+
+
+@pytest.mark.parametrize("params", [
+    {}, {"ClassifierModelId": CLASSIFIER_MODEL}, {"DefaultStrategy": "learned+llm"},
+    {"RouterModelUri": ARTIFACT, "RouterModelBucket": "router-models-bucket"},
+])
+def test_without_allow_llm_classifier_the_classifier_has_no_bedrock_permission(
+        template: dict[str, Any], params: dict[str, str]) -> None:
+    assert _classifier_bedrock(template, **params) == []
+    found = _effective_statements(template, "ClassifierFunction", **params)
+    assert "bedrock" not in str(found)
+
+
+def test_allowed_with_no_classifier_model_the_classifier_may_call_only_the_haiku_model(
+        template: dict[str, Any]) -> None:
+    found = _classifier_bedrock(template, AllowLlmClassifier="true")
+    assert _assert_statements_invoke_only(found, "ClassifierFunction", "HaikuModelId") == []
+    # Exactly the Haiku invoker's grant on its model, ARN for ARN: the classifier reaches no further.
+    assert _without_sids(found) == _without_sids(_haiku_invoker_model_statements(template))
+    assert sorted(s["Sid"] for s in found) == ["InvokeClassifierFoundationModelThroughProfile",
+                                               "InvokeClassifierInferenceProfile"]
+    assert {"SonnetModelId", "OpusModelId", "JudgeModelId", "ClassifierModelId"}.isdisjoint(names_in(found))
+
+
+def test_allowed_with_a_classifier_model_the_classifier_may_call_only_that_model(template: dict[str, Any]) -> None:
+    found = _classifier_bedrock(template, AllowLlmClassifier="true", ClassifierModelId=CLASSIFIER_MODEL)
+    assert _assert_statements_invoke_only(found, "ClassifierFunction", "ClassifierModelId") == []
+    haiku_shape = str(_without_sids(_haiku_invoker_model_statements(template))).replace("HaikuModelId",
+                                                                                        "ClassifierModelId")
+    assert str(_without_sids(found)) == haiku_shape
+    assert {"HaikuModelId", "SonnetModelId", "OpusModelId", "JudgeModelId"}.isdisjoint(names_in(found))
+
+
+def test_the_llm_classifier_grant_sits_beside_the_model_artifact_reads(template: dict[str, Any]) -> None:
+    found = _effective_statements(template, "ClassifierFunction", AllowLlmClassifier="true",
+                                  RouterModelUri=ARTIFACT, RouterModelBucket="router-models-bucket")
+    assert sorted(s["Sid"] for s in found) == [
+        "InvokeClassifierFoundationModelThroughProfile", "InvokeClassifierInferenceProfile",
+        "ReadChampionModelPointer", "ReadRouterModelArtifacts"]
+    # Its own policy item, gated on the condition alone.
+    items = template["Resources"]["ClassifierFunction"]["Properties"]["Policies"]
+    gated = [item for item in items if "bedrock" in str(item)]
+    assert len(gated) == 1 and gated[0]["Fn::If"][0] == "LlmClassifierAllowed"
+    assert gated[0]["Fn::If"][2] == {"Ref": "AWS::NoValue"}
+
+
+def test_the_classifier_may_call_the_model_its_environment_names(template: dict[str, Any]) -> None:
+    from model_router_tools.local.template import function_specs
+
+    for params, own in (({}, "HaikuModelId"), ({"ClassifierModelId": CLASSIFIER_MODEL}, "ClassifierModelId")):
+        values = {"AllowLlmClassifier": "true", **params}
+        env = function_specs(template, ROOT, values)["ClassifierFunction"].environment
+        expected = values.get(own) or str(template["Parameters"][own]["Default"])
+        assert env["CLASSIFIER_MODEL_ID"] == expected
+        assert names_in(_classifier_bedrock(template, **values)) == {own}
+
+
+def test_the_classifier_check_fails_on_another_tier_s_model(template: dict[str, Any]) -> None:
+    broken = copy.deepcopy(template)
+    document = broken["Resources"]["ClassifierFunction"]["Properties"]["Policies"][1]["Fn::If"][1]
+    document["Statement"][0]["Resource"]["Fn::Sub"][1]["ClassifierModel"] = {"Ref": "OpusModelId"}
+    found = _classifier_bedrock(broken, AllowLlmClassifier="true")
+    with pytest.raises(AssertionError, match="not only HaikuModelId"):
+        _assert_statements_invoke_only(found, "ClassifierFunction", "HaikuModelId")

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from model_router.emf import ARM, EMITTED, ERROR, FROM_TIER, STATUS, STRATEGY, TIER, TO_TIER
+from model_router.emf import ARM, EMITTED, ERROR, FALLBACK_KIND, FROM_TIER, STATUS, STRATEGY, TIER, TO_TIER
 from model_router_tools.local.template import load_template, read_template
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,9 +24,9 @@ PARAMETERS: dict[str, Any] = TEMPLATE["Parameters"]
 ASL = json.loads((ROOT / "statemachine" / "router.asl.json").read_text())
 NAMESPACE = "${MetricsNamespace}"
 EMITTED_NAMES = {name for names in EMITTED.values() for name in names}
-DIMENSIONS = {"service", TIER, STRATEGY, STATUS, ERROR, FROM_TIER, TO_TIER, ARM}
+DIMENSIONS = {"service", TIER, STRATEGY, STATUS, ERROR, FROM_TIER, TO_TIER, ARM, FALLBACK_KIND}
 REQUIRED_WIDGETS = ("Cost per hour", "Model mix", "Escalation rate", "fallback rate", "Throttle rate", "p95 latency",
-                    "Failed executions", "Batch failures", "Shadow evaluation", "Router models")
+                    "Failed executions", "Batch failures", "Shadow evaluation", "Router models", "LLM classifier")
 # Failed starts of the shadow state machine: Step Functions counts service integrations per integration (the
 # account's states:startExecution), not per state machine.
 START_EXECUTION_INTEGRATION = "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:states:startExecution"
@@ -150,6 +150,28 @@ def test_the_router_model_row_splits_results_cost_and_fallbacks_by_arm() -> None
     # The classifier's decisions carry the arm too (a SEARCH matches its exact dimension set).
     decisions = widget("Classifier decisions")["properties"]["metrics"][0][0]["expression"]
     assert "{${MetricsNamespace},Arm,Strategy,Tier,service}" in decisions
+
+
+def test_the_llm_classifier_row_shows_calls_fallbacks_by_kind_latency_and_cost() -> None:
+    def rows(title: str) -> list[tuple[str, ...]]:
+        return [tuple(x for x in row if not isinstance(x, dict)) for row in widget(title)["properties"]["metrics"]]
+
+    service = ("service", "model-router")
+    calls = widget("LLM classifier: calls")["properties"]
+    assert rows("LLM classifier: calls")[:2] == [(NAMESPACE, "ClassifierCalls", *service),
+                                                 (NAMESPACE, "ClassifierFallbacks", *service)]
+    # By kind: a SEARCH on the exact dimension set the classifier publishes them with.
+    by_kind = calls["metrics"][2][0]["expression"]
+    assert "{${MetricsNamespace},FallbackKind,service}" in by_kind and 'MetricName="ClassifierFallbacks"' in by_kind
+    latency = widget("LLM classifier: call latency")["properties"]["metrics"]
+    assert [(row[1], row[-1]["stat"]) for row in latency] == [("ClassifierLatencyMs", "p50"),
+                                                             ("ClassifierLatencyMs", "p90")]
+    cost = widget("LLM classifier: cost")["properties"]
+    assert (cost["stat"], cost["period"]) == ("Sum", 3600)
+    assert rows("LLM classifier: cost") == [(NAMESPACE, "ClassifierCostUSD", *service),
+                                            (NAMESPACE, "CostUSD", *service)]
+    assert {"ClassifierCalls", "ClassifierFallbacks", "ClassifierLatencyMs", "ClassifierCostUSD"} <= set(
+        EMITTED["classifier"])
 
 
 def test_the_router_model_fallback_alarm_exists_only_with_model_artifacts() -> None:

@@ -280,11 +280,16 @@ def test_the_least_privilege_check_catches_broader_policies(template: dict[str, 
     assert broken(lambda s: s.update(Action="bedrock:*"))
 
 
-def test_only_the_invokers_and_the_judge_may_call_bedrock(template: dict[str, Any]) -> None:
-    # The shadow judge calls JudgeModelId only (tests/infra/test_iam.py checks its statements like an invoker's).
+def test_only_the_invokers_the_judge_and_the_llm_classifier_may_call_bedrock(template: dict[str, Any]) -> None:
+    # The shadow judge calls JudgeModelId only, the classifier its classifier model only with AllowLlmClassifier
+    # (tests/infra/test_iam.py checks their statements like an invoker's).
     for lid in _functions(template):
-        if not lid.endswith("InvokerFunction") and lid != "ShadowJudgeFunction":
-            assert "bedrock" not in json.dumps(template["Resources"][lid]["Properties"].get("Policies", []))
+        if lid.endswith("InvokerFunction") or lid == "ShadowJudgeFunction":
+            continue
+        policies = template["Resources"][lid]["Properties"].get("Policies", [])
+        if lid == "ClassifierFunction":
+            policies = [p for p in policies if p.get("Fn::If", [None])[0] != "LlmClassifierAllowed"]
+        assert "bedrock" not in json.dumps(policies), lid
 
 
 def test_the_state_machine_may_invoke_exactly_the_five_functions(template: dict[str, Any]) -> None:
