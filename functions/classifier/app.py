@@ -1,4 +1,5 @@
-"""Classify Request: validate the request and pick a starting tier (no model call)."""
+"""Classify Request: validate the request and pick a starting tier (no model call, unless the deployment allows
+the opt-in llm strategies: routing/llm_classifier.py)."""
 
 from typing import Any
 
