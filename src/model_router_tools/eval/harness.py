@@ -15,6 +15,8 @@ router predicts from the record's hashed features and the policies that read tex
 
 from __future__ import annotations
 
+import hashlib
+import random
 import statistics
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -26,6 +28,7 @@ from model_router.pricing import Price, estimate_tokens
 from model_router.routing.plan import (
     Features,
     cost_aware_start,
+    decision_margin,
     expected_cost,
     heuristic_complexity,
     margin,
@@ -50,6 +53,15 @@ THRESHOLDS: tuple[float, ...] = (*(round(i / 50, 2) for i in range(51)), 1.01)
 CORRECT = 0.5  # a recorded score at or above this counts as a right answer (the data README's rule)
 
 Predictor = Callable[[list[str]], list[dict[str, float]]]
+
+# The LLM classifier's call, priced at the classifier model's (Haiku's) price: the request's input tokens plus its
+# instructions, and a one-word verdict. These mirror the runtime's CLASSIFIER_OVERHEAD_TOKENS and
+# CLASSIFIER_REPLY_TOKENS (src/model_router/routing) until that lands: keep them equal.
+CLASSIFIER_OVERHEAD_TOKENS = 120
+CLASSIFIER_REPLY_TOKENS = 3
+LLM_ACCURACY = 0.8  # the simulated verdict's default accuracy (eval --llm-accuracy)
+LLM_MARGIN = 0.05  # learned+llm asks below this decision margin: the deployment's LlmClassifierMargin default
+_VERDICT_SEED = "model-router-llm-verdict:"  # fixed: the same record gets the same draw in every run
 
 
 @dataclass
@@ -97,14 +109,59 @@ class Policy:
     thresholded: bool = True
     # The router strategy that runs this policy in the real workflow (None: analytic only).
     strategy: str | None = None
+    # The simulated LLM classifier (the llm and learned+llm strategies; None: not asked).
+    llm: LlmClassifier | None = None
+
+
+@dataclass(frozen=True)
+class LlmClassifier:
+    """The LLM classifier as the evaluation simulates it (:func:`llm_verdict`): ``ask`` "always" (the llm
+    strategy) or "below-margin" (learned+llm: only when the learned router's decision margin is below
+    ``margin``); its verdict is right with probability ``accuracy``; each call is priced at ``price`` (the
+    classifier model's; None: the policy cannot be simulated until the report sets it)."""
+
+    ask: str  # "always" or "below-margin"
+    accuracy: float = LLM_ACCURACY
+    margin: float = LLM_MARGIN
+    price: Price | None = None
+
+    def call_cost(self, case: Case) -> float:
+        """One classifier call: the request's input tokens plus the instructions, and the reply's few tokens."""
+        if self.price is None:
+            raise ValueError("the LLM classifier has no price: set LlmClassifier.price")
+        return self.price.cost(int(case.signals["input_tokens"]) + CLASSIFIER_OVERHEAD_TOKENS,
+                               CLASSIFIER_REPLY_TOKENS)
 
 
 @dataclass
 class Outcome:
     tier: Tier
     attempts: list[Tier]
-    cost: float
+    cost: float  # everything the request paid: the models and, when it was asked, the LLM classifier
     status: str
+    classifier_cost: float | None = None  # the LLM classifier's call (included in ``cost``); None: not asked
+
+
+def true_label(case: Case) -> Tier:
+    """What a perfect LLM classifier would answer: the cheapest tier whose recorded answer is right (the oracle's
+    pick), or the premium tier when none is (a request nobody answers right is "complex")."""
+    return next((t for t in case.tiers if case.score.get(t, 0.0) >= CORRECT), case.tiers[-1])
+
+
+def llm_verdict(case: Case, accuracy: float) -> Tier:
+    """The simulated LLM classifier's verdict: the true label with probability ``accuracy``, else one of the
+    case's other tiers uniformly. The draw comes from an RNG seeded by the record id alone, so a record gets the
+    same verdict in every run and whatever the row order; and the same uniform draw at every accuracy, so a
+    verdict right at accuracy A stays right at any higher one.
+
+    Generous on purpose: the real classifier reads only the prompt, and its mistakes follow difficulty (hard
+    requests it calls simple), where these are uniform and blind to it."""
+    truth = true_label(case)
+    others = [t for t in case.tiers if t != truth]
+    rng = random.Random(int(hashlib.sha256((_VERDICT_SEED + case.record_id).encode("utf-8")).hexdigest()[:16], 16))
+    if rng.random() < accuracy or not others:
+        return truth
+    return rng.choice(others)
 
 
 def prepare(
@@ -335,6 +392,10 @@ def simulate(case: Case, policy: Policy, threshold: float, cap: float | None = N
     else:
         probabilities = {t.value: p for t, p in case.probabilities[policy.start].items()}
         tier = start_tier(probabilities, tiers, threshold)
+    classifier_cost: float | None = None
+    if policy.llm is not None and _asks_llm(case, policy, policy.llm, threshold):
+        tier = llm_verdict(case, policy.llm.accuracy)
+        classifier_cost = policy.llm.call_cost(case)
     # Budget checks use the router's own estimate where it has one (the learned model's output lengths).
     expected = case.predicted_cost.get(policy.start, case.expected)
     if cap is not None:
@@ -346,11 +407,11 @@ def simulate(case: Case, policy: Policy, threshold: float, cap: float | None = N
     confidences = case.confidence.get(policy.prior)
     if confidences is None and not policy.escalate:
         # The start tier answers whatever its confidence (a record without a prompt has none).
-        return Outcome(tier, [tier], case.cost[tier], "answered")
+        return Outcome(tier, [tier], case.cost[tier] + (classifier_cost or 0.0), "answered", classifier_cost)
     if confidences is None:
         raise ValueError(f"{case.record_id}: no {policy.prior} confidences to escalate on")
     attempts: list[Tier] = []
-    spent = 0.0
+    spent = classifier_cost or 0.0
     best: tuple[Tier, float] | None = None
     while True:
         attempts.append(tier)
@@ -359,16 +420,33 @@ def simulate(case: Case, policy: Policy, threshold: float, cap: float | None = N
         if best is None or confidence >= best[1]:
             best = (tier, confidence)
         if confidence >= threshold:
-            return Outcome(tier, attempts, spent, "answered")
+            return Outcome(tier, attempts, spent, "answered", classifier_cost)
         higher = [t for t in tiers if t.rank > tier.rank] if policy.escalate else []
         if cap is not None and higher and spent + expected[higher[0]] > cap:
-            return Outcome(best[0], attempts, spent, "budget_capped")
+            return Outcome(best[0], attempts, spent, "budget_capped", classifier_cost)
         predicted = case.probabilities.get(policy.start) if policy.start in case.probabilities else None
         if higher and predicted is not None and predicted[higher[0]] < confidence + margin(threshold):
-            return Outcome(best[0], attempts, spent, "answered_low_confidence")
+            return Outcome(best[0], attempts, spent, "answered_low_confidence", classifier_cost)
         if not higher:
-            return Outcome(best[0], attempts, spent, "answered_low_confidence")
+            return Outcome(best[0], attempts, spent, "answered_low_confidence", classifier_cost)
         tier = higher[0]
+
+
+def _asks_llm(case: Case, policy: Policy, llm: LlmClassifier, threshold: float) -> bool:
+    """Whether the LLM classifier is asked: always (llm), or when the learned router's start is a close call
+    (learned+llm: its decision margin, computed as routing.LearnedRouter does, below ``llm.margin``; None, nothing
+    to decide, never asks)."""
+    if llm.ask == "always":
+        return True
+    if policy.start in case.utilities:  # the cost-aware rule: utilities and pre-call costs
+        sure = decision_margin("cost", case.tiers, threshold,
+                               probabilities={t.value: p for t, p in case.probabilities[policy.start].items()},
+                               utilities={t.value: u for t, u in case.utilities[policy.start].items()},
+                               costs={t.value: c for t, c in case.predicted_cost[policy.start].items()})
+    else:
+        sure = decision_margin("margin", case.tiers, threshold,
+                               probabilities={t.value: p for t, p in case.probabilities[policy.start].items()})
+    return sure is not None and sure < llm.margin
 
 
 @dataclass
@@ -381,6 +459,8 @@ class Point:
     escalation_rate: float
     attempts_per_request: float
     rejected: float
+    classifier_call_rate: float = 0.0  # share of requests the LLM classifier was asked on
+    classifier_cost_usd: float = 0.0  # its calls' weighted total (included in cost_usd)
 
 
 def per_request(cases: list[Case], policy: Policy, threshold: float | None,
@@ -413,6 +493,8 @@ def evaluate(cases: list[Case], policy: Policy, threshold: float | None, premium
         escalation_rate=sum(c.weight for c, o in pairs if len(o.attempts) > 1) / n,
         attempts_per_request=sum(c.weight * len(o.attempts) for c, o in pairs) / n,
         rejected=sum(c.weight for c, o in pairs if o.status == "rejected") / n,
+        classifier_call_rate=sum(c.weight for c, o in pairs if o.classifier_cost is not None) / n,
+        classifier_cost_usd=sum(c.weight * o.classifier_cost for c, o in pairs if o.classifier_cost is not None),
     )
 
 
