@@ -12,18 +12,19 @@ from typing import Any
 
 import pytest
 
-from model_router.pricing import tier_prices
+from model_router.contracts.request import validate_request
+from model_router.pricing import price_for, tier_prices
 from model_router.routing.learned import load_tier_model
+from model_router.routing.llm_classifier import estimated_cost
 from model_router.settings import Settings
-from model_router.tiers import Tier
+from model_router.tiers import COMPLEXITY_TO_TIER, Tier
 from model_router_tools.eval.harness import (
-    CLASSIFIER_OVERHEAD_TOKENS,
-    CLASSIFIER_REPLY_TOKENS,
     Case,
     LlmClassifier,
     Policy,
     add_confidences,
     add_learned,
+    add_verdict_confidences,
     llm_verdict,
     prepare,
     simulate,
@@ -31,9 +32,14 @@ from model_router_tools.eval.harness import (
 )
 from model_router_tools.eval.policies import DEFAULT_POLICY, LLM_POLICIES, PRODUCT_POLICIES
 from model_router_tools.eval.report import run_eval
-from model_router_tools.replay.datasets import read_records, sample_path
+from model_router_tools.eval.workflow import run_policy
+from model_router_tools.local.engine import LocalEngine
+from model_router_tools.replay.classifier import recorded_verdict
+from model_router_tools.replay.datasets import read_records, sample_path, tier_maps
 
-PRICES = tier_prices(Settings.from_mapping({}).model_ids)
+SETTINGS = Settings.from_mapping({})
+PRICES = tier_prices(SETTINGS.model_ids)
+CLASSIFIER_MODEL = SETTINGS.classifier_model_id
 LEARNED_CASCADE = next(p for p in PRODUCT_POLICIES if p.name == DEFAULT_POLICY)
 
 pytestmark = pytest.mark.skipif(load_tier_model() is None, reason="no learned weights shipped")
@@ -42,7 +48,8 @@ pytestmark = pytest.mark.skipif(load_tier_model() is None, reason="no learned we
 def _configured(name: str, **setting: Any) -> Policy:
     policy = next(p for p in LLM_POLICIES if p.name == name)
     assert policy.llm is not None
-    return dataclasses.replace(policy, llm=dataclasses.replace(policy.llm, price=PRICES[Tier.HAIKU], **setting))
+    return dataclasses.replace(policy, llm=dataclasses.replace(policy.llm, price=price_for(CLASSIFIER_MODEL),
+                                                               **setting))
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +61,11 @@ def cases() -> list[Case]:
     records = {r["id"]: r for r in read_records(path)}
     model = load_tier_model()
     add_learned(picked, model, PRICES)
-    add_confidences(picked, records, {c.source: path for c in picked}, "learned")
+    sources = {c.source: path for c in picked}
+    add_confidences(picked, records, sources, "learned")
+    add_confidences(picked, records, sources, "gap")
+    for prior in ("gap", "learned"):
+        add_verdict_confidences(picked, records, sources, prior)
     return picked
 
 
@@ -85,6 +96,15 @@ def test_the_true_label_is_the_oracles_pick_or_the_premium_tier_when_nothing_is_
     assert llm_verdict(nobody, 1.0) == Tier.OPUS and llm_verdict(right_at_sonnet, 1.0) == Tier.SONNET
 
 
+def test_the_true_label_is_the_replay_classifiers_recorded_verdict(cases: list[Case]) -> None:
+    records = {r["id"]: r for r in read_records(sample_path())}
+    maps = tier_maps(str(sample_path()))
+    for case in cases:
+        tier_map = maps[case.source]
+        said = COMPLEXITY_TO_TIER[recorded_verdict(records[case.record_id], tier_map.models, tier_map.recorded_tiers)]
+        assert true_label(case) == said
+
+
 def test_the_verdicts_are_the_same_in_every_run_and_whatever_the_order(cases: list[Case]) -> None:
     first = {c.record_id: llm_verdict(c, 0.6) for c in cases}
     again = {c.record_id: llm_verdict(c, 0.6) for c in reversed(cases)}
@@ -111,12 +131,12 @@ def test_learned_llm_with_margin_1_asks_nearly_always(cases: list[Case]) -> None
     assert sum(asked) / len(asked) > 0.9
 
 
-def test_every_llm_request_pays_for_the_classifier_call_at_haikus_price(cases: list[Case]) -> None:
+def test_every_llm_request_pays_for_the_classifier_call_the_runtime_estimates(cases: list[Case]) -> None:
     llm = _configured("llm", accuracy=0.8)
-    haiku = PRICES[Tier.HAIKU]
     for case in cases:
         outcome = simulate(case, llm, 0.68)
-        call = haiku.cost(case.signals["input_tokens"] + CLASSIFIER_OVERHEAD_TOKENS, CLASSIFIER_REPLY_TOKENS)
+        assert case.prompt is not None
+        _, call = estimated_cost(validate_request({"prompt": case.prompt}), CLASSIFIER_MODEL)
         assert outcome.classifier_cost == pytest.approx(call) and call > 0
         assert outcome.cost == pytest.approx(call + sum(case.cost[t] for t in outcome.attempts))
         assert outcome.attempts[0] == llm_verdict(case, 0.8)  # it starts at the verdict
@@ -125,6 +145,30 @@ def test_every_llm_request_pays_for_the_classifier_call_at_haikus_price(cases: l
 def test_the_classifier_needs_a_price() -> None:
     with pytest.raises(ValueError, match="no price"):
         LlmClassifier("always").call_cost(None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", ["llm", "learned+llm"])
+@pytest.mark.parametrize("threshold", [0.68, 0.9])
+def test_with_a_perfect_classifier_the_sweep_and_the_real_workflow_agree(cases: list[Case], name: str,
+                                                                        threshold: float) -> None:
+    """At accuracy 1 the simulated verdict is the replay classifier's recorded one, so the local engine runs the
+    strategy's real path: the same start, attempts and model cost, and the classifier's call priced alike."""
+    policy = dataclasses.replace(_configured(name, accuracy=1.0), strategy=name)
+    picked = cases[::3]
+    engine = LocalEngine(env_overrides={"REPLAY_DATASET": str(sample_path()), "REPLAY_OUTCOME_ONLY": "1"})
+    results, _ = run_policy(engine, picked, policy, threshold, None)
+    for case, result in zip(picked, results, strict=True):
+        expected = simulate(case, policy, threshold)
+        classifier = expected.classifier_cost or 0.0
+        assert result["status"] == "SUCCEEDED", result["error"]
+        out = result["output"]
+        assert (out["classification"]["llm"]["asked"], out["tier"]) == (expected.classifier_cost is not None,
+                                                                        expected.tier.value), case.record_id
+        assert [a["tier"] for a in out["attempts"]] == [t.value for t in expected.attempts], case.record_id
+        # The models' cost; the classifier's call is counted apart (cost.classification_usd).
+        assert out["cost"]["models_usd"] == pytest.approx(expected.cost - classifier, abs=1e-6)
+        # The replay classifier counts the tokens it was sent (estimated), the simulation the runtime's estimate.
+        assert out["cost"]["classification_usd"] == pytest.approx(classifier, rel=0.05, abs=1e-7)
 
 
 # -- the report -------------------------------------------------------------------------------------------

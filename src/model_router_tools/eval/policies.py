@@ -34,12 +34,14 @@ PRODUCT_POLICIES = (
 # The llm and learned+llm router strategies, with the LLM classifier's verdict simulated from the recorded
 # outcomes (harness.llm_verdict: right with probability --llm-accuracy, uniform mistakes). Opt-in: only when named
 # with --policy or when --llm-accuracy / --llm-margin is given, so the default report is unchanged. Analytic only:
-# the workflow check does not run them (the replay provider has no classifier model to answer the verdict).
-# Both keep the learned router's predictions beside the verdict (its fallback), so the scorer's prior and its
-# "next tier not predicted to do better" stop are the learned router's, as in learned+cascade.
+# the workflow check (--workflow) does not run them, because the replay classifier answers the recorded verdict, a
+# perfect one; at --llm-accuracy 1 the sweep and the real workflow agree (tests/offline/test_eval_llm.py).
+# As routing.plan's routers do: learned+llm always runs the learned router, so the scorer's prior and its "next
+# tier not predicted to do better" stop are the learned router's (as in learned+cascade); llm runs it only to fall
+# back on, so a used verdict leaves the scorer without a prior ("gap"). Its start is "learned": the fallback.
 LLM_POLICIES = (
     Policy("llm", "LLM classifier's verdict (simulated) picks the start, scorer escalates (analytic only)",
-           "learned", escalate=True, prior="learned", llm=LlmClassifier("always")),
+           "learned", escalate=True, llm=LlmClassifier("always")),
     Policy("learned+llm", "learned start; the LLM classifier (simulated) picks it when the learned decision margin "
            "is below --llm-margin; scorer escalates (analytic only)", "learned", escalate=True, prior="learned",
            llm=LlmClassifier("below-margin")),

@@ -19,14 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from model_router.pricing import Price, orchestration_cost, tier_prices
+from model_router.pricing import Price, orchestration_cost, price_for, tier_prices
 from model_router.routing.learned import TierModel, load_tier_model
+from model_router.routing.llm_classifier import CLASSIFIER_OVERHEAD_TOKENS, CLASSIFIER_REPLY_TOKENS
 from model_router.settings import Settings, default_threshold
 from model_router.tiers import DATA_TIER_NAMES, TIER_ORDER, Tier
 from model_router_tools.eval import metrics, uncertainty
 from model_router_tools.eval.harness import (
-    CLASSIFIER_OVERHEAD_TOKENS,
-    CLASSIFIER_REPLY_TOKENS,
     LLM_ACCURACY,
     LLM_MARGIN,
     THRESHOLDS,
@@ -36,6 +35,7 @@ from model_router_tools.eval.harness import (
     add_confidences,
     add_learned,
     add_predictions,
+    add_verdict_confidences,
     budget_cap,
     evaluate,
     per_request,
@@ -91,9 +91,10 @@ LLM_NOTE = ("llm / learned+llm: the LLM classifier is simulated, not called: its
             "'complex') with probability --llm-accuracy, else another tier uniformly at random (seeded by the "
             "record id). This is generous: the real classifier reads only the prompt and its mistakes follow "
             "difficulty rather than being uniform; its latency, errors and timeouts (fallback to the learned router) "
-            "are not modelled. Each call is priced at Haiku's price on the prompt's input tokens + "
-            f"{CLASSIFIER_OVERHEAD_TOKENS} instruction tokens and {CLASSIFIER_REPLY_TOKENS} output tokens, "
-            "included in the row's cost.")
+            "are not modelled. Each call is priced at the classifier model's price (the deployment's default, the "
+            "Haiku tier's model) as the runtime estimates it: the text it reads + "
+            f"{CLASSIFIER_OVERHEAD_TOKENS} instruction tokens in, {CLASSIFIER_REPLY_TOKENS} out, included in the "
+            "row's cost.")
 
 
 @dataclass
@@ -289,6 +290,7 @@ def run_eval(
     shown: Mapping[str, str] | None = None,
     llm_accuracy: float | None = None,
     llm_margin: float | None = None,
+    classifier_price: Price | None = None,
 ) -> dict[str, Any]:
     """Evaluate every policy on every source in ``paths``; returns the machine-readable report.
     ``bootstrap``: resamples for the APGR intervals (0: none).
@@ -300,7 +302,8 @@ def run_eval(
     include rows of it (``split`` fit or all). ``shown``: the name a path is reported by (an s3:// object that
     was copied locally). ``llm_accuracy`` / ``llm_margin``: the simulated LLM classifier's accuracy and
     learned+llm's margin (defaults LLM_ACCURACY, LLM_MARGIN); either one given adds the LLM-classifier policies to
-    the default ones (otherwise they come only when named in ``policies``)."""
+    the default ones (otherwise they come only when named in ``policies``); ``classifier_price``: what a
+    classifier call is priced at (default: the deployment's classifier model, Settings.classifier_model_id)."""
     log = log or (lambda message: print(message, file=sys.stderr))
     shown = shown or {}
     names = [dataset_name(p) for p in paths]
@@ -308,8 +311,11 @@ def run_eval(
     wanted = set(policies or default_policy_names(llm=asked_llm))
     llm_setting = {"accuracy": LLM_ACCURACY if llm_accuracy is None else llm_accuracy,
                    "margin": LLM_MARGIN if llm_margin is None else llm_margin}
+    if classifier_price is None and wanted & {p.name for p in LLM_POLICIES}:
+        settings = Settings.from_mapping({})
+        classifier_price = price_for(settings.classifier_model_id, settings.price_overrides)
     llm_policies = {p.name: dataclasses.replace(p, llm=dataclasses.replace(
-        p.llm, accuracy=llm_setting["accuracy"], margin=llm_setting["margin"], price=prices[Tier.HAIKU]))
+        p.llm, accuracy=llm_setting["accuracy"], margin=llm_setting["margin"], price=classifier_price))
         for p in LLM_POLICIES if p.llm is not None}
     started = time.perf_counter()
     loaded = load_outcome_sets(names)
@@ -369,6 +375,9 @@ def run_eval(
     add_confidences(cases, records_by_id, paths_by_source, "gap")
     if model is not None:
         add_confidences(cases, records_by_id, paths_by_source, "learned")
+    for policy in LLM_POLICIES:
+        if policy.name in wanted and (policy.prior == "gap" or model is not None):
+            add_verdict_confidences(cases, records_by_id, paths_by_source, policy.prior)
 
     by_source: dict[str, list[Case]] = defaultdict(list)
     for case in cases:
@@ -404,8 +413,8 @@ def run_eval(
     }
     if fitting is not None:
         report["fitted"] = fitting
-    if wanted & llm_policies.keys():
-        price = prices[Tier.HAIKU]
+    if wanted & llm_policies.keys() and classifier_price is not None:
+        price = classifier_price
         report["llm_classifier"] = {
             **llm_setting, "simulated": True, "overhead_tokens": CLASSIFIER_OVERHEAD_TOKENS,
             "reply_tokens": CLASSIFIER_REPLY_TOKENS,
@@ -483,9 +492,9 @@ def _unavailable(policy: Policy, cases: list[Case], complete: list[Case],
                 "no prompt (StoreShadowPrompts off)")
     if policy.capped and not all(c.expected for c in complete):
         return "the budget cap's estimates need the request's features (meta.features.signals or the prompt)"
-    if policy.llm is not None and not all(c.signals for c in complete):
-        return ("the LLM classifier's cost needs the request's input tokens (meta.features.signals or the "
-                "prompt)")
+    if policy.llm is not None and not all(c.classified_tokens is not None for c in complete):
+        return ("the LLM classifier's cost needs the request's text or its input tokens (the prompt or "
+                "meta.features.signals)")
     return None
 
 
@@ -1097,7 +1106,9 @@ def _main(args: Any, folder: Path) -> int:
     report = run_eval(paths, policies=args.policy, prices=prices, threshold=threshold, split=split,
                       limit=args.limit, bootstrap=getattr(args, "bootstrap", uncertainty.BOOTSTRAP_SAMPLES),
                       train=train, shown=shown, llm_accuracy=getattr(args, "llm_accuracy", None),
-                      llm_margin=getattr(args, "llm_margin", None))
+                      llm_margin=getattr(args, "llm_margin", None),
+                      # --prices replaces the table: the classifier (the Haiku tier's model) costs its Haiku price.
+                      classifier_price=prices[Tier.HAIKU] if args.prices else None)
     scorer = None
     if args.plot or args.scorer:
         # The scorer is measured on answer texts of the shared-format datasets (outcome records are left out).
