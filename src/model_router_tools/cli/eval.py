@@ -46,6 +46,14 @@ def add_parser(sub: Any) -> None:
     evaluate.add_argument("--workflow", type=non_negative_int, default=0, metavar="N",
                           help="also run each product policy's operating point through the real workflow on up "
                                "to N requests per dataset and check it agrees with the analytic sweep")
+    evaluate.add_argument("--llm-accuracy", type=unit_interval, default=None, metavar="A",
+                          help="add the llm and learned+llm policies (LLM classifier, simulated from the recorded "
+                               "outcomes: the right tier with probability A, else another one uniformly; generous, "
+                               "see docs/llm-classifier-eval.md) with this accuracy, in [0, 1] (default 0.8; the "
+                               "rows also come when named with --policy)")
+    evaluate.add_argument("--llm-margin", type=unit_interval, default=None, metavar="M",
+                          help="learned+llm asks the LLM classifier when the learned router's decision margin is "
+                               "below M, in [0, 1] (default 0.05, the deployment's LlmClassifierMargin; 0: never)")
     evaluate.add_argument("--scorer", action="store_true", help="report the scorer's AUROC and reliability")
     evaluate.add_argument("--bootstrap", type=non_negative_int, default=1000, metavar="N",
                           help="paired bootstrap resamples for APGR 95%% intervals (0: none; needs numpy, "
@@ -64,8 +72,8 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # The evaluation (its policies, the local engine for --workflow) is imported when it runs, not for `--help`.
-    from model_router_tools.eval.policies import FITTED_LEARNED
-    from model_router_tools.eval.report import default_datasets, policy_names
+    from model_router_tools.eval.policies import FITTED_LEARNED, policy_names
+    from model_router_tools.eval.report import default_datasets
     from model_router_tools.eval.report import main as eval_main
 
     # Everything the run needs is checked before it starts: an evaluation takes minutes.
@@ -78,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
     for name in args.policy or []:
         if name not in known:
             raise UsageError(f"--policy {name!r}: unknown; policies: {', '.join(known)}")
+    _check_llm_flags(args)
     if (args.train is None) != (args.test is None):
         given, missing = ("--train", "--test") if args.test is None else ("--test", "--train")
         raise UsageError(f"{given} needs {missing}: the routers are fitted on --train files and measured on --test "
@@ -110,6 +119,18 @@ def run(args: argparse.Namespace) -> int:
     except AwsError as exc:
         print(f"error: eval {_data_flag(args, str(exc))}: {exc}", file=sys.stderr)
         return EXIT_USAGE if exc.usage else EXIT_FAILED
+
+
+def _check_llm_flags(args: argparse.Namespace) -> None:
+    """--llm-accuracy / --llm-margin add the LLM-classifier rows to the default ones; with --policy they apply
+    only to the rows they set, so one of those must be named."""
+    named = set(args.policy or [])
+    if args.llm_accuracy is not None and args.policy and not named & {"llm", "learned+llm"}:
+        raise UsageError("--llm-accuracy applies to the llm and learned+llm policies, and --policy names neither: "
+                         "add --policy llm or --policy learned+llm")
+    if args.llm_margin is not None and args.policy and "learned+llm" not in named:
+        raise UsageError("--llm-margin applies to the learned+llm policy, and --policy does not name it: add "
+                         "--policy learned+llm")
 
 
 def _data_flag(args: argparse.Namespace, problem: str) -> str:

@@ -15,6 +15,8 @@ router predicts from the record's hashed features and the policies that read tex
 
 from __future__ import annotations
 
+import hashlib
+import random
 import statistics
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -23,16 +25,18 @@ from typing import Any
 
 from model_router.contracts.request import validate_request
 from model_router.pricing import Price, estimate_tokens
+from model_router.routing.llm_classifier import CLASSIFIER_OVERHEAD_TOKENS, CLASSIFIER_REPLY_TOKENS, classified_text
 from model_router.routing.plan import (
     Features,
     cost_aware_start,
+    decision_margin,
     expected_cost,
     heuristic_complexity,
     margin,
     start_tier,
 )
 from model_router.scoring.score import score_answer
-from model_router.tiers import COMPLEXITY_TO_TIER, TIER_ORDER, Tier
+from model_router.tiers import COMPLEXITY_TO_TIER, TIER_ORDER, TIER_TO_COMPLEXITY, Tier
 from model_router_tools.replay.datasets import TierMap, is_holdout, outcome_is_holdout, read_records, tier_maps
 from model_router_tools.replay.outcome_records import (
     OutcomeSet,
@@ -50,6 +54,10 @@ THRESHOLDS: tuple[float, ...] = (*(round(i / 50, 2) for i in range(51)), 1.01)
 CORRECT = 0.5  # a recorded score at or above this counts as a right answer (the data README's rule)
 
 Predictor = Callable[[list[str]], list[dict[str, float]]]
+
+LLM_ACCURACY = 0.8  # the simulated verdict's default accuracy (eval --llm-accuracy)
+LLM_MARGIN = 0.05  # learned+llm asks below this decision margin: the deployment's LlmClassifierMargin default
+_VERDICT_SEED = "model-router-llm-verdict:"  # fixed: the same record gets the same draw in every run
 
 
 @dataclass
@@ -84,6 +92,9 @@ class Case:
     predicted_cost: dict[str, dict[Tier, float]] = field(default_factory=dict)
     # classifier name -> tier -> the utility its cost-aware start rule weighs (absent: the margin rule)
     utilities: dict[str, dict[Tier, float]] = field(default_factory=dict)
+    # What the LLM classifier reads of the request, in tokens (the text it is sent, without its instructions;
+    # None: neither a prompt nor the request's features to estimate it from).
+    classified_tokens: int | None = None
 
 
 @dataclass(frozen=True)
@@ -97,14 +108,62 @@ class Policy:
     thresholded: bool = True
     # The router strategy that runs this policy in the real workflow (None: analytic only).
     strategy: str | None = None
+    # The simulated LLM classifier (the llm and learned+llm strategies; None: not asked).
+    llm: LlmClassifier | None = None
+
+
+@dataclass(frozen=True)
+class LlmClassifier:
+    """The LLM classifier as the evaluation simulates it (:func:`llm_verdict`): ``ask`` "always" (the llm
+    strategy) or "below-margin" (learned+llm: only when the learned router's decision margin is below
+    ``margin``); its verdict is right with probability ``accuracy``; each call is priced at ``price`` (the
+    classifier model's; None: the policy cannot be simulated until the report sets it)."""
+
+    ask: str  # "always" or "below-margin"
+    accuracy: float = LLM_ACCURACY
+    margin: float = LLM_MARGIN
+    price: Price | None = None
+
+    def call_cost(self, case: Case) -> float:
+        """One classifier call as the runtime estimates it (llm_classifier.estimated_cost): the text it reads and
+        its instructions in, a one-word verdict out."""
+        if self.price is None:
+            raise ValueError("the LLM classifier has no price: set LlmClassifier.price")
+        if case.classified_tokens is None:
+            raise ValueError(f"{case.record_id}: no prompt or features to price the LLM classifier's call on")
+        return self.price.cost(case.classified_tokens + CLASSIFIER_OVERHEAD_TOKENS, CLASSIFIER_REPLY_TOKENS)
 
 
 @dataclass
 class Outcome:
     tier: Tier
     attempts: list[Tier]
-    cost: float
+    cost: float  # everything the request paid: the models and, when it was asked, the LLM classifier
     status: str
+    classifier_cost: float | None = None  # the LLM classifier's call (included in ``cost``); None: not asked
+
+
+def true_label(case: Case) -> Tier:
+    """What a perfect LLM classifier would answer: the cheapest tier whose recorded answer is right (the oracle's
+    pick), or the premium tier when none is (a request nobody answers right is "complex"); the replay classifier's
+    recorded verdict (replay.classifier.recorded_verdict) on the case's tiers."""
+    return next((t for t in case.tiers if case.score.get(t, 0.0) >= CORRECT), case.tiers[-1])
+
+
+def llm_verdict(case: Case, accuracy: float) -> Tier:
+    """The simulated LLM classifier's verdict: the true label with probability ``accuracy``, else one of the
+    case's other tiers uniformly. The draw comes from an RNG seeded by the record id alone, so a record gets the
+    same verdict in every run and whatever the row order; and the same uniform draw at every accuracy, so a
+    verdict right at accuracy A stays right at any higher one.
+
+    Generous on purpose: the real classifier reads only the prompt, and its mistakes follow difficulty (hard
+    requests it calls simple), where these are uniform and blind to it."""
+    truth = true_label(case)
+    others = [t for t in case.tiers if t != truth]
+    rng = random.Random(int(hashlib.sha256((_VERDICT_SEED + case.record_id).encode("utf-8")).hexdigest()[:16], 16))
+    if rng.random() < accuracy or not others:
+        return truth
+    return rng.choice(others)
 
 
 def prepare(
@@ -181,6 +240,7 @@ def _case(record: dict[str, Any], tier_map: TierMap, prices: dict[Tier, Price], 
         signals=asdict(features),
         answers_recorded=answers,
         models={t: tier_map.models[t] for t in tiers},
+        classified_tokens=estimate_tokens(classified_text(request)),
     )
 
 
@@ -231,7 +291,19 @@ def outcome_case(record: dict[str, Any], prices: dict[Tier, Price], max_tokens: 
         hashed=record_features(record),
         routed=Outcome(routed_tier, trail, float(route["cost_usd"]), str(route.get("status") or "answered")),
         sampler=record["meta"]["sampler"],
+        classified_tokens=_classified_tokens(record, features),
     )
+
+
+def _classified_tokens(record: dict[str, Any], features: Features | None) -> int | None:
+    """What the LLM classifier would read of an outcome record's request: its prompt, else (no prompt stored) the
+    whole request's input tokens (an over-estimate for a long conversation: the classifier reads its last turn)."""
+    if isinstance(record.get("prompt"), str):
+        try:
+            return estimate_tokens(classified_text(validate_request({"prompt": record["prompt"]})))
+        except ValueError:
+            pass
+    return features.input_tokens if features is not None else None
 
 
 def add_predictions(cases: list[Case], name: str, predict: Predictor) -> None:
@@ -280,12 +352,16 @@ def add_learned(cases: list[Case], model: Any, prices: dict[Tier, Price], max_to
 
 
 def add_confidences(cases: list[Case], records_by_id: dict[str, dict[str, Any]], paths_by_source: dict[str, str],
-                    prior: str, max_tokens: int = 2048) -> None:
+                    prior: str, max_tokens: int = 2048, complexity: str | None = None) -> None:
     """The scorer's confidence in each tier's recorded answer, as the Scorer Lambda computes it (not for a
-    case without a prompt: the scorer reads it)."""
+    case without a prompt: the scorer reads it). ``complexity``: the label the classification carries when an
+    LLM classifier's verdict set it (stored as ``verdict_key(prior, complexity)``; only for cases with that
+    label's tier); else the case's own (the heuristic's, which the learned router records too)."""
     for case in cases:
         if case.prompt is None or (prior != "gap" and prior not in case.probabilities):
             continue  # no prompt to score against, or no prediction to take the prior from
+        if complexity is not None and COMPLEXITY_TO_TIER[complexity] not in case.tiers:
+            continue  # a verdict the case's tiers cannot give
         record = records_by_id[case.record_id]
         models = case.models or tier_maps(paths_by_source[case.source])[case.source].models
         confidences: dict[Tier, float] = {}
@@ -302,11 +378,24 @@ def add_confidences(cases: list[Case], records_by_id: dict[str, dict[str, Any]],
                 stop_reason=reply.stop_reason,
                 tier=tier,
                 prompt=case.prompt,
-                complexity=case.complexity,
+                complexity=complexity or case.complexity,
                 signals=case.signals,
                 **kwargs,
             ).confidence
-        case.confidence[prior] = confidences
+        case.confidence[prior if complexity is None else verdict_key(prior, complexity)] = confidences
+
+
+def verdict_key(prior: str, complexity: str) -> str:
+    """Where the scorer's confidences are kept when an LLM verdict set the classification's complexity (the
+    scorer's prior without tier probabilities, and its "too short for a ... request" check, read it)."""
+    return f"{prior}@{complexity}"
+
+
+def add_verdict_confidences(cases: list[Case], records_by_id: dict[str, dict[str, Any]],
+                            paths_by_source: dict[str, str], prior: str, max_tokens: int = 2048) -> None:
+    """:func:`add_confidences` for every verdict an LLM classifier could give (the llm and learned+llm policies)."""
+    for complexity in COMPLEXITY_TO_TIER:
+        add_confidences(cases, records_by_id, paths_by_source, prior, max_tokens, complexity)
 
 
 def simulate(case: Case, policy: Policy, threshold: float, cap: float | None = None) -> Outcome:
@@ -335,6 +424,12 @@ def simulate(case: Case, policy: Policy, threshold: float, cap: float | None = N
     else:
         probabilities = {t.value: p for t, p in case.probabilities[policy.start].items()}
         tier = start_tier(probabilities, tiers, threshold)
+    classifier_cost: float | None = None
+    scored_as = policy.prior  # which confidences the scorer gives (the verdict's label changes them)
+    if policy.llm is not None and _asks_llm(case, policy, policy.llm, threshold):
+        tier = llm_verdict(case, policy.llm.accuracy)
+        classifier_cost = policy.llm.call_cost(case)
+        scored_as = verdict_key(policy.prior, TIER_TO_COMPLEXITY[tier])
     # Budget checks use the router's own estimate where it has one (the learned model's output lengths).
     expected = case.predicted_cost.get(policy.start, case.expected)
     if cap is not None:
@@ -343,14 +438,14 @@ def simulate(case: Case, policy: Policy, threshold: float, cap: float | None = N
             return Outcome(tiers[0], [], 0.0, "rejected")
         tier = affordable[-1]
 
-    confidences = case.confidence.get(policy.prior)
+    confidences = case.confidence.get(scored_as)
     if confidences is None and not policy.escalate:
         # The start tier answers whatever its confidence (a record without a prompt has none).
-        return Outcome(tier, [tier], case.cost[tier], "answered")
+        return Outcome(tier, [tier], case.cost[tier] + (classifier_cost or 0.0), "answered", classifier_cost)
     if confidences is None:
-        raise ValueError(f"{case.record_id}: no {policy.prior} confidences to escalate on")
+        raise ValueError(f"{case.record_id}: no {scored_as} confidences to escalate on")
     attempts: list[Tier] = []
-    spent = 0.0
+    spent = classifier_cost or 0.0
     best: tuple[Tier, float] | None = None
     while True:
         attempts.append(tier)
@@ -359,16 +454,36 @@ def simulate(case: Case, policy: Policy, threshold: float, cap: float | None = N
         if best is None or confidence >= best[1]:
             best = (tier, confidence)
         if confidence >= threshold:
-            return Outcome(tier, attempts, spent, "answered")
+            return Outcome(tier, attempts, spent, "answered", classifier_cost)
         higher = [t for t in tiers if t.rank > tier.rank] if policy.escalate else []
         if cap is not None and higher and spent + expected[higher[0]] > cap:
-            return Outcome(best[0], attempts, spent, "budget_capped")
-        predicted = case.probabilities.get(policy.start) if policy.start in case.probabilities else None
+            return Outcome(best[0], attempts, spent, "budget_capped", classifier_cost)
+        # The scorer's prior and this stop read the same predictions (the classification's tier_probabilities).
+        predicted = case.probabilities.get(policy.prior)
         if higher and predicted is not None and predicted[higher[0]] < confidence + margin(threshold):
-            return Outcome(best[0], attempts, spent, "answered_low_confidence")
+            return Outcome(best[0], attempts, spent, "answered_low_confidence", classifier_cost)
         if not higher:
-            return Outcome(best[0], attempts, spent, "answered_low_confidence")
+            return Outcome(best[0], attempts, spent, "answered_low_confidence", classifier_cost)
         tier = higher[0]
+
+
+def _asks_llm(case: Case, policy: Policy, llm: LlmClassifier, threshold: float) -> bool:
+    """Whether the LLM classifier is asked: always (llm), or when the learned router's start is a close call
+    (learned+llm: its decision margin, computed as routing.LearnedRouter does, below ``llm.margin``; None, nothing
+    to decide, never asks)."""
+    if len(case.tiers) < 2:
+        return False  # one tier allowed: nothing to ask about
+    if llm.ask == "always":
+        return True
+    if policy.start in case.utilities:  # the cost-aware rule: utilities and pre-call costs
+        sure = decision_margin("cost", case.tiers, threshold,
+                               probabilities={t.value: p for t, p in case.probabilities[policy.start].items()},
+                               utilities={t.value: u for t, u in case.utilities[policy.start].items()},
+                               costs={t.value: c for t, c in case.predicted_cost[policy.start].items()})
+    else:
+        sure = decision_margin("margin", case.tiers, threshold,
+                               probabilities={t.value: p for t, p in case.probabilities[policy.start].items()})
+    return sure is not None and sure < llm.margin
 
 
 @dataclass
@@ -381,6 +496,8 @@ class Point:
     escalation_rate: float
     attempts_per_request: float
     rejected: float
+    classifier_call_rate: float = 0.0  # share of requests the LLM classifier was asked on
+    classifier_cost_usd: float = 0.0  # its calls' weighted total (included in cost_usd)
 
 
 def per_request(cases: list[Case], policy: Policy, threshold: float | None,
@@ -413,6 +530,8 @@ def evaluate(cases: list[Case], policy: Policy, threshold: float | None, premium
         escalation_rate=sum(c.weight for c, o in pairs if len(o.attempts) > 1) / n,
         attempts_per_request=sum(c.weight * len(o.attempts) for c, o in pairs) / n,
         rejected=sum(c.weight for c, o in pairs if o.status == "rejected") / n,
+        classifier_call_rate=sum(c.weight for c, o in pairs if o.classifier_cost is not None) / n,
+        classifier_cost_usd=sum(c.weight * o.classifier_cost for c, o in pairs if o.classifier_cost is not None),
     )
 
 

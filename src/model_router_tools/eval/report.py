@@ -7,6 +7,7 @@ computed from the recorded scores and costs, every mean weighted by 1 / sample_p
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import sys
@@ -18,12 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from model_router.pricing import Price, orchestration_cost, tier_prices
+from model_router.pricing import Price, orchestration_cost, price_for, tier_prices
 from model_router.routing.learned import TierModel, load_tier_model
+from model_router.routing.llm_classifier import CLASSIFIER_OVERHEAD_TOKENS, CLASSIFIER_REPLY_TOKENS
 from model_router.settings import Settings, default_threshold
 from model_router.tiers import DATA_TIER_NAMES, TIER_ORDER, Tier
 from model_router_tools.eval import metrics, uncertainty
 from model_router_tools.eval.harness import (
+    LLM_ACCURACY,
+    LLM_MARGIN,
     THRESHOLDS,
     Case,
     Point,
@@ -31,6 +35,7 @@ from model_router_tools.eval.harness import (
     add_confidences,
     add_learned,
     add_predictions,
+    add_verdict_confidences,
     budget_cap,
     evaluate,
     per_request,
@@ -39,9 +44,10 @@ from model_router_tools.eval.harness import (
 from model_router_tools.eval.policies import (
     DEFAULT_POLICY,
     FITTED_LEARNED,
+    LLM_POLICIES,
     PRODUCT_POLICIES,
+    default_policy_names,
     in_table_order,
-    policy_names,
 )
 from model_router_tools.eval.scorer_eval import scorer_reliability
 from model_router_tools.replay.datasets import (
@@ -79,6 +85,16 @@ REFERENCE_ROUTERS = {"ref: tfidf-lr": "TfidfLogRegRouter", "ref: knn-minilm": "K
 CROSS_FIT_FOLDS = 5
 _FOLD_SALT = b"model-router-crossfit:"
 FITTED_KEY = "learned-train"  # the classifier name of the learned router fitted on --train
+# What the llm and learned+llm rows rest on, said beside them in the table and the JSON.
+LLM_NOTE = ("llm / learned+llm: the LLM classifier is simulated, not called: its verdict is the cheapest tier with a "
+            "right recorded answer (the premium tier when none is right: a request nobody answers right is "
+            "'complex') with probability --llm-accuracy, else another tier uniformly at random (seeded by the "
+            "record id). This is generous: the real classifier reads only the prompt and its mistakes follow "
+            "difficulty rather than being uniform; its latency, errors and timeouts (fallback to the learned router) "
+            "are not modelled. Each call is priced at the classifier model's price (the deployment's default, the "
+            "Haiku tier's model) as the runtime estimates it: the text it reads + "
+            f"{CLASSIFIER_OVERHEAD_TOKENS} instruction tokens in, {CLASSIFIER_REPLY_TOKENS} out, included in the "
+            "row's cost.")
 
 
 @dataclass
@@ -272,6 +288,9 @@ def run_eval(
     bootstrap: int = uncertainty.BOOTSTRAP_SAMPLES,
     train: Sequence[str | Path] | None = None,
     shown: Mapping[str, str] | None = None,
+    llm_accuracy: float | None = None,
+    llm_margin: float | None = None,
+    classifier_price: Price | None = None,
 ) -> dict[str, Any]:
     """Evaluate every policy on every source in ``paths``; returns the machine-readable report.
     ``bootstrap``: resamples for the APGR intervals (0: none).
@@ -281,11 +300,23 @@ def run_eval(
     project's trainer) is fitted on the ``train`` files only. Without it the references are fitted on the fit
     split of the shared-format ``paths``, and cross-fitted (:data:`CROSS_FIT_FOLDS`) when the requests scored
     include rows of it (``split`` fit or all). ``shown``: the name a path is reported by (an s3:// object that
-    was copied locally)."""
+    was copied locally). ``llm_accuracy`` / ``llm_margin``: the simulated LLM classifier's accuracy and
+    learned+llm's margin (defaults LLM_ACCURACY, LLM_MARGIN); either one given adds the LLM-classifier policies to
+    the default ones (otherwise they come only when named in ``policies``); ``classifier_price``: what a
+    classifier call is priced at (default: the deployment's classifier model, Settings.classifier_model_id)."""
     log = log or (lambda message: print(message, file=sys.stderr))
     shown = shown or {}
     names = [dataset_name(p) for p in paths]
-    wanted = set(policies or policy_names())
+    asked_llm = llm_accuracy is not None or llm_margin is not None
+    wanted = set(policies or default_policy_names(llm=asked_llm))
+    llm_setting = {"accuracy": LLM_ACCURACY if llm_accuracy is None else llm_accuracy,
+                   "margin": LLM_MARGIN if llm_margin is None else llm_margin}
+    if classifier_price is None and wanted & {p.name for p in LLM_POLICIES}:
+        settings = Settings.from_mapping({})
+        classifier_price = price_for(settings.classifier_model_id, settings.price_overrides)
+    llm_policies = {p.name: dataclasses.replace(p, llm=dataclasses.replace(
+        p.llm, accuracy=llm_setting["accuracy"], margin=llm_setting["margin"], price=classifier_price))
+        for p in LLM_POLICIES if p.llm is not None}
     started = time.perf_counter()
     loaded = load_outcome_sets(names)
     label = "test" if train is not None else split
@@ -301,7 +332,7 @@ def run_eval(
     if model is not None:
         add_learned(cases, model, prices)
         seen = shipped_training_rows(cases, model)
-        if seen and wanted & {p.name for p in PRODUCT_POLICIES if "learned" in (p.start, p.prior)}:
+        if seen and wanted & {p.name for p in (*PRODUCT_POLICIES, *LLM_POLICIES) if "learned" in (p.start, p.prior)}:
             sources = ", ".join(sorted((model.metadata.get("records") or {}).keys()))
             warnings.append(
                 f"the learned rows include training rows: the shipped learned router was fitted on the fit split of "
@@ -344,13 +375,16 @@ def run_eval(
     add_confidences(cases, records_by_id, paths_by_source, "gap")
     if model is not None:
         add_confidences(cases, records_by_id, paths_by_source, "learned")
+    for policy in LLM_POLICIES:
+        if policy.name in wanted and (policy.prior == "gap" or model is not None):
+            add_verdict_confidences(cases, records_by_id, paths_by_source, policy.prior)
 
     by_source: dict[str, list[Case]] = defaultdict(list)
     for case in cases:
         by_source[case.source].append(case)
     reports = [
         _source_report(source, group, wanted, threshold, prices, bootstrap, log, train=train is not None,
-                       reasons=reasons)
+                       reasons=reasons, configured=llm_policies)
         for source, group in sorted(by_source.items())
     ]
     notes: list[str] = [STAND_IN_NOTE] if shared else []
@@ -379,6 +413,12 @@ def run_eval(
     }
     if fitting is not None:
         report["fitted"] = fitting
+    if wanted & llm_policies.keys() and classifier_price is not None:
+        price = classifier_price
+        report["llm_classifier"] = {
+            **llm_setting, "simulated": True, "overhead_tokens": CLASSIFIER_OVERHEAD_TOKENS,
+            "reply_tokens": CLASSIFIER_REPLY_TOKENS,
+            "price_per_1m": {"input": price.input_per_1m, "output": price.output_per_1m}, "note": LLM_NOTE}
     if warnings:
         report["warnings"] = warnings
     return report
@@ -452,6 +492,9 @@ def _unavailable(policy: Policy, cases: list[Case], complete: list[Case],
                 "no prompt (StoreShadowPrompts off)")
     if policy.capped and not all(c.expected for c in complete):
         return "the budget cap's estimates need the request's features (meta.features.signals or the prompt)"
+    if policy.llm is not None and not all(c.classified_tokens is not None for c in complete):
+        return ("the LLM classifier's cost needs the request's text or its input tokens (the prompt or "
+                "meta.features.signals)")
     return None
 
 
@@ -461,10 +504,12 @@ def _weighted(cases: list[Case], values: Sequence[float]) -> float:
 
 def _source_report(source: str, cases: list[Case], wanted: set[str], threshold: float,
                    prices: dict[Tier, Price], samples: int, log: Any, *, train: bool = False,
-                   reasons: Mapping[str, str] | None = None) -> dict[str, Any]:
+                   reasons: Mapping[str, str] | None = None,
+                   configured: Mapping[str, Policy] | None = None) -> dict[str, Any]:
     """Every wanted policy's row and curve on one source's requests. Each policy is measured on the requests
     with a score for the tiers it may answer from (all of them, for everything but the fixed tiers and
-    "as routed"); means are weighted by ``case.weight`` (1 except for outcome records)."""
+    "as routed"); means are weighted by ``case.weight`` (1 except for outcome records). ``configured``: policies
+    by name that replace the table's own (the LLM-classifier ones with their accuracy, margin and price)."""
     premium, economy = cases[0].tiers[-1], cases[0].tiers[0]
     outcome_records = any(c.routed is not None for c in cases)
     # Requests with a score for every tier: what the oracle, the routers and the APGR anchors are measured on.
@@ -497,9 +542,10 @@ def _source_report(source: str, cases: list[Case], wanted: set[str], threshold: 
                    "not meaningful: the premium tier scores below the economy tier on these requests")
         notes.append(f"APGR and CPT: {verdict} (always-premium {q_p:.3f}, always-economy {q_e:.3f}; they divide by "
                      f"the gap, which is below {metrics.MIN_GAP:g}): left out, with their bootstrap")
-    for policy in in_table_order(train):
-        if policy.name not in wanted:
+    for listed in in_table_order(train):
+        if listed.name not in wanted:
             continue
+        policy = (configured or {}).get(listed.name, listed)
         why = _unavailable(policy, cases, complete, reasons)
         if why is not None and not outcome_records and (policy is FITTED_LEARNED or policy.start in (reasons or {})):
             notes.append(f"{policy.name}: left out: {why}")  # a fitted router that could not be used here
@@ -692,6 +738,20 @@ def _row(policy: Policy, point: Point, n: float, premium_cost: float) -> dict[st
         "rejected_rate": round(point.rejected, 4),
         "apgr": None, "apgr_ci95": None, "cpt_50": None, "cpt_80": None, "premium_parity_cost": None,
         "curve": [],
+        **(_classifier_fields(policy, point, n) if policy.llm is not None else {}),
+    }
+
+
+def _classifier_fields(policy: Policy, point: Point, n: float) -> dict[str, Any]:
+    """An LLM-classifier row's own numbers at the operating point: how often the classifier was asked and what
+    it cost (included in the row's cost), with the simulation's settings."""
+    assert policy.llm is not None
+    return {
+        "llm_accuracy": policy.llm.accuracy,
+        "llm_margin": policy.llm.margin if policy.llm.ask == "below-margin" else None,
+        "classifier_call_rate": round(point.classifier_call_rate, 4),
+        "classifier_cost_per_1k_usd": round(1000 * point.classifier_cost_usd / n, 6) if n else 0.0,
+        "classifier_share_of_cost": round(point.classifier_cost_usd / point.cost_usd, 4) if point.cost_usd else 0.0,
     }
 
 
@@ -729,11 +789,15 @@ def print_report(report: dict[str, Any]) -> None:
     for source in report["sources"]:
         table = Table(title=f"{source['source']}: {source['n']} {report['split']} requests, tiers "
                             f"{'/'.join(source['tiers'])}, threshold {report['threshold']}")
+        llm = any("classifier_call_rate" in row for row in source["policies"])
         for column in ("policy", "quality", "$/1k", "cost/premium", "H/S/O share", "escalated", "decision $/1k",
-                       "decision/models STD|EXP", "APGR", "CPT50", "CPT80", "parity cost"):
+                       "decision/models STD|EXP", "APGR", "CPT50", "CPT80", "parity cost",
+                       *(("LLM asked", "LLM $ share") if llm else ())):
             table.add_column(column, justify="left" if column == "policy" else "right")
         for row in source["policies"]:
             share = row["tier_share"]
+            asked = (_fmt(row.get("classifier_call_rate"), "{:.0%}"), _fmt(row.get("classifier_share_of_cost"),
+                                                                          "{:.1%}")) if llm else ()
             table.add_row(
                 row["name"], f"{row['quality']:.3f}", f"{row['cost_per_1k_usd']:.4f}",
                 f"{row['cost_fraction_of_premium']:.1%}",
@@ -741,7 +805,7 @@ def print_report(report: dict[str, Any]) -> None:
                 f"{row['escalation_rate']:.0%}", f"{row['decision_cost_per_1k_usd']:.4f}",
                 "|".join(f"{row['decision_share_of_models'][k]:.2%}" for k in WORKFLOW_TYPES),
                 _fmt(row["apgr"], "{:.3f}"), _fmt(row["cpt_50"], "{:.1%}"), _fmt(row["cpt_80"], "{:.1%}"),
-                _fmt(row["premium_parity_cost"], "{:.1%}"),
+                _fmt(row["premium_parity_cost"], "{:.1%}"), *asked,
             )
         console.print(table)
         console.print(_decision_line(source))
@@ -753,6 +817,10 @@ def print_report(report: dict[str, Any]) -> None:
             console.print(escape(line))
     for line in fitting_lines(report):
         console.print(escape(line))
+    if report.get("llm_classifier"):
+        setting = report["llm_classifier"]
+        console.print(escape(f"LLM classifier (simulated): accuracy {setting['accuracy']:g}, learned+llm margin "
+                             f"{setting['margin']:g}. {setting['note']}"))
     if any("outcome_records" not in source for source in report["sources"]) or not report["sources"]:
         console.print(f"[dim]{escape(report['note'])} Quality = mean recorded score of the accepted answer; costs "
                       f"are Claude list prices on estimated tokens (ceil(chars/4); per-task estimates where no "
@@ -1037,7 +1105,10 @@ def _main(args: Any, folder: Path) -> int:
     threshold = args.threshold if args.threshold is not None else default_threshold()
     report = run_eval(paths, policies=args.policy, prices=prices, threshold=threshold, split=split,
                       limit=args.limit, bootstrap=getattr(args, "bootstrap", uncertainty.BOOTSTRAP_SAMPLES),
-                      train=train, shown=shown)
+                      train=train, shown=shown, llm_accuracy=getattr(args, "llm_accuracy", None),
+                      llm_margin=getattr(args, "llm_margin", None),
+                      # --prices replaces the table: the classifier (the Haiku tier's model) costs its Haiku price.
+                      classifier_price=prices[Tier.HAIKU] if args.prices else None)
     scorer = None
     if args.plot or args.scorer:
         # The scorer is measured on answer texts of the shared-format datasets (outcome records are left out).
