@@ -20,14 +20,13 @@ from model_router.routing import llm_classifier
 from model_router.routing.llm_classifier import (
     MAX_CLASSIFIED_CHARS,
     MAX_REPLY_TOKENS,
-    PROMPT_VERSION,
     SYSTEM_PROMPT,
     LlmClassifier,
-    LlmVerdict,
     classifier_call,
     parse_reply,
     register_classifier_client,
 )
+from model_router.routing.llm_verdict import PROMPT_VERSION, LlmVerdict
 from model_router.routing.plan import ROUTERS, decision_margin, plan_route
 from model_router.settings import LLM_STRATEGIES, Settings, SettingsError
 from model_router.tiers import Tier

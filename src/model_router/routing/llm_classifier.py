@@ -19,16 +19,16 @@ import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass, fields, replace
+from dataclasses import replace
 from typing import Any, Protocol
 
 from model_router.contracts.request import prompt_text
 from model_router.pricing import estimate_tokens, price_for
 from model_router.providers.base import ModelCall, ModelProvider, ModelReply
+from model_router.routing.llm_verdict import LlmVerdict, not_asked
 from model_router.settings import Settings, current_environment
-from model_router.tiers import COMPLEXITY_TO_TIER, Tier
+from model_router.tiers import Tier
 
-PROMPT_VERSION = "llm-classifier-v1"
 SYSTEM_PROMPT = (
     "You sort requests for an AI assistant by how capable a model they need. Read the request between the "
     "<request> tags and answer with exactly one word:\n"
@@ -53,46 +53,6 @@ _REPLY = re.compile(r"\s*(simple|moderate|complex)\s*\.?\s*", re.IGNORECASE)
 # A request cannot close the tag that frames it (and so pose as the classifier's instructions).
 _TAG = re.compile(r"<\s*/?\s*request\s*>", re.IGNORECASE)
 
-FALLBACK_KINDS = ("error", "timeout", "unparseable", "not_allowed")
-
-
-@dataclass(frozen=True)
-class LlmVerdict:
-    """What the LLM classifier said of one request, or why it was not asked or not used (``classification.llm``)."""
-
-    model_id: str
-    asked: bool  # a model call was made (and is paid for)
-    outcome: str  # used | fallback | not_asked
-    reason: str
-    verdict: str | None = None  # simple | moderate | complex
-    fallback_kind: str | None = None  # one of FALLBACK_KINDS when outcome is fallback
-    input_tokens: int = 0
-    output_tokens: int = 0
-    tokens_estimated: bool = False
-    latency_ms: float = 0.0
-    cost_usd: float = 0.0
-    # learned+llm only: the learned router's decision margin and the bound below which the LLM is asked.
-    learned_margin: float | None = None
-    margin_bound: float | None = None
-    prompt_version: str = PROMPT_VERSION
-    # What a reader must know of where the verdict came from (replay: scripted or recorded, not a model).
-    note: str | None = None
-
-    @property
-    def tier(self) -> Tier | None:
-        return COMPLEXITY_TO_TIER[self.verdict] if self.outcome == "used" and self.verdict else None
-
-    def to_dict(self) -> dict[str, Any]:
-        out = {f.name: getattr(self, f.name) for f in fields(self)}
-        out["latency_ms"] = round(self.latency_ms, 1)
-        out["cost_usd"] = round(self.cost_usd, 8)
-        if self.note is None:
-            del out["note"]
-        return out
-
-    def with_margin(self, learned_margin: float | None, bound: float) -> LlmVerdict:
-        return replace(self, learned_margin=None if learned_margin is None else round(learned_margin, 6),
-                       margin_bound=bound)
 
 
 def classified_text(request: dict[str, Any]) -> str:
@@ -133,12 +93,6 @@ def estimated_cost(request: dict[str, Any], model_id: str, overrides: dict[str, 
     """(input tokens, USD) of one classifier call on ``request``, before it is made (``route`` shows it)."""
     tokens = estimate_tokens(classified_text(request)) + CLASSIFIER_OVERHEAD_TOKENS
     return tokens, price_for(model_id, overrides).cost(tokens, CLASSIFIER_REPLY_TOKENS)
-
-
-def not_asked(model_id: str, reason: str, *, kind: str | None = None) -> LlmVerdict:
-    """No call: ``kind`` set means the strategy wanted one and falls back (e.g. ``not_allowed``)."""
-    return LlmVerdict(model_id, asked=False, outcome="fallback" if kind else "not_asked", reason=reason,
-                      fallback_kind=kind)
 
 
 class ClassifierClient(Protocol):

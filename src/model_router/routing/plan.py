@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 from model_router.contracts.request import all_text, cache_ttl, cached_prefix_text, prompt_text
 from model_router.errors import InvalidRequest
 from model_router.pricing import Price, estimate_tokens
+from model_router.routing.llm_verdict import LlmVerdict, not_asked
 from model_router.routing.regex_guard import DIGITS, GuardedRegex
 from model_router.tiers import COMPLEXITY_TO_TIER, TIER_ORDER, Tier
 
 if TYPE_CHECKING:
     from model_router.routing.learned import TierModel
-    from model_router.routing.llm_classifier import LlmClassifier, LlmVerdict
 
 # The learned router's model for one request and what the classification records of it (routing/arms.py).
 RouterModelChoice = Callable[[], "tuple[TierModel | None, dict[str, Any]]"]
@@ -245,6 +245,16 @@ class RouteContext:
     budget: float | None = None
 
 
+class LlmClassifier(Protocol):
+    """The LLM classifier as the llm strategies use it (routing/llm_classifier.py: LlmClassifier)."""
+
+    model_id: str
+
+    def estimate(self, request: dict[str, Any]) -> tuple[int, float]: ...
+
+    def ask(self, request: dict[str, Any]) -> LlmVerdict: ...
+
+
 class Router(Protocol):
     """Pick the starting tier for a request. Must not call a model."""
 
@@ -448,8 +458,6 @@ def _llm_not_needed(request: dict[str, Any], features: Features, context: RouteC
 
 
 def _ask_llm(request: dict[str, Any], context: RouteContext, skip: str | None) -> LlmVerdict:
-    from model_router.routing.llm_classifier import not_asked
-
     if context.llm is None:
         return not_asked("", "no LLM classifier is configured for this caller", kind="not_allowed")
     if skip is not None:
