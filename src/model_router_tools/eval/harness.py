@@ -37,7 +37,15 @@ from model_router.routing.plan import (
 )
 from model_router.scoring.score import score_answer
 from model_router.tiers import COMPLEXITY_TO_TIER, TIER_ORDER, TIER_TO_COMPLEXITY, Tier
-from model_router_tools.replay.datasets import TierMap, is_holdout, outcome_is_holdout, read_records, tier_maps
+from model_router_tools.replay.datasets import (
+    CORRECT,
+    TierMap,
+    cheapest_right_tier,
+    is_holdout,
+    outcome_is_holdout,
+    read_records,
+    tier_maps,
+)
 from model_router_tools.replay.outcome_records import (
     OutcomeSet,
     is_outcome_dataset,
@@ -51,7 +59,6 @@ from model_router_tools.replay.provider import normalise, recorded_reply
 
 # Thresholds swept for every policy that has one; above 1 nothing is ever confident enough.
 THRESHOLDS: tuple[float, ...] = (*(round(i / 50, 2) for i in range(51)), 1.01)
-CORRECT = 0.5  # a recorded score at or above this counts as a right answer (the data README's rule)
 
 Predictor = Callable[[list[str]], list[dict[str, float]]]
 
@@ -147,7 +154,7 @@ def true_label(case: Case) -> Tier:
     """What a perfect LLM classifier would answer: the cheapest tier whose recorded answer is right (the oracle's
     pick), or the premium tier when none is (a request nobody answers right is "complex"); the replay classifier's
     recorded verdict (replay.classifier.recorded_verdict) on the case's tiers."""
-    return next((t for t in case.tiers if case.score.get(t, 0.0) >= CORRECT), case.tiers[-1])
+    return cheapest_right_tier(case.score, case.tiers) or case.tiers[-1]
 
 
 def llm_verdict(case: Case, accuracy: float) -> Tier:

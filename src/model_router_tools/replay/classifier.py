@@ -23,22 +23,19 @@ from model_router.providers.base import ModelCall, ModelReply
 from model_router.routing.llm_classifier import ClassifierClient, register_classifier_client
 from model_router.settings import Settings
 from model_router.tiers import TIER_TO_COMPLEXITY, Tier
-from model_router_tools.replay.datasets import tier_maps
+from model_router_tools.replay.datasets import cheapest_right_tier, tier_maps
 from model_router_tools.replay.provider import DATASET_VARIABLE, ReplayProvider
 
 SCRIPT_VARIABLE = "CLASSIFIER_SCRIPT"
-CORRECT = 0.5  # a recorded score at or above this counts as a right answer (the data README's rule)
 NOTE = ("Replay: the LLM classifier's verdict is scripted or read from the recorded outcomes (the cheapest tier "
         "that answered right), not asked of a model")
 
 
 def recorded_verdict(record: dict[str, Any], tiers: dict[Tier, str], recorded: list[Tier]) -> str:
     """The label a perfect classifier would give a recorded request: its cheapest tier that answered right."""
-    for tier in sorted(recorded, key=lambda t: t.rank):
-        score = (record["outcomes"].get(tiers[tier]) or {}).get("score")
-        if score is not None and score >= CORRECT:
-            return TIER_TO_COMPLEXITY[tier]
-    return "complex"
+    right = cheapest_right_tier({t: (record["outcomes"].get(tiers[t]) or {}).get("score") for t in recorded},
+                                recorded)
+    return "complex" if right is None else TIER_TO_COMPLEXITY[right]
 
 
 class ReplayClassifier:

@@ -11,7 +11,7 @@ import gzip
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -25,6 +25,7 @@ from model_router_tools.replay.outcome_records import DatasetError, is_outcome_d
 # module's error too, imported from here as before.
 
 SAMPLE_NAME = "sample.jsonl.gz"
+CORRECT = 0.5  # a recorded score at or above this counts as a right answer (the data README's rule)
 # What every number from replayed data must say (the replay provider puts it on its replies).
 STAND_IN_NOTE = (
     "Replay: recorded answers of real open/commercial models stand in for Claude Haiku/Sonnet/Opus "
@@ -220,3 +221,10 @@ def _record_problem(record: Any, maps: dict[str, TierMap]) -> str | None:
                 outcome.get("score"), int | float):
             return f"no numeric outcomes[{tier_map.models[tier]!r}].score (the {tier.value} tier's model)"
     return None
+
+
+def cheapest_right_tier(scores: Mapping[Tier, float | None], tiers: Iterable[Tier]) -> Tier | None:
+    """The cheapest of ``tiers`` whose recorded score counts as right (None: none does): what a perfect LLM
+    classifier would answer (the replay classifier's verdict and the evaluation's simulated true label)."""
+    return next((t for t in sorted(tiers, key=lambda t: t.rank)
+                 if (score := scores.get(t)) is not None and score >= CORRECT), None)
