@@ -88,10 +88,15 @@ def parse_reply(text: str) -> str | None:
     return match.group(1).lower() if match else None
 
 
+def estimated_input_tokens(request: dict[str, Any]) -> int:
+    """The input tokens of one classifier call on ``request``: what it reads of the request and its instructions."""
+    return estimate_tokens(classified_text(request)) + CLASSIFIER_OVERHEAD_TOKENS
+
+
 def estimated_cost(request: dict[str, Any], model_id: str, overrides: dict[str, dict[str, float]] | None = None,
                    ) -> tuple[int, float]:
     """(input tokens, USD) of one classifier call on ``request``, before it is made (``route`` shows it)."""
-    tokens = estimate_tokens(classified_text(request)) + CLASSIFIER_OVERHEAD_TOKENS
+    tokens = estimated_input_tokens(request)
     return tokens, price_for(model_id, overrides).cost(tokens, CLASSIFIER_REPLY_TOKENS)
 
 
@@ -113,7 +118,6 @@ class _ProviderClient:
 
 # factory(settings, the options it registered, as the function's environment sets them) -> a client.
 ClientFactory = Callable[[Settings, Mapping[str, str]], ClassifierClient]
-_CLIENTS: dict[str, tuple[ClientFactory, tuple[str, ...]]] = {}
 _client_cache: dict[tuple[Any, ...], ClassifierClient] = {}
 _lock = threading.Lock()
 # The call runs here so the classifier's budget is a wall-clock bound, not only botocore's per-read timeout.
@@ -128,6 +132,10 @@ def _converse_client(settings: Settings, _options: Mapping[str, str]) -> Classif
                                                    read_timeout_s=budget))
 
 
+# name -> (factory, the environment variables it reads): only Bedrock's in the layer.
+_CLIENTS: dict[str, tuple[ClientFactory, tuple[str, ...]]] = {"converse": (_converse_client, ())}
+
+
 def register_classifier_client(name: str, factory: ClientFactory, *, options: tuple[str, ...] = ()) -> None:
     """Make ``LLM_CLASSIFIER_CLIENT=name`` build the classifier's client with ``factory(settings, options)``;
     ``options``: the environment variables it reads (part of its cache key)."""
@@ -138,11 +146,11 @@ def register_classifier_client(name: str, factory: ClientFactory, *, options: tu
 
 def _client(settings: Settings) -> ClassifierClient:
     name = settings.classifier_client
-    factory, names = _CLIENTS.get(name) or ((_converse_client, ()) if name == "converse" else (None, ()))
-    if factory is None:
+    if name not in _CLIENTS:
         raise ValueError(f"LLM_CLASSIFIER_CLIENT: {name!r} is not a registered classifier client "
-                         f"(registered: {', '.join(sorted({'converse', *_CLIENTS}))}; offline ones register from "
+                         f"(registered: {', '.join(sorted(_CLIENTS))}; offline ones register from "
                          "model_router_tools and are never in the Lambda layer)")
+    factory, names = _CLIENTS[name]
     env = current_environment()
     options = {option: env[option] for option in names if env.get(option) is not None}
     key = (name, settings.bedrock_region, settings.classifier_timeout_s, tuple(sorted(options.items())))
@@ -165,7 +173,7 @@ def ask(request: dict[str, Any], settings: Settings) -> LlmVerdict:
         reply: ModelReply = future.result(timeout=budget)
     except FutureTimeout:
         # Bedrock may still finish (and bill) the call: count its input as estimated.
-        tokens = estimate_tokens(SYSTEM_PROMPT + call.messages[0]["content"][0]["text"])
+        tokens = estimated_input_tokens(request)
         return LlmVerdict(model_id, True, "fallback", f"no reply within the classifier's {budget:g} s budget",
                           fallback_kind="timeout", input_tokens=tokens, tokens_estimated=True,
                           latency_ms=budget * 1000, cost_usd=price.cost(tokens, 0))
