@@ -415,9 +415,10 @@ class LlmRouter:
     escalates: ClassVar[bool] = True
 
     def classify(self, request: dict[str, Any], features: Features, context: RouteContext) -> Classification:
-        skip = _llm_not_needed(request, features, context)
+        estimate = context.llm.estimate(request) if context.llm is not None else None
+        skip = _llm_not_needed(request, features, context, estimate)
         verdict = _ask_llm(request, context, skip)
-        return _with_verdict(self.name, verdict, None, request, features, context)
+        return _with_verdict(self.name, verdict, None, request, features, context, estimate)
 
 
 class LearnedLlmRouter:
@@ -429,6 +430,7 @@ class LearnedLlmRouter:
 
     def classify(self, request: dict[str, Any], features: Features, context: RouteContext) -> Classification:
         learned = LearnedRouter().classify(request, features, context)
+        estimate = context.llm.estimate(request) if context.llm is not None else None
         sure = (learned.route_estimates or {}).get("decision_margin")
         bound = context.llm_margin
         if sure is None:
@@ -436,19 +438,21 @@ class LearnedLlmRouter:
         elif sure >= bound:
             skip = f"the learned router is sure enough (decision margin {sure:.4f} >= {bound:g})"
         else:
-            skip = _llm_not_needed(request, features, context)
+            skip = _llm_not_needed(request, features, context, estimate)
         verdict = _ask_llm(request, context, skip).with_margin(sure, bound)
-        return _with_verdict(self.name, verdict, learned, request, features, context)
+        return _with_verdict(self.name, verdict, learned, request, features, context, estimate)
 
 
-def _llm_not_needed(request: dict[str, Any], features: Features, context: RouteContext) -> str | None:
-    """Why a classifier call would be money for nothing on this request, if it would."""
+def _llm_not_needed(request: dict[str, Any], features: Features, context: RouteContext,
+                    estimate: tuple[int, float] | None) -> str | None:
+    """Why a classifier call would be money for nothing on this request, if it would. ``estimate``: the call's
+    (input tokens, USD) before it is made (None: no classifier)."""
     if "tier" in request:
         return "the caller named a start tier"
     if len(context.tiers) < 2:
         return f"only {context.tiers[0].label} is allowed"
-    if context.budget is not None and context.llm is not None and context.prices is not None:
-        _, classifier_usd = context.llm.estimate(request)
+    if context.budget is not None and estimate is not None and context.prices is not None:
+        classifier_usd = estimate[1]
         cheapest = expected_cost(context.prices[context.tiers[0]], features, context.max_tokens or 1,
                                  tier=context.tiers[0], cache=context.cache)
         if classifier_usd + cheapest > context.budget:
@@ -466,7 +470,7 @@ def _ask_llm(request: dict[str, Any], context: RouteContext, skip: str | None) -
 
 
 def _with_verdict(name: str, verdict: LlmVerdict, learned: Classification | None, request: dict[str, Any],
-                  features: Features, context: RouteContext) -> Classification:
+                  features: Features, context: RouteContext, estimate: tuple[int, float] | None) -> Classification:
     """The classification a verdict gives: its tier when the classifier was used, else the learned router's."""
     if learned is None and verdict.tier is None:
         learned = LearnedRouter().classify(request, features, context)
@@ -485,11 +489,10 @@ def _with_verdict(name: str, verdict: LlmVerdict, learned: Classification | None
         else:
             why = f"{learned.reason}; LLM classifier not asked: {verdict.reason}"
     estimates = dict(learned.route_estimates or {}) if learned else {}
-    if context.llm is not None:
+    if context.llm is not None and estimate is not None:
         # What one classifier call costs on this request, asked or not (route shows it; the real cost is in llm).
-        tokens, usd = context.llm.estimate(request)
-        estimates["llm_classifier"] = {"model_id": context.llm.model_id, "input_tokens": tokens,
-                                       "expected_cost_usd": round(usd, 8)}
+        estimates["llm_classifier"] = {"model_id": context.llm.model_id, "input_tokens": estimate[0],
+                                       "expected_cost_usd": round(estimate[1], 8)}
     return Classification(
         complexity, tier, name, score, why, features.as_dict(),
         learned.tier_probabilities if learned else None, estimates or None,
