@@ -64,6 +64,7 @@ def test_the_recorded_verdict_is_the_cheapest_tier_that_answered_right(engine_wi
 
 @pytest.mark.parametrize(("env", "kind"), [
     ({"CLASSIFIER_SCRIPT": "!error:ThrottlingException"}, "error"),
+    ({"CLASSIFIER_SCRIPT": "!error:NoSuchError"}, "error"),  # a broken script fails the client, not the request
     ({"CLASSIFIER_SCRIPT": "I think it is complex"}, "unparseable"),
     ({"CLASSIFIER_SCRIPT": "!timeout", "CLASSIFIER_TIMEOUT_SECONDS": "0.1"}, "timeout"),
     ({"CLASSIFIER_SCRIPT": "complex", "ALLOW_LLM_CLASSIFIER": "false"}, "not_allowed"),
