@@ -28,7 +28,6 @@ DEFAULT_MODEL_IDS: dict[Tier, str] = {
 }
 DEFAULT_MAX_OUTPUT_TOKENS = 2048
 CIRCUIT_BREAKER_MODES = ("off", "memory", "dynamodb")
-LOG_PROMPT_VALUES = ("false", "true")
 SHADOW_SAMPLERS = ("uniform", "uncertainty")
 SERVICE_TIERS = ("priority", "default", "flex", "reserved")  # Converse serviceTier.type (botocore's model)
 # The strategies whose Classify Request may call a classifier model (routing/llm_classifier.py).
@@ -168,9 +167,6 @@ class Settings:
             if service_tiers[name] not in SERVICE_TIERS:
                 raise SettingsError(f"{name}={service_tiers[name]!r} is not one of {', '.join(SERVICE_TIERS)}")
         feature_overrides = _feature_overrides(get("MODEL_FEATURE_OVERRIDES"))
-        log_prompts = (get("LOG_PROMPTS") or "false").lower()
-        if log_prompts not in LOG_PROMPT_VALUES:
-            raise SettingsError(f"LOG_PROMPTS={log_prompts!r} must be true or false")
         workflow_type = (get("WORKFLOW_TYPE") or "STANDARD").upper()
         if workflow_type not in ("STANDARD", "EXPRESS"):
             raise SettingsError(f"WORKFLOW_TYPE={workflow_type!r} must be STANDARD or EXPRESS")
@@ -201,7 +197,7 @@ class Settings:
             default_service_tier=service_tiers["DEFAULT_SERVICE_TIER"],
             batch_service_tier=service_tiers["BATCH_SERVICE_TIER"],
             model_feature_overrides=feature_overrides,
-            log_prompts=log_prompts == "true",
+            log_prompts=_flag(get, "LOG_PROMPTS"),
             workflow_type=workflow_type,
             metrics_namespace=get("POWERTOOLS_METRICS_NAMESPACE") or "ModelRouter",
             **_circuit_breaker_settings(get, number),
@@ -212,6 +208,14 @@ class Settings:
             **_router_model_settings(get, number),
             **classifier,
         )
+
+
+def _flag(get: Callable[[str], str | None], name: str) -> bool:
+    """A true/false setting (any case; unset: false); anything else is refused, naming the variable."""
+    value = (get(name) or "false").lower()
+    if value not in ("true", "false"):
+        raise SettingsError(f"{name}={value!r} must be true or false")
+    return value == "true"
 
 
 def _feature_overrides(raw: str | None) -> dict[str, Any]:
@@ -296,11 +300,8 @@ def _router_model_settings(get: Callable[[str], str | None],
 
 def _classifier_settings(get: Callable[[str], str | None],
                          number: Callable[[str, float, float, float], float]) -> dict[str, Any]:
-    allow = (get("ALLOW_LLM_CLASSIFIER") or "false").lower()
-    if allow not in ("true", "false"):
-        raise SettingsError(f"ALLOW_LLM_CLASSIFIER={allow!r} must be true or false")
     return {
-        "allow_llm_classifier": allow == "true",
+        "allow_llm_classifier": _flag(get, "ALLOW_LLM_CLASSIFIER"),
         "classifier_model": get("CLASSIFIER_MODEL_ID"),
         "classifier_timeout_s": number("CLASSIFIER_TIMEOUT_SECONDS", 2.0, 0.1, 30),
         "llm_classifier_margin": number("LLM_CLASSIFIER_MARGIN", 0.05, 0.0, 1.0),
@@ -314,9 +315,6 @@ def _shadow_settings(get: Callable[[str], str | None],
     sampler = (get("SHADOW_SAMPLER") or "uniform").lower()
     if sampler not in SHADOW_SAMPLERS:
         raise SettingsError(f"SHADOW_SAMPLER={sampler!r} is not one of {', '.join(SHADOW_SAMPLERS)}")
-    store = (get("STORE_SHADOW_PROMPTS") or "false").lower()
-    if store not in ("true", "false"):
-        raise SettingsError(f"STORE_SHADOW_PROMPTS={store!r} must be true or false")
     return {
         "shadow_sample_rate": number("SHADOW_SAMPLE_RATE", 0.0, 0.0, 1.0),
         "shadow_sampler": sampler,
@@ -324,7 +322,7 @@ def _shadow_settings(get: Callable[[str], str | None],
         "shadow_budget_table": get("SHADOW_BUDGET_TABLE"),
         "shadow_outcomes_bucket": get("SHADOW_OUTCOMES_BUCKET"),
         "shadow_outcomes_prefix": get("SHADOW_OUTCOMES_PREFIX") or "outcomes/",
-        "store_shadow_prompts": store == "true",
+        "store_shadow_prompts": _flag(get, "STORE_SHADOW_PROMPTS"),
         "judge_model_id": get("JUDGE_MODEL_ID") or DEFAULT_MODEL_IDS[Tier.SONNET],
         # Which names exist is the judge registry's to say (model_router.shadow.judge): only "converse" in Lambda.
         "judge": (get("JUDGE") or "converse").lower(),
