@@ -55,3 +55,9 @@ def not_asked(model_id: str, reason: str, *, kind: str | None = None) -> LlmVerd
     """No call: ``kind`` set means the strategy wanted one and falls back (e.g. ``not_allowed``)."""
     return LlmVerdict(model_id, asked=False, outcome="fallback" if kind else "not_asked", reason=reason,
                       fallback_kind=kind)
+
+
+def classifier_cost(llm: dict[str, Any] | None) -> float:
+    """What a classification's LLM classifier call cost (``classification.llm``; None: no such strategy): 0 when
+    none was made."""
+    return float((llm or {}).get("cost_usd") or 0.0)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 from model_router.contracts.request import all_text, cache_ttl, cached_prefix_text, prompt_text
 from model_router.errors import InvalidRequest
 from model_router.pricing import Price, estimate_tokens
-from model_router.routing.llm_verdict import LlmVerdict, not_asked
+from model_router.routing.llm_verdict import LlmVerdict, classifier_cost, not_asked
 from model_router.routing.regex_guard import DIGITS, GuardedRegex
 from model_router.tiers import COMPLEXITY_TO_TIER, TIER_ORDER, Tier
 
@@ -133,7 +133,7 @@ class Classification:
     @property
     def classification_usd(self) -> float:
         """What classifying cost: the LLM classifier's call, when one was made (no other router calls a model)."""
-        return float(self.llm["cost_usd"]) if self.llm else 0.0
+        return classifier_cost(self.llm)
 
 
 def heuristic_complexity(features: Features) -> tuple[str, float, list[str]]:

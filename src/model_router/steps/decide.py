@@ -14,6 +14,7 @@ from typing import Any
 from model_router.contracts.request import prompt_text
 from model_router.pricing import cost_summary, orchestration_cost, price_for
 from model_router.providers.base import provider_notes
+from model_router.routing.llm_verdict import classifier_cost
 from model_router.routing.plan import CacheContext, Features, expected_cost, margin
 from model_router.scoring.score import score_answer
 from model_router.settings import Settings
@@ -70,7 +71,7 @@ def expected_attempt_cost(state: dict[str, Any], tier: Tier, settings: Settings)
 
 def classification_usd(state: dict[str, Any]) -> float:
     """What Classify Request's LLM classifier call cost (0 for every other strategy): spent before any answer."""
-    return float(((state.get("classification") or {}).get("llm") or {}).get("cost_usd") or 0.0)
+    return classifier_cost((state.get("classification") or {}).get("llm"))
 
 
 def _affordable(state: dict[str, Any], tiers: list[Tier], settings: Settings) -> tuple[list[Tier], bool]:
